@@ -1,0 +1,35 @@
+"""The HTTP application: routers, error handlers, and the container they share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fleetwave import __version__
+from fleetwave.bootstrap import Container
+from fleetwave.devices import device_routes
+from fleetwave.devices import routes as device_admin_routes
+from fleetwave.ops import routes as ops_routes
+from fleetwave.provisioning import routes as provisioning_routes
+from fleetwave.web import install_error_handlers
+
+
+def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await container.db.dispose()
+
+    app = FastAPI(
+        title="fleetwave",
+        version=__version__,
+        description="Safe rolling container-image updates for fleets of IoT devices.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for module in (ops_routes, device_admin_routes, provisioning_routes, device_routes):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,54 @@
+"""Wiring: build every service once, from one settings object, a clock and a database."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fleetwave.clock import Clock, SystemClock
+from fleetwave.devices.protocol import DeviceProtocol
+from fleetwave.devices.service import DeviceService
+from fleetwave.provisioning.service import ProvisioningService
+from fleetwave.ratelimit import RateLimiter
+from fleetwave.security import load_or_create_admin_token
+from fleetwave.settings import Settings
+from fleetwave.store.db import Database
+
+log = logging.getLogger("fleetwave")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    db: Database
+    admin_token: str
+    devices: DeviceService
+    protocol: DeviceProtocol
+    provisioning: ProvisioningService
+    registration_limiter: RateLimiter
+
+
+def resolve_admin_token(settings: Settings) -> str:
+    """The configured admin token, else the one kept in the data directory (made once)."""
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value()
+    token, created = load_or_create_admin_token(settings.admin_token_path)
+    verb = "generated a new admin token in" if created else "admin token is in"
+    log.warning("%s %s (mode 0600)", verb, settings.admin_token_path.resolve())
+    return token
+
+
+def build(settings: Settings, clock: Clock | None = None, db: Database | None = None) -> Container:
+    clock = clock or SystemClock()
+    db = db or Database(settings.resolved_database_url)
+    return Container(
+        settings=settings,
+        clock=clock,
+        db=db,
+        admin_token=resolve_admin_token(settings),
+        devices=DeviceService(db, clock, settings),
+        protocol=DeviceProtocol(db, clock, settings),
+        provisioning=ProvisioningService(db, clock),
+        registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
+    )

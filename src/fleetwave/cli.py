@@ -1,0 +1,100 @@
+"""The ``fleetwave`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from fleetwave import __version__
+from fleetwave.settings import Settings, SettingsError, load_settings
+
+cli = typer.Typer(help="fleetwave: safe rolling container-image updates for IoT fleets.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"fleetwave: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from fleetwave.store.db import describe
+    from fleetwave.store.migrate import upgrade
+
+    settings = settings_or_exit()
+    url = settings.resolved_database_url
+    upgrade(url)
+    typer.echo(f"database at {describe(url)} is up to date")
+
+
+@cli.command()
+def serve(
+    host: str | None = typer.Option(None, help="default: FLEETWAVE_HOST or 127.0.0.1"),
+    port: int | None = typer.Option(None, help="default: FLEETWAVE_PORT or 3001"),
+    migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
+) -> None:
+    """Serve the API (migrating the database first)."""
+    import uvicorn
+
+    from fleetwave.api import create_app
+    from fleetwave.bootstrap import build
+    from fleetwave.store.migrate import upgrade
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level)
+    if migrate_first:
+        upgrade(settings.resolved_database_url)
+    app = create_app(build(settings))
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+@cli.command("admin-token")
+def admin_token(show: bool = typer.Option(False, "--show", help="print the token itself")) -> None:
+    """Where the admin token is kept (generated on first use); --show prints it."""
+    from fleetwave.bootstrap import resolve_admin_token
+
+    settings = settings_or_exit()
+    token = resolve_admin_token(settings)
+    if show:
+        typer.echo(token)
+    elif settings.admin_token is not None:
+        typer.echo("the admin token comes from FLEETWAVE_ADMIN_TOKEN")
+    else:
+        typer.echo(f"the admin token is in {settings.admin_token_path.resolve()}")
+
+
+@cli.command()
+def version() -> None:
+    """Print fleetwave's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        cli()
+    except SettingsError as exc:
+        print(f"fleetwave: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Devices: the registry (admin API) and the device-facing state protocol."""

@@ -1,0 +1,146 @@
+"""The device-facing use cases: authenticate a device, answer its poll, take its report.
+
+The poll is the hottest path of the system (every device, every minute): answering 304 reads
+one indexed row (the device's key hash, target ETag and last-seen time) and writes it only
+when last-seen has gone stale (see ``domain.presence.touch_interval``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.clock import Clock
+from fleetwave.domain.presence import needs_touch
+from fleetwave.domain.report import StateReport, parse_state_report
+from fleetwave.errors import Forbidden, InvalidInput, Unauthorized
+from fleetwave.security import hash_key, key_matches
+from fleetwave.settings import Settings
+from fleetwave.store.db import Database
+from fleetwave.store.queries import upsert
+from fleetwave.store.tables import device_current_state, device_target_state, devices
+
+
+@dataclass(frozen=True)
+class PollAnswer:
+    etag: str
+    body: dict[str, Any] | None  # None: not modified
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match (weak comparison, lists and ``*``)."""
+    if not if_none_match:
+        return False
+    candidates = [c.strip() for c in if_none_match.split(",")]
+    return "*" in candidates or etag in (c.removeprefix("W/") for c in candidates)
+
+
+class DeviceProtocol:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+
+    async def poll(self, uuid: str, api_key: str | None, if_none_match: str | None) -> PollAnswer:
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        devices.c.api_key_hash,
+                        devices.c.target_etag,
+                        devices.c.is_online,
+                        devices.c.last_connectivity_event,
+                    ).where(devices.c.uuid == uuid)
+                )
+            ).first()
+            if row is None or not api_key or not key_matches(api_key, row.api_key_hash):
+                await self._refuse(conn, uuid, api_key)
+            assert row is not None
+            unchanged = etag_matches(if_none_match, row.target_etag)
+            body = None if unchanged else await self._target_body(conn, uuid)
+        offline_after = self.settings.device_offline_after
+        if needs_touch(row.is_online, row.last_connectivity_event, now, offline_after):
+            async with self.db.transaction() as conn:
+                await self._mark_seen(conn, uuid)
+        return PollAnswer(etag=row.target_etag, body=body)
+
+    async def report(self, api_key: str | None, body: Any) -> str:
+        """Store a device's report of its current state. Returns the device's uuid."""
+        async with self.db.read() as conn:
+            uuid = await self._device_for_key(conn, api_key)
+        if not isinstance(body, dict) or not body:
+            raise InvalidInput.one("body", "must be an object keyed by the device's uuid")
+        strangers = [key for key in body if key != uuid]
+        if strangers:
+            raise Forbidden(f"this key belongs to device {uuid}; it cannot report for {strangers[0]}")
+        report = parse_state_report(body[uuid], field_prefix=uuid)
+        async with self.db.transaction() as conn:
+            await self._store_report(conn, uuid, report)
+        return uuid
+
+    async def _store_report(self, conn: AsyncConnection, uuid: str, report: StateReport) -> None:
+        now = self.clock.now()
+        previous = (
+            await conn.execute(
+                select(device_current_state.c.apps, device_current_state.c.config).where(
+                    device_current_state.c.device_uuid == uuid
+                )
+            )
+        ).first()
+        apps = report.apps if report.apps is not None else (previous.apps if previous else {})
+        config = report.config if report.config is not None else (previous.config if previous else {})
+        await upsert(
+            conn,
+            device_current_state,
+            {
+                "device_uuid": uuid,
+                "apps": apps,
+                "config": config,
+                "system_info": report.system_info,
+                "reported_at": now,
+            },
+            key=["device_uuid"],
+        )
+        changes: dict[str, Any] = {"is_online": report.is_online, "last_connectivity_event": now}
+        for name in ("os_version", "supervisor_version"):
+            if getattr(report, name) is not None:
+                changes[name] = getattr(report, name)
+        if report.local_ip is not None:
+            changes["ip_address"] = report.local_ip
+        await conn.execute(update(devices).where(devices.c.uuid == uuid).values(**changes))
+
+    async def _target_body(self, conn: AsyncConnection, uuid: str) -> dict[str, Any]:
+        row = (
+            await conn.execute(
+                select(device_target_state.c.apps, device_target_state.c.config).where(
+                    device_target_state.c.device_uuid == uuid
+                )
+            )
+        ).one()
+        return {uuid: {"apps": row.apps, "config": row.config}}
+
+    async def _mark_seen(self, conn: AsyncConnection, uuid: str) -> None:
+        await conn.execute(
+            update(devices)
+            .where(devices.c.uuid == uuid)
+            .values(is_online=True, last_connectivity_event=self.clock.now())
+        )
+
+    async def _device_for_key(self, conn: AsyncConnection, api_key: str | None) -> str:
+        if not api_key:
+            raise Unauthorized("missing device key: send X-Device-API-Key or Authorization: Bearer")
+        uuid = (
+            await conn.execute(
+                select(devices.c.uuid).where(devices.c.api_key_hash == hash_key(api_key))
+            )
+        ).scalar_one_or_none()
+        if uuid is None:
+            raise Unauthorized("unknown device key")
+        return uuid
+
+    async def _refuse(self, conn: AsyncConnection, uuid: str, api_key: str | None) -> None:
+        """Raise 401 for a bad key, 403 for a good key used on another device's state."""
+        owner = await self._device_for_key(conn, api_key)
+        raise Forbidden(f"this key belongs to device {owner}, not {uuid}")

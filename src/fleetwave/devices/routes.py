@@ -1,0 +1,92 @@
+"""Admin API of the device registry (``/api/v1/devices``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from fleetwave.bootstrap import Container
+from fleetwave.devices.schemas import (
+    CurrentStateRead,
+    DeviceCreate,
+    DeviceCreated,
+    DeviceKey,
+    DeviceRead,
+    DeviceUpdate,
+    TargetStateRead,
+    TargetStateWrite,
+)
+from fleetwave.errors import InvalidInput
+from fleetwave.schemas import Page
+from fleetwave.web import container, require_admin
+
+router = APIRouter(
+    prefix="/api/v1/devices", tags=["devices"], dependencies=[Depends(require_admin)]
+)
+App = Annotated[Container, Depends(container)]
+
+
+def parse_tag_filters(tags: list[str]) -> dict[str, str]:
+    parsed = {}
+    for tag in tags:
+        key, sep, value = tag.partition(":")
+        if not sep or not key:
+            raise InvalidInput.one("tag", f"{tag!r} must be written key:value")
+        parsed[key] = value
+    return parsed
+
+
+@router.post("", status_code=201, response_model=DeviceCreated)
+async def register_device(body: DeviceCreate, app: App) -> dict[str, Any]:
+    return await app.devices.register(body)
+
+
+@router.get("", response_model=Page[DeviceRead])
+async def list_devices(
+    app: App,
+    fleet_id: str | None = None,
+    tag: Annotated[list[str], Query(description="key:value, repeatable")] = [],  # noqa: B006
+    online: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    return await app.devices.list(
+        fleet_id=fleet_id, tags=parse_tag_filters(tag), online=online, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/{uuid}", response_model=DeviceRead)
+async def get_device(uuid: str, app: App) -> dict[str, Any]:
+    return await app.devices.get(uuid)
+
+
+@router.patch("/{uuid}", response_model=DeviceRead)
+async def update_device(uuid: str, body: DeviceUpdate, app: App) -> dict[str, Any]:
+    return await app.devices.update(uuid, body)
+
+
+@router.delete("/{uuid}", status_code=204)
+async def delete_device(uuid: str, app: App) -> Response:
+    await app.devices.delete(uuid)
+    return Response(status_code=204)
+
+
+@router.get("/{uuid}/target-state", response_model=TargetStateRead)
+async def get_target_state(uuid: str, app: App) -> dict[str, Any]:
+    return await app.devices.target_state(uuid)
+
+
+@router.put("/{uuid}/target-state", response_model=TargetStateRead)
+async def put_target_state(uuid: str, body: TargetStateWrite, app: App) -> dict[str, Any]:
+    return await app.devices.set_target_state(uuid, body.apps, body.config)
+
+
+@router.get("/{uuid}/current-state", response_model=CurrentStateRead)
+async def get_current_state(uuid: str, app: App) -> dict[str, Any]:
+    return await app.devices.current_state(uuid)
+
+
+@router.post("/{uuid}/rotate-key", response_model=DeviceKey)
+async def rotate_key(uuid: str, app: App) -> dict[str, str]:
+    return await app.devices.rotate_key(uuid)

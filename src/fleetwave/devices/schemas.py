@@ -1,0 +1,95 @@
+"""Request and response models of the device registry and the device protocol."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from fleetwave.schemas import DeviceUuid, Name, Strict
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+
+
+def _tags(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if not key or len(key) > 100 or ":" in key:
+            raise ValueError(f"tag key {key!r} must be 1-100 characters without ':'")
+    return value
+
+
+IpAddress = Annotated[str, AfterValidator(_ip)]
+Tags = Annotated[dict[str, Annotated[str, Field(max_length=255)]], AfterValidator(_tags)]
+
+
+class DeviceCreate(Strict):
+    uuid: DeviceUuid | None = None
+    device_name: Name
+    device_type: str | None = Field(default=None, max_length=100)
+    fleet_id: str | None = Field(default=None, max_length=255)
+    tags: Tags = Field(default_factory=dict)
+    ip_address: IpAddress | None = None
+    apps: dict[str, Any] = Field(default_factory=dict, description="initial target apps")
+    config: dict[str, Any] = Field(default_factory=dict, description="initial target config")
+
+
+class DeviceUpdate(Strict):
+    device_name: Name | None = None
+    device_type: str | None = Field(default=None, max_length=100)
+    fleet_id: str | None = Field(default=None, max_length=255)
+    tags: Tags | None = None
+    ip_address: IpAddress | None = None
+
+
+class DeviceRead(BaseModel):
+    uuid: str
+    device_name: str
+    device_type: str | None
+    fleet_id: str | None
+    tags: dict[str, str]
+    is_online: bool
+    last_connectivity_event: datetime | None
+    ip_address: str | None
+    mac_address: str | None
+    os_version: str | None
+    supervisor_version: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeviceCreated(DeviceRead):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class DeviceKey(BaseModel):
+    uuid: str
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class TargetStateWrite(Strict):
+    apps: dict[str, Any]
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class TargetStateRead(BaseModel):
+    uuid: str
+    apps: dict[str, Any]
+    config: dict[str, Any]
+    version: int
+    etag: str
+    updated_at: datetime
+
+
+class CurrentStateRead(BaseModel):
+    uuid: str
+    apps: dict[str, Any]
+    config: dict[str, Any]
+    system_info: dict[str, Any]
+    reported_at: datetime

@@ -1,0 +1,187 @@
+"""Use cases of the device registry: each method is one transaction."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fleetwave.clock import Clock
+from fleetwave.devices.records import (
+    PUBLIC_COLUMNS,
+    device_view,
+    load_device,
+    online_clause,
+    write_target_state,
+)
+from fleetwave.devices.schemas import DeviceCreate, DeviceUpdate
+from fleetwave.domain.target_state import normalize_config, normalize_target_apps, state_etag
+from fleetwave.errors import Conflict, NotFound
+from fleetwave.security import hash_key, new_key
+from fleetwave.settings import Settings
+from fleetwave.store.db import Database
+from fleetwave.store.tables import device_current_state, device_target_state, devices
+
+
+class DeviceService:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+
+    def _view(self, row: Any, now: datetime | None = None) -> dict[str, Any]:
+        return device_view(row, now or self.clock.now(), self.settings.device_offline_after)
+
+    async def register(self, data: DeviceCreate) -> dict[str, Any]:
+        """Add a device with its initial target state; the key is returned once."""
+        apps = normalize_target_apps(data.apps)
+        config = normalize_config(data.config)
+        now, api_key = self.clock.now(), new_key("fwd_")
+        uuid = data.uuid or uuidlib.uuid4().hex
+        async with self.db.transaction() as conn:
+            try:
+                await conn.execute(
+                    insert(devices).values(
+                        uuid=uuid,
+                        device_name=data.device_name,
+                        device_type=data.device_type,
+                        fleet_id=data.fleet_id,
+                        tags=data.tags,
+                        ip_address=data.ip_address,
+                        api_key_hash=hash_key(api_key),
+                        target_etag=state_etag(apps, config),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            except IntegrityError:
+                raise Conflict(f"device {uuid} already exists") from None
+            await conn.execute(
+                insert(device_target_state).values(
+                    device_uuid=uuid, apps=apps, config=config, version=1, updated_at=now
+                )
+            )
+            row = await load_device(conn, uuid)
+        return self._view(row, now) | {"api_key": api_key}
+
+    async def list(
+        self,
+        *,
+        fleet_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        online: bool | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        conditions = []
+        if fleet_id is not None:
+            conditions.append(devices.c.fleet_id == fleet_id)
+        for key, value in (tags or {}).items():
+            conditions.append(devices.c.tags[key].as_string() == value)
+        if online is not None:
+            is_on = online_clause(now, self.settings.device_offline_after)
+            conditions.append(is_on if online else ~is_on)
+        async with self.db.read() as conn:
+            total = (
+                await conn.execute(select(func.count()).select_from(devices).where(*conditions))
+            ).scalar_one()
+            query = select(*PUBLIC_COLUMNS).where(*conditions).order_by(devices.c.uuid)
+            if cursor is not None:
+                query = query.where(devices.c.uuid > cursor)
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        items = [self._view(row, now) for row in rows[:limit]]
+        next_cursor = items[-1]["uuid"] if len(rows) > limit else None
+        return {"items": items, "total": total, "limit": limit, "next_cursor": next_cursor}
+
+    async def get(self, uuid: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return self._view(await load_device(conn, uuid))
+
+    async def update(self, uuid: str, changes: DeviceUpdate) -> dict[str, Any]:
+        values = changes.model_dump(exclude_unset=True)
+        if "device_name" in values and values["device_name"] is None:
+            values.pop("device_name")
+        async with self.db.transaction() as conn:
+            if values:
+                result = await conn.execute(
+                    update(devices)
+                    .where(devices.c.uuid == uuid)
+                    .values(**values, updated_at=self.clock.now())
+                )
+                if result.rowcount == 0:
+                    raise NotFound(f"device {uuid} not found")
+            return self._view(await load_device(conn, uuid))
+
+    async def delete(self, uuid: str) -> None:
+        async with self.db.transaction() as conn:
+            result = await conn.execute(delete(devices).where(devices.c.uuid == uuid))
+            if result.rowcount == 0:
+                raise NotFound(f"device {uuid} not found")
+
+    async def target_state(self, uuid: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(device_target_state, devices.c.target_etag)
+                    .join(devices, devices.c.uuid == device_target_state.c.device_uuid)
+                    .where(device_target_state.c.device_uuid == uuid)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"device {uuid} not found")
+        return {
+            "uuid": uuid,
+            "apps": row.apps,
+            "config": row.config,
+            "version": row.version,
+            "etag": row.target_etag,
+            "updated_at": row.updated_at,
+        }
+
+    async def set_target_state(
+        self, uuid: str, apps: dict[str, Any], config: dict[str, Any]
+    ) -> dict[str, Any]:
+        apps, config = normalize_target_apps(apps), normalize_config(config)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            version, etag = await write_target_state(conn, uuid, apps, config, now)
+        return {
+            "uuid": uuid,
+            "apps": apps,
+            "config": config,
+            "version": version,
+            "etag": etag,
+            "updated_at": now,
+        }
+
+    async def current_state(self, uuid: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            await load_device(conn, uuid)
+            row = (
+                await conn.execute(
+                    select(device_current_state).where(device_current_state.c.device_uuid == uuid)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"device {uuid} has not reported its state yet")
+        return {
+            "uuid": uuid,
+            "apps": row.apps,
+            "config": row.config,
+            "system_info": row.system_info,
+            "reported_at": row.reported_at,
+        }
+
+    async def rotate_key(self, uuid: str) -> dict[str, str]:
+        api_key = new_key("fwd_")
+        async with self.db.transaction() as conn:
+            result = await conn.execute(
+                update(devices)
+                .where(devices.c.uuid == uuid)
+                .values(api_key_hash=hash_key(api_key), updated_at=self.clock.now())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"device {uuid} not found")
+        return {"uuid": uuid, "api_key": api_key}

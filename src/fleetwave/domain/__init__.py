@@ -1,0 +1,1 @@
+"""Pure rules of fleetwave: no I/O, no frameworks, nothing of ours but ``domain``."""

@@ -1,0 +1,99 @@
+"""A device's state report (``PATCH /api/v1/device/state``), checked and taken apart.
+
+The iotistic agent sends ``{"<uuid>": {"apps": {...}, "is_online": true, "os_version": ...,
+metrics...}}``; services in the current apps carry ``status`` and ``containerId``. Anything
+malformed is rejected whole, naming the field, so a bad report never half-applies.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetwave.domain.errors import InvalidInput, Problem
+
+METRICS = (
+    "cpu_usage",
+    "memory_usage",
+    "memory_total",
+    "storage_usage",
+    "storage_total",
+    "temperature",
+    "uptime",
+)
+TEXT_FIELDS = ("os_version", "supervisor_version", "local_ip", "mac_address")
+SERVICE_TEXT_FIELDS = ("serviceName", "imageName", "status", "containerId")
+
+
+@dataclass(frozen=True)
+class StateReport:
+    apps: dict[str, Any] | None
+    config: dict[str, Any] | None
+    is_online: bool
+    os_version: str | None
+    supervisor_version: str | None
+    local_ip: str | None
+    system_info: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
+    problems: list[Problem] = []
+    if not isinstance(value, dict):
+        raise InvalidInput.one(field_prefix, "must be an object")
+    apps = value.get("apps")
+    if apps is not None:
+        _check_current_apps(apps, f"{field_prefix}.apps", problems)
+    config = value.get("config")
+    if config is not None and not isinstance(config, dict):
+        problems.append(Problem(f"{field_prefix}.config", "must be an object"))
+    is_online = value.get("is_online", True)
+    if not isinstance(is_online, bool):
+        problems.append(Problem(f"{field_prefix}.is_online", "must be true or false"))
+    for name in TEXT_FIELDS:
+        if value.get(name) is not None and not isinstance(value[name], str):
+            problems.append(Problem(f"{field_prefix}.{name}", "must be a string"))
+    for name in METRICS:
+        metric = value.get(name)
+        if metric is not None and (isinstance(metric, bool) or not isinstance(metric, int | float)):
+            problems.append(Problem(f"{field_prefix}.{name}", "must be a number"))
+    local_ip = value.get("local_ip")
+    if isinstance(local_ip, str):
+        try:
+            local_ip = str(ipaddress.ip_address(local_ip))
+        except ValueError:
+            problems.append(Problem(f"{field_prefix}.local_ip", "must be an IP address"))
+    if problems:
+        raise InvalidInput(problems)
+    return StateReport(
+        apps=apps,
+        config=config,
+        is_online=is_online,
+        os_version=value.get("os_version"),
+        supervisor_version=value.get("supervisor_version"),
+        local_ip=local_ip,
+        system_info={name: value[name] for name in (*METRICS, "local_ip") if name in value},
+    )
+
+
+def _check_current_apps(apps: Any, path: str, problems: list[Problem]) -> None:
+    if not isinstance(apps, dict):
+        problems.append(Problem(path, "must be an object keyed by appId"))
+        return
+    for app_key, app in apps.items():
+        app_path = f"{path}.{app_key}"
+        if not isinstance(app, dict):
+            problems.append(Problem(app_path, "must be an object"))
+            continue
+        services = app.get("services", [])
+        if not isinstance(services, list):
+            problems.append(Problem(f"{app_path}.services", "must be a list"))
+            continue
+        for i, service in enumerate(services):
+            service_path = f"{app_path}.services[{i}]"
+            if not isinstance(service, dict):
+                problems.append(Problem(service_path, "must be an object"))
+                continue
+            for name in SERVICE_TEXT_FIELDS:
+                if service.get(name) is not None and not isinstance(service[name], str):
+                    problems.append(Problem(f"{service_path}.{name}", "must be a string"))

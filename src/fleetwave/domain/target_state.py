@@ -1,0 +1,143 @@
+"""The device target state in the iotistic format: validation, image fields and ETags.
+
+Apps are keyed by appId; each app has a list of services. A service's image lives in both
+``imageName`` and ``config.image``: we read either and always write both (DESIGN.md §2).
+Unknown fields are kept as they are, so agents that know more than we do lose nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fleetwave.domain.errors import InvalidInput, Problem
+
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+
+Apps = dict[str, Any]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def state_etag(apps: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """A strong ETag over the content a device is served: equal content, equal tag."""
+    digest = hashlib.sha256(canonical_json({"apps": apps, "config": config}).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def service_image(service: Mapping[str, Any]) -> str | None:
+    """The image a service runs, from either of the two fields that carry it."""
+    config = service.get("config")
+    image = service.get("imageName") or (config.get("image") if isinstance(config, dict) else None)
+    return image if isinstance(image, str) and image else None
+
+
+def normalize_target_apps(apps: Any, *, field: str = "apps") -> Apps:
+    """Validate ``apps`` and return a copy with both image fields filled in every service.
+
+    Raises :class:`InvalidInput` listing every problem with its path, e.g.
+    ``apps.1001.services[0].imageName``.
+    """
+    problems: list[Problem] = []
+    if not isinstance(apps, dict):
+        raise InvalidInput.one(field, "must be an object keyed by appId")
+    normalized: Apps = {}
+    for app_key, app in apps.items():
+        path = f"{field}.{app_key}"
+        normalized[app_key] = _normalize_app(app_key, app, path, problems)
+    if problems:
+        raise InvalidInput(problems)
+    return normalized
+
+
+def _normalize_app(app_key: str, app: Any, path: str, problems: list[Problem]) -> Any:
+    if not app_key.isdigit():
+        problems.append(Problem(path, "app keys must be numeric appIds"))
+    if not isinstance(app, dict):
+        problems.append(Problem(path, "must be an object"))
+        return app
+    app = dict(app)
+    app_id = app.get("appId")
+    if not isinstance(app_id, int) or isinstance(app_id, bool):
+        problems.append(Problem(f"{path}.appId", "must be an integer"))
+    elif str(app_id) != app_key:
+        problems.append(Problem(f"{path}.appId", f"is {app_id} but the app is keyed {app_key}"))
+    if not _nonempty_str(app.get("appName")):
+        problems.append(Problem(f"{path}.appName", "must be a non-empty string"))
+    services = app.get("services", [])
+    if not isinstance(services, list):
+        problems.append(Problem(f"{path}.services", "must be a list"))
+        return app
+    app["services"] = [
+        _normalize_service(service, f"{path}.services[{i}]", problems)
+        for i, service in enumerate(services)
+    ]
+    names = [s.get("serviceName") for s in app["services"] if isinstance(s, dict)]
+    duplicated = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+    if duplicated:
+        problems.append(Problem(f"{path}.services", f"duplicate serviceName {duplicated[0]!r}"))
+    return app
+
+
+def _normalize_service(service: Any, path: str, problems: list[Problem]) -> Any:
+    if not isinstance(service, dict):
+        problems.append(Problem(path, "must be an object"))
+        return service
+    service = dict(service)
+    service_id = service.get("serviceId")
+    if not isinstance(service_id, int) or isinstance(service_id, bool):
+        problems.append(Problem(f"{path}.serviceId", "must be an integer"))
+    if not _nonempty_str(service.get("serviceName")):
+        problems.append(Problem(f"{path}.serviceName", "must be a non-empty string"))
+    config = service.get("config", {})
+    if not isinstance(config, dict):
+        problems.append(Problem(f"{path}.config", "must be an object"))
+        return service
+    config = dict(config)
+    named, configured = service.get("imageName"), config.get("image")
+    if named is not None and configured is not None and named != configured:
+        problems.append(
+            Problem(f"{path}.imageName", f"{named!r} differs from config.image {configured!r}")
+        )
+    image = service_image({"imageName": named, "config": config})
+    if image is None or any(ch.isspace() for ch in image):
+        problems.append(Problem(f"{path}.imageName", "must name an image (no spaces)"))
+    else:
+        service["imageName"] = config["image"] = image
+    _check_config(config, f"{path}.config", problems)
+    service["config"] = config
+    return service
+
+
+def _check_config(config: dict[str, Any], path: str, problems: list[Problem]) -> None:
+    ports = config.get("ports", [])
+    if not isinstance(ports, list) or not all(isinstance(p, str | int) for p in ports):
+        problems.append(Problem(f"{path}.ports", "must be a list of port mappings"))
+    environment = config.get("environment", {})
+    if not isinstance(environment, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float | bool)
+        for k, v in environment.items()
+    ):
+        problems.append(Problem(f"{path}.environment", "must map names to values"))
+    volumes = config.get("volumes", [])
+    if not isinstance(volumes, list) or not all(isinstance(v, str) for v in volumes):
+        problems.append(Problem(f"{path}.volumes", "must be a list of strings"))
+    restart = config.get("restart")
+    if restart is not None and restart not in RESTART_POLICIES:
+        problems.append(Problem(f"{path}.restart", f"must be one of {', '.join(RESTART_POLICIES)}"))
+
+
+def normalize_config(config: Any, *, field: str = "config") -> dict[str, Any]:
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise InvalidInput.one(field, "must be an object")
+    return dict(config)
+
+
+def _nonempty_str(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())

@@ -1,0 +1,69 @@
+"""The statuses, strategies and event types every layer speaks (DESIGN.md §4).
+
+The seed's CHECK lists are widened where its own code emitted more (approval, cancellation,
+rollback events); the database CHECK constraints are built from these tuples.
+"""
+
+from __future__ import annotations
+
+UPDATE_STRATEGIES = ("auto", "staged", "manual", "scheduled")
+
+ROLLOUT_STATUSES = (
+    "pending",
+    "awaiting_approval",
+    "scheduled",
+    "in_progress",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+    "rolled_back",
+)
+ACTIVE_ROLLOUT_STATUSES = ("pending", "awaiting_approval", "scheduled", "in_progress", "paused")
+
+DEVICE_ROLLOUT_STATUSES = (
+    "pending",
+    "scheduled",
+    "pulling",
+    "updating",
+    "health_checking",
+    "completed",
+    "failed",
+    "rolled_back",
+    "rollback_failed",
+    "skipped",
+)
+
+ROLLOUT_EVENT_TYPES = (
+    # the seed's
+    "rollout_created",
+    "rollout_started",
+    "batch_started",
+    "batch_completed",
+    "device_scheduled",
+    "device_updated",
+    "device_failed",
+    "health_check_passed",
+    "health_check_failed",
+    "rollback_triggered",
+    "rollout_paused",
+    "rollout_resumed",
+    "rollout_completed",
+    "rollout_failed",
+    # what the seed's code emitted beyond its CHECK, and what our controls add
+    "awaiting_approval",
+    "rollout_approved",
+    "rollout_rejected",
+    "rollout_scheduled",
+    "rollout_promoted",
+    "rollout_cancelled",
+    "rollout_superseded",
+    "rollout_rolled_back",
+    "device_progress",
+    "device_retried",
+    "device_skipped",
+    "device_rolled_back",
+    "rollback_failed",
+)
+
+WEBHOOK_OUTCOMES = ("rollout_created", "duplicate", "ignored", "rejected")

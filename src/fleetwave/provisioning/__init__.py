@@ -1,0 +1,1 @@
+"""Fleet provisioning keys and device self-registration, as the iotistic agent does it."""

@@ -1,0 +1,92 @@
+"""The one settings object, built once at start-up and passed to whoever needs it.
+
+Every value comes from the environment (prefix ``FLEETWAVE_``) or a ``.env`` file; nothing
+reads the environment anywhere else. Invalid values stop start-up with the setting named.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UpdateStrategy = Literal["auto", "staged", "manual", "scheduled"]
+
+
+class SettingsError(ValueError):
+    """Start-up configuration is invalid; the message names each bad setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLEETWAVE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    default_strategy: UpdateStrategy = "staged"
+    staged_batches: list[float] = Field(default_factory=lambda: [0.1, 0.5, 1.0])
+    batch_delay_minutes: int = Field(default=30, ge=0)
+    health_check_timeout: int = Field(default=300, gt=0, description="seconds")
+    max_failure_rate: float = Field(default=0.2, ge=0.0, le=1.0)
+    auto_rollback: bool = True
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FLEETWAVE_WEBHOOK_SECRET", "DOCKER_WEBHOOK_SECRET"),
+    )
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    admin_token: SecretStr | None = None
+    device_offline_after: timedelta = timedelta(minutes=5)
+    host: str = "127.0.0.1"
+    port: int = Field(default=3001, ge=1, le=65535)
+    register_rate_per_minute: int = Field(default=60, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("staged_batches")
+    @classmethod
+    def _batches_grow_to_whole_fleet(cls, batches: list[float]) -> list[float]:
+        if not batches:
+            raise ValueError("needs at least one batch fraction")
+        if any(not 0 < b <= 1 for b in batches):
+            raise ValueError("each batch fraction must be in (0, 1]")
+        if any(b <= a for a, b in zip(batches, batches[1:], strict=False)):
+            raise ValueError("batch fractions must be strictly increasing")
+        if batches[-1] != 1.0:
+            raise ValueError("the last batch fraction must be 1.0 (the whole fleet)")
+        return batches
+
+    @field_validator("device_offline_after")
+    @classmethod
+    def _positive_duration(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'fleetwave.db').resolve()}"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin-token"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"FLEETWAVE_{name.upper()}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

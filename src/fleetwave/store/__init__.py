@@ -1,0 +1,1 @@
+"""Persistence: table definitions, the database handle and its transactions, migrations."""

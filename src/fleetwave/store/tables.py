@@ -1,0 +1,280 @@
+"""Table definitions (SQLAlchemy Core), the single source for queries.
+
+The migration history under ``migrations/`` creates exactly these; a test compares the two.
+Names and columns are the original plan's (image_update_policies, image_rollouts,
+device_rollout_status, rollout_events, active_rollouts) plus the device tables it assumed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+    false,
+    func,
+    true,
+)
+
+from fleetwave.domain.vocabulary import (
+    DEVICE_ROLLOUT_STATUSES,
+    ROLLOUT_EVENT_TYPES,
+    ROLLOUT_STATUSES,
+    UPDATE_STRATEGIES,
+    WEBHOOK_OUTCOMES,
+)
+from fleetwave.store.types import Json, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def created_at() -> Column[object]:
+    return Column("created_at", UtcDateTime, nullable=False, server_default=func.now())
+
+
+def updated_at() -> Column[object]:
+    return Column("updated_at", UtcDateTime, nullable=False, server_default=func.now())
+
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("device_name", String(255), nullable=False),
+    Column("device_type", String(100)),
+    Column("fleet_id", String(255)),
+    Column("tags", Json, nullable=False, server_default="{}"),
+    Column("is_online", Boolean, nullable=False, server_default=false()),
+    Column("last_connectivity_event", UtcDateTime),
+    Column("ip_address", String(64)),
+    Column("mac_address", String(64)),
+    Column("os_version", String(100)),
+    Column("supervisor_version", String(100)),
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    # The strong ETag of the device's target state, kept beside the key hash so that a poll
+    # answered with 304 reads this one row and nothing else.
+    Column("target_etag", String(66), nullable=False),
+    Column("provisioning_key_id", Integer, ForeignKey("provisioning_keys.id", ondelete="SET NULL")),
+    created_at(),
+    updated_at(),
+    Index(None, "fleet_id"),
+)
+
+device_target_state = Table(
+    "device_target_state",
+    metadata,
+    Column(
+        "device_uuid",
+        String(64),
+        ForeignKey("devices.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("apps", Json, nullable=False),
+    Column("config", Json, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    updated_at(),
+)
+
+device_current_state = Table(
+    "device_current_state",
+    metadata,
+    Column(
+        "device_uuid",
+        String(64),
+        ForeignKey("devices.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("apps", Json, nullable=False),
+    Column("config", Json, nullable=False),
+    Column("system_info", Json, nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+)
+
+provisioning_keys = Table(
+    "provisioning_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("fleet_id", String(255), nullable=False),
+    Column("description", Text),
+    Column("expires_at", UtcDateTime),
+    Column("max_uses", Integer),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Column("revoked_at", UtcDateTime),
+    created_at(),
+    CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses_positive"),
+)
+
+image_update_policies = Table(
+    "image_update_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_pattern", String(255), nullable=False),
+    Column("update_strategy", String(50), nullable=False),
+    Column("staged_batches", Integer, server_default="3"),
+    Column("batch_delay_minutes", Integer, server_default="30"),
+    Column("health_check_enabled", Boolean, server_default=true()),
+    Column("health_check_timeout_seconds", Integer, server_default="300"),
+    Column("auto_rollback", Boolean, server_default=true()),
+    Column("health_check_config", Json),
+    Column("maintenance_window_start", Time),
+    Column("maintenance_window_end", Time),
+    Column("fleet_id", String(255)),
+    Column("device_tags", Json),
+    Column("device_uuids", Json),
+    Column("enabled", Boolean, server_default=true()),
+    Column("priority", Integer, server_default="100"),
+    Column("description", Text),
+    created_at(),
+    updated_at(),
+    CheckConstraint(one_of("update_strategy", UPDATE_STRATEGIES), name="update_strategy"),
+    Index(None, "image_pattern"),
+    Index(None, "enabled", "priority"),
+)
+
+image_rollouts = Table(
+    "image_rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", String(255), nullable=False, unique=True),
+    Column("image_name", String(255), nullable=False),
+    Column("old_tag", String(128)),
+    Column("new_tag", String(128), nullable=False),
+    Column("registry", String(255), server_default="hub.docker.com"),
+    Column(
+        "policy_id", Integer, ForeignKey("image_update_policies.id", ondelete="SET NULL")
+    ),
+    Column("strategy", String(50), nullable=False),
+    Column("total_devices", Integer, nullable=False),
+    Column("batch_sizes", Json),
+    Column("status", String(50), nullable=False, server_default="pending"),
+    Column("current_batch", Integer, nullable=False, server_default="0"),
+    Column("updated_devices", Integer, nullable=False, server_default="0"),
+    Column("failed_devices", Integer, nullable=False, server_default="0"),
+    Column("healthy_devices", Integer, nullable=False, server_default="0"),
+    Column("rolled_back_devices", Integer, nullable=False, server_default="0"),
+    Column("failure_rate", Numeric(5, 4), nullable=False, server_default="0"),
+    Column("auto_paused", Boolean, nullable=False, server_default=false()),
+    Column("scheduled_at", UtcDateTime),
+    Column("started_at", UtcDateTime),
+    Column("paused_at", UtcDateTime),
+    Column("resumed_at", UtcDateTime),
+    Column("completed_at", UtcDateTime),
+    created_at(),
+    updated_at(),
+    Column("triggered_by", String(100)),
+    Column("webhook_payload", Json),
+    Column("filters_applied", Json),
+    Column("error_message", Text),
+    Column("notes", Text),
+    CheckConstraint(one_of("strategy", UPDATE_STRATEGIES), name="strategy"),
+    CheckConstraint(one_of("status", ROLLOUT_STATUSES), name="status"),
+    CheckConstraint("failure_rate >= 0 AND failure_rate <= 1", name="failure_rate_fraction"),
+    Index(None, "status"),
+    Index(None, "image_name", "new_tag"),
+    Index(None, "created_at"),
+)
+
+device_rollout_status = Table(
+    "device_rollout_status",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "rollout_id",
+        String(255),
+        ForeignKey("image_rollouts.rollout_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "device_uuid",
+        String(64),
+        ForeignKey("devices.uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("batch_number", Integer, nullable=False),
+    Column("status", String(50), nullable=False, server_default="pending"),
+    Column("old_image_tag", String(128)),
+    Column("new_image_tag", String(128)),
+    Column("current_image_tag", String(128)),
+    Column("health_check_passed", Boolean),
+    Column("health_check_details", Json),
+    Column("health_check_attempts", Integer, nullable=False, server_default="0"),
+    Column("scheduled_at", UtcDateTime),
+    Column("update_started_at", UtcDateTime),
+    Column("image_pulled_at", UtcDateTime),
+    Column("container_restarted_at", UtcDateTime),
+    Column("health_checked_at", UtcDateTime),
+    Column("update_completed_at", UtcDateTime),
+    Column("rolled_back_at", UtcDateTime),
+    created_at(),
+    updated_at(),
+    Column("error_message", Text),
+    Column("error_details", Json),
+    Column("retry_count", Integer, nullable=False, server_default="0"),
+    Column("max_retries", Integer, nullable=False, server_default="3"),
+    UniqueConstraint("rollout_id", "device_uuid"),
+    CheckConstraint(one_of("status", DEVICE_ROLLOUT_STATUSES), name="status"),
+    Index(None, "rollout_id", "batch_number", "status"),
+    Index(None, "device_uuid", "status"),
+)
+
+rollout_events = Table(
+    "rollout_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", String(255), nullable=False),
+    Column("device_uuid", String(64)),
+    Column("event_type", String(50), nullable=False),
+    Column("event_data", Json),
+    Column("message", Text),
+    Column("timestamp", UtcDateTime, nullable=False, server_default=func.now()),
+    CheckConstraint(one_of("event_type", ROLLOUT_EVENT_TYPES), name="event_type"),
+    Index(None, "rollout_id", "timestamp"),
+    Index(None, "device_uuid"),
+    Index(None, "event_type"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    # What makes two deliveries "the same push": provider-independent (image, tag, digest).
+    Column("dedupe_key", String(512), nullable=False, unique=True),
+    Column("delivery_id", String(255)),
+    Column("image_name", String(255), nullable=False),
+    Column("tag", String(128)),
+    Column("digest", String(128)),
+    Column("outcome", String(32), nullable=False),
+    Column("reason", Text),
+    Column("rollout_id", String(255)),
+    Column("deliveries", Integer, nullable=False, server_default="1"),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("last_received_at", UtcDateTime, nullable=False),
+    CheckConstraint(one_of("outcome", WEBHOOK_OUTCOMES), name="outcome"),
+    Index(None, "image_name", "tag"),
+)

@@ -1,0 +1,135 @@
+"""HTTP plumbing shared by the routes: the container, credentials, bodies, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fleetwave.bootstrap import Container
+from fleetwave.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from fleetwave.security import tokens_equal
+
+log = logging.getLogger("fleetwave.http")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def container(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def device_key(request: Request) -> str | None:
+    """The device's key, as the iotistic agent sends it or as a bearer token."""
+    return request.headers.get("x-device-api-key") or bearer(request)
+
+
+def require_admin(request: Request, app: Container = Depends(container)) -> None:
+    token = bearer(request)
+    if token is None:
+        raise Unauthorized("admin endpoints need Authorization: Bearer <admin token>")
+    if not tokens_equal(token, app.admin_token):
+        raise Unauthorized("invalid admin token")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """The request's JSON body, refused if larger than ``limit`` bytes or not JSON."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput.one("body", f"is not valid JSON ({exc})") from None
+
+
+class PayloadTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body is larger than {limit} bytes")
+
+
+def error(status: int, message: str, detail: Any = None, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message, "detail": detail}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    simple = {
+        NotFound: 404,
+        Conflict: 409,
+        Forbidden: 403,
+        PayloadTooLarge: 413,
+    }
+    for kind, status in simple.items():
+        app.add_exception_handler(kind, _simple_handler(status))
+
+    @app.exception_handler(InvalidInput)
+    async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        detail = [{"field": p.field, "message": p.message} for p in exc.problems]
+        return error(422, f"invalid input: {exc}", detail)
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
+        return error(401, str(exc), **{"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(TooManyRequests)
+    async def too_many(_: Request, exc: TooManyRequests) -> JSONResponse:
+        return error(429, str(exc), **{"Retry-After": str(max(1, round(exc.retry_after)))})
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"field": _field_name(e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in detail)
+        return error(422, f"invalid request: {summary}", detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail), **(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error(500, "internal error", None)
+
+
+def _simple_handler(status: int) -> Any:
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return error(status, str(exc))
+
+    return handle
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in location]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
