@@ -30,6 +30,12 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
-    for module in (ops_routes, device_admin_routes, provisioning_routes, device_routes):
-        app.include_router(module.router)
+    for router in (
+        ops_routes.router,
+        device_admin_routes.router,
+        provisioning_routes.router,
+        device_routes.router,
+        provisioning_routes.device_router,
+    ):
+        app.include_router(router)
     return app

@@ -10,8 +10,11 @@ import typer
 from fleetwave import __version__
 from fleetwave.settings import Settings, SettingsError, load_settings
 
-cli = typer.Typer(help="fleetwave: safe rolling container-image updates for IoT fleets.",
-                  no_args_is_help=True, add_completion=False)
+cli = typer.Typer(
+    help="fleetwave: safe rolling container-image updates for IoT fleets.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def settings_or_exit() -> Settings:

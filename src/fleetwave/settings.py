@@ -6,12 +6,17 @@ reads the environment anywhere else. Invalid values stop start-up with the setti
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DURATION = re.compile(r"(?P<amount>-?\d+(?:\.\d+)?)\s*(?P<unit>s|m|h)?")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 
 UpdateStrategy = Literal["auto", "staged", "manual", "scheduled"]
 
@@ -55,11 +60,24 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one batch fraction")
         if any(not 0 < b <= 1 for b in batches):
             raise ValueError("each batch fraction must be in (0, 1]")
-        if any(b <= a for a, b in zip(batches, batches[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(batches)):
             raise ValueError("batch fractions must be strictly increasing")
         if batches[-1] != 1.0:
             raise ValueError("the last batch fraction must be 1.0 (the whole fleet)")
         return batches
+
+    @field_validator("device_offline_after", mode="before")
+    @classmethod
+    def _duration_in_plain_words(cls, value: object) -> object:
+        """Accept ``300`` (seconds), ``90s``, ``5m``, ``1h`` besides ISO 8601 (``PT5M``)."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            match = DURATION.fullmatch(value.strip())
+            if match:
+                unit = UNIT_SECONDS[match["unit"] or "s"]
+                return timedelta(seconds=float(match["amount"]) * unit)
+        return value
 
     @field_validator("device_offline_after")
     @classmethod

@@ -66,9 +66,13 @@ async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
             raise PayloadTooLarge(limit)
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(b"".join(chunks), parse_constant=_refuse_non_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput.one("body", f"is not valid JSON ({exc})") from None
+
+
+def _refuse_non_finite(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class PayloadTooLarge(Exception):
@@ -105,9 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [
-            {"field": _field_name(e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
+        detail = [{"field": _field_name(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in detail)
         return error(422, f"invalid request: {summary}", detail)
 

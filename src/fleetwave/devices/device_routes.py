@@ -8,18 +8,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from fleetwave.bootstrap import Container
-from fleetwave.errors import InvalidInput, TooManyRequests
-from fleetwave.provisioning.schemas import DeviceRegistration, KeyExchange
-from fleetwave.web import bearer, client_address, container, device_key, json_body
+from fleetwave.web import container, device_key, json_body
 
 router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 App = Annotated[Container, Depends(container)]
-
-
-def _rate_limit(request: Request, app: Container) -> None:
-    wait = app.registration_limiter.retry_after(client_address(request))
-    if wait is not None:
-        raise TooManyRequests("too many registration attempts; retry later", wait)
 
 
 @router.get("/{uuid}/state", responses={304: {"description": "target unchanged"}})
@@ -37,19 +29,3 @@ async def poll_target_state(uuid: str, request: Request, app: App) -> Response:
 async def report_current_state(request: Request, app: App) -> dict[str, Any]:
     uuid = await app.protocol.report(device_key(request), await json_body(request))
     return {"status": "ok", "uuid": uuid}
-
-
-@router.post("/register", status_code=201)
-async def register(body: DeviceRegistration, request: Request, app: App) -> dict[str, Any]:
-    _rate_limit(request, app)
-    return await app.provisioning.register_device(bearer(request), body)
-
-
-@router.post("/{uuid}/key-exchange")
-async def key_exchange(
-    uuid: str, body: KeyExchange, request: Request, app: App
-) -> dict[str, Any]:
-    _rate_limit(request, app)
-    if body.uuid != uuid:
-        raise InvalidInput.one("uuid", f"is {body.uuid} but the path names {uuid}")
-    return await app.provisioning.key_exchange(bearer(request), body)

@@ -74,7 +74,9 @@ class DeviceProtocol:
             raise InvalidInput.one("body", "must be an object keyed by the device's uuid")
         strangers = [key for key in body if key != uuid]
         if strangers:
-            raise Forbidden(f"this key belongs to device {uuid}; it cannot report for {strangers[0]}")
+            raise Forbidden(
+                f"this key belongs to device {uuid}; it cannot report for {strangers[0]}"
+            )
         report = parse_state_report(body[uuid], field_prefix=uuid)
         async with self.db.transaction() as conn:
             await self._store_report(conn, uuid, report)
@@ -90,7 +92,9 @@ class DeviceProtocol:
             )
         ).first()
         apps = report.apps if report.apps is not None else (previous.apps if previous else {})
-        config = report.config if report.config is not None else (previous.config if previous else {})
+        config = (
+            report.config if report.config is not None else (previous.config if previous else {})
+        )
         await upsert(
             conn,
             device_current_state,
@@ -138,7 +142,7 @@ class DeviceProtocol:
         ).scalar_one_or_none()
         if uuid is None:
             raise Unauthorized("unknown device key")
-        return uuid
+        return str(uuid)
 
     async def _refuse(self, conn: AsyncConnection, uuid: str, api_key: str | None) -> None:
         """Raise 401 for a bad key, 403 for a good key used on another device's state."""

@@ -54,9 +54,7 @@ async def write_target_state(
     result = await conn.execute(
         update(device_target_state)
         .where(device_target_state.c.device_uuid == uuid)
-        .values(
-            apps=apps, config=config, version=device_target_state.c.version + 1, updated_at=now
-        )
+        .values(apps=apps, config=config, version=device_target_state.c.version + 1, updated_at=now)
         .returning(device_target_state.c.version)
     )
     version = result.scalar_one_or_none()

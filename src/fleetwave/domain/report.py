@@ -8,6 +8,7 @@ malformed is rejected whole, naming the field, so a bad report never half-applie
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +56,8 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
             problems.append(Problem(f"{field_prefix}.{name}", "must be a string"))
     for name in METRICS:
         metric = value.get(name)
-        if metric is not None and (isinstance(metric, bool) or not isinstance(metric, int | float)):
-            problems.append(Problem(f"{field_prefix}.{name}", "must be a number"))
+        if metric is not None and not _finite_number(metric):
+            problems.append(Problem(f"{field_prefix}.{name}", "must be a finite number"))
     local_ip = value.get("local_ip")
     if isinstance(local_ip, str):
         try:
@@ -72,8 +73,13 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
         os_version=value.get("os_version"),
         supervisor_version=value.get("supervisor_version"),
         local_ip=local_ip,
-        system_info={name: value[name] for name in (*METRICS, "local_ip") if name in value},
+        system_info={name: value[name] for name in METRICS if value.get(name) is not None}
+        | ({"local_ip": local_ip} if local_ip is not None else {}),
     )
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_current_apps(apps: Any, path: str, problems: list[Problem]) -> None:

@@ -98,7 +98,8 @@ def _normalize_service(service: Any, path: str, problems: list[Problem]) -> Any:
         problems.append(Problem(f"{path}.config", "must be an object"))
         return service
     config = dict(config)
-    named, configured = service.get("imageName"), config.get("image")
+    named = service.get("imageName") or None  # an empty field is an unset field
+    configured = config.get("image") or None
     if named is not None and configured is not None and named != configured:
         problems.append(
             Problem(f"{path}.imageName", f"{named!r} differs from config.image {configured!r}")

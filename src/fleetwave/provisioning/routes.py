@@ -1,24 +1,29 @@
-"""Admin API of fleet provisioning keys (``/api/v1/provisioning-keys``)."""
+"""Provisioning over HTTP: the admin's fleet keys (``/api/v1/provisioning-keys``) and the
+device's self-registration (``/api/v1/device/register`` and ``/key-exchange``)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from fleetwave.bootstrap import Container
+from fleetwave.errors import InvalidInput, TooManyRequests
 from fleetwave.provisioning.schemas import (
+    DeviceRegistration,
+    KeyExchange,
     ProvisioningKeyCreate,
     ProvisioningKeyCreated,
     ProvisioningKeyRead,
 )
-from fleetwave.web import container, require_admin
+from fleetwave.web import bearer, client_address, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/provisioning-keys",
     tags=["provisioning"],
     dependencies=[Depends(require_admin)],
 )
+device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 App = Annotated[Container, Depends(container)]
 
 
@@ -36,3 +41,25 @@ async def list_keys(app: App, fleet_id: str | None = None) -> list[dict[str, Any
 async def revoke_key(key_id: int, app: App) -> dict[str, Any]:
     """Revoke the key: devices can no longer register with it; the record stays."""
     return await app.provisioning.revoke_key(key_id)
+
+
+def _rate_limit(request: Request, app: Container) -> None:
+    wait = app.registration_limiter.retry_after(client_address(request))
+    if wait is not None:
+        raise TooManyRequests("too many registration attempts; retry later", wait)
+
+
+@device_router.post("/register", status_code=201)
+async def register(body: DeviceRegistration, request: Request, app: App) -> dict[str, Any]:
+    """A device registers itself with a fleet provisioning key (as the iotistic agent does)."""
+    _rate_limit(request, app)
+    return await app.provisioning.register_device(bearer(request), body)
+
+
+@device_router.post("/{uuid}/key-exchange")
+async def key_exchange(uuid: str, body: KeyExchange, request: Request, app: App) -> dict[str, Any]:
+    """The device proves the key it registered with works."""
+    _rate_limit(request, app)
+    if body.uuid != uuid:
+        raise InvalidInput.one("uuid", f"is {body.uuid} but the path names {uuid}")
+    return await app.provisioning.key_exchange(bearer(request), body)

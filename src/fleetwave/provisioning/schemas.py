@@ -38,17 +38,17 @@ class DeviceRegistration(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     uuid: DeviceUuid
-    deviceName: str | None = Field(default=None, max_length=255)  # noqa: N815
-    deviceType: str | None = Field(default=None, max_length=100)  # noqa: N815
-    deviceApiKey: str | None = Field(default=None, max_length=512)  # noqa: N815
-    applicationId: int | str | None = None  # noqa: N815
-    macAddress: str | None = Field(default=None, max_length=64)  # noqa: N815
-    osVersion: str | None = Field(default=None, max_length=100)  # noqa: N815
-    supervisorVersion: str | None = Field(default=None, max_length=100)  # noqa: N815
+    deviceName: str | None = Field(default=None, max_length=255)
+    deviceType: str | None = Field(default=None, max_length=100)
+    deviceApiKey: str | None = Field(default=None, max_length=512)
+    applicationId: int | str | None = None
+    macAddress: str | None = Field(default=None, max_length=64)
+    osVersion: str | None = Field(default=None, max_length=100)
+    supervisorVersion: str | None = Field(default=None, max_length=100)
 
 
 class KeyExchange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     uuid: DeviceUuid
-    deviceApiKey: str = Field(max_length=512)  # noqa: N815
+    deviceApiKey: str = Field(max_length=512)

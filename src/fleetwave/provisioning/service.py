@@ -206,9 +206,7 @@ class ProvisioningService:
 
     async def _load(self, conn: AsyncConnection, key_id: int) -> Any:
         row = (
-            await conn.execute(
-                select(*PUBLIC_KEY_COLUMNS).where(provisioning_keys.c.id == key_id)
-            )
+            await conn.execute(select(*PUBLIC_KEY_COLUMNS).where(provisioning_keys.c.id == key_id))
         ).first()
         if row is None:
             raise NotFound(f"provisioning key {key_id} not found")

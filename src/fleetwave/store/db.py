@@ -12,25 +12,34 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 READ_ONLY = "fleetwave_read_only"
 
 
+def _parse(url: str) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername == "postgres":  # the short scheme some hosting services hand out
+        parsed = parsed.set(drivername="postgresql")
+    return parsed
+
+
 def async_url(url: str) -> str:
     """The URL with the async driver we use for its dialect."""
-    parsed = make_url(url)
+    parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
     if parsed.get_backend_name() == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+    raise ValueError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+    )
 
 
 def sync_url(url: str) -> str:
     """The URL with a synchronous driver (for migrations)."""
-    parsed = make_url(url)
+    parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
     return async_url(url)

@@ -165,9 +165,7 @@ image_rollouts = Table(
     Column("old_tag", String(128)),
     Column("new_tag", String(128), nullable=False),
     Column("registry", String(255), server_default="hub.docker.com"),
-    Column(
-        "policy_id", Integer, ForeignKey("image_update_policies.id", ondelete="SET NULL")
-    ),
+    Column("policy_id", Integer, ForeignKey("image_update_policies.id", ondelete="SET NULL")),
     Column("strategy", String(50), nullable=False),
     Column("total_devices", Integer, nullable=False),
     Column("batch_sizes", Json),

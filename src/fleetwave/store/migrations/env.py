@@ -6,7 +6,7 @@ from sqlalchemy import create_engine, pool
 from fleetwave.store.tables import metadata
 
 config = context.config
-url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+url: str = config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or ""
 
 
 def run_migrations() -> None:

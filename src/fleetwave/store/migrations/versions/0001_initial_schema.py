@@ -8,8 +8,8 @@ Every table of DESIGN.md §2 with all the original plan's columns, the device ta
 assumed, provisioning keys, webhook deliveries, and the active_rollouts view.
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0001"

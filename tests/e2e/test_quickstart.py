@@ -1,0 +1,178 @@
+"""The README's quick start, run for real: the ``fleetwave`` command, a server process on
+SQLite, and a newcomer's curl steps made with an HTTP client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+FLEETWAVE = [sys.executable, "-m", "fleetwave.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWAVE_")}
+    return env | {"FLEETWAVE_DATA_DIR": str(data_dir)} | extra
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    data_dir, port = tmp_path / "var", free_port()
+    env = clean_env(data_dir, FLEETWAVE_PORT=str(port))
+    migrated = subprocess.run(
+        [*FLEETWAVE, "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    process = subprocess.Popen(
+        [*FLEETWAVE, "serve", "--no-migrate"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(f"server did not become ready: {process.communicate()[0]}")
+    yield base, data_dir, process
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_a_newcomer_registers_a_device_targets_it_polls_it_and_reports(
+    server: tuple[str, Path, subprocess.Popen[str]],
+) -> None:
+    base, data_dir, process = server
+    token_file = data_dir / "admin-token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    token = token_file.read_text().strip()
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+
+    device = admin.post("/api/v1/devices", json={"device_name": "pi-1", "uuid": "pi-1"}).json()
+    key = device["api_key"]
+    target = {
+        "apps": {
+            "1001": {
+                "appId": 1001,
+                "appName": "web",
+                "services": [
+                    {
+                        "serviceId": 1,
+                        "serviceName": "app",
+                        "imageName": "iotistic/myapp:v2.0.0",
+                        "config": {"image": "iotistic/myapp:v2.0.0", "ports": ["8080:80"]},
+                    }
+                ],
+            }
+        }
+    }
+    assert admin.put("/api/v1/devices/pi-1/target-state", json=target).json()["version"] == 2
+
+    as_device = httpx.Client(base_url=base, headers={"X-Device-API-Key": key})
+    first = as_device.get("/api/v1/device/pi-1/state")
+    assert first.status_code == 200
+    assert first.json()["pi-1"]["apps"]["1001"]["services"][0]["imageName"].endswith("v2.0.0")
+    second = as_device.get(
+        "/api/v1/device/pi-1/state", headers={"if-none-match": first.headers["etag"]}
+    )
+    assert second.status_code == 304
+
+    report = {
+        "pi-1": {
+            "apps": {
+                "1001": {
+                    "appId": 1001,
+                    "services": [
+                        {
+                            "serviceName": "app",
+                            "imageName": "iotistic/myapp:v2.0.0",
+                            "status": "running",
+                            "containerId": "abc",
+                        }
+                    ],
+                }
+            },
+            "is_online": True,
+        }
+    }
+    assert as_device.patch("/api/v1/device/state", json=report).status_code == 200
+    current = admin.get("/api/v1/devices/pi-1/current-state").json()
+    assert current["apps"]["1001"]["services"][0]["status"] == "running"
+    assert admin.get("/api/v1/devices/pi-1").json()["is_online"] is True
+    assert admin.get("/api/v1/devices", headers={"Authorization": "Bearer x"}).status_code == 401
+
+    process.terminate()
+    output = process.communicate(timeout=10)[0]
+    assert token not in output and key not in output
+    assert str(token_file.resolve()) in output
+
+
+def test_the_cli_finds_the_admin_token_in_the_data_directory(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "var")
+    first = subprocess.run(
+        [*FLEETWAVE, "admin-token", "--show"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    again = subprocess.run(
+        [*FLEETWAVE, "admin-token", "--show"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert first.stdout == again.stdout and len(first.stdout.strip()) > 40
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FLEETWAVE_MAX_FAILURE_RATE", "1.5"),
+        ("FLEETWAVE_STAGED_BATCHES", "[0.1, 0.5, 0.9]"),
+        ("FLEETWAVE_STAGED_BATCHES", "[0.5, 0.1, 1.0]"),
+        ("FLEETWAVE_DEFAULT_STRATEGY", "yolo"),
+    ],
+)
+def test_invalid_settings_stop_start_up_naming_the_setting(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    env = clean_env(tmp_path / "var", **{variable: value})
+    for command in (["migrate"], ["serve"]):
+        result = subprocess.run(
+            [*FLEETWAVE, *command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert variable in result.stderr
