@@ -161,6 +161,9 @@ async def test_a_report_that_is_not_json_or_too_large_is_refused(
     headers = as_device(device) | {"Content-Type": "application/json"}
     garbage = await client.patch("/api/v1/device/state", content=b"{nope", headers=headers)
     assert garbage.status_code == 422 and "JSON" in garbage.json()["error"]
+    not_a_number = b'{"r3": {"cpu_usage": NaN}}'
+    nan = await client.patch("/api/v1/device/state", content=not_a_number, headers=headers)
+    assert nan.status_code == 422 and "NaN" in nan.json()["error"]
     huge = {"r3": {"apps": {}, "padding": "x" * (1024 * 1024)}}
     too_large = await client.patch("/api/v1/device/state", json=huge, headers=headers)
     assert too_large.status_code == 413 and "larger" in too_large.json()["error"]
