@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.presence import is_online
-from fleetwave.domain.target_state import state_etag
 from fleetwave.errors import NotFound
-from fleetwave.store.tables import device_target_state, devices
+from fleetwave.store.tables import devices
 
 PUBLIC_COLUMNS = [
     c for c in devices.c if c.name not in ("api_key_hash", "target_etag", "provisioning_key_id")
@@ -40,27 +39,3 @@ async def load_device(conn: AsyncConnection, uuid: str) -> Any:
     if row is None:
         raise NotFound(f"device {uuid} not found")
     return row
-
-
-async def write_target_state(
-    conn: AsyncConnection,
-    uuid: str,
-    apps: dict[str, Any],
-    config: dict[str, Any],
-    now: datetime,
-) -> tuple[int, str]:
-    """Replace a device's target state, bump its version and its ETag. Returns both."""
-    etag = state_etag(apps, config)
-    result = await conn.execute(
-        update(device_target_state)
-        .where(device_target_state.c.device_uuid == uuid)
-        .values(apps=apps, config=config, version=device_target_state.c.version + 1, updated_at=now)
-        .returning(device_target_state.c.version)
-    )
-    version = result.scalar_one_or_none()
-    if version is None:
-        raise NotFound(f"device {uuid} not found")
-    await conn.execute(
-        update(devices).where(devices.c.uuid == uuid).values(target_etag=etag, updated_at=now)
-    )
-    return version, etag

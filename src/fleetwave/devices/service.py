@@ -15,9 +15,9 @@ from fleetwave.devices.records import (
     device_view,
     load_device,
     online_clause,
-    write_target_state,
 )
 from fleetwave.devices.schemas import DeviceCreate, DeviceUpdate
+from fleetwave.devices.targets import NewTarget, insert_targets, replace_targets, target_version
 from fleetwave.domain.target_state import normalize_config, normalize_target_apps, state_etag
 from fleetwave.errors import Conflict, NotFound
 from fleetwave.security import hash_key, new_key
@@ -57,11 +57,7 @@ class DeviceService:
                 )
             except IntegrityError:
                 raise Conflict(f"device {uuid} already exists") from None
-            await conn.execute(
-                insert(device_target_state).values(
-                    device_uuid=uuid, apps=apps, config=config, version=1, updated_at=now
-                )
-            )
+            await insert_targets(conn, [NewTarget(uuid, apps, config)], now)
             row = await load_device(conn, uuid)
         return self._view(row, now) | {"api_key": api_key}
 
@@ -146,7 +142,9 @@ class DeviceService:
         apps, config = normalize_target_apps(apps), normalize_config(config)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            version, etag = await write_target_state(conn, uuid, apps, config, now)
+            await load_device(conn, uuid)
+            await replace_targets(conn, [NewTarget(uuid, apps, config)], now)
+            version, etag = await target_version(conn, uuid)
         return {
             "uuid": uuid,
             "apps": apps,

@@ -64,6 +64,9 @@ ROLLOUT_EVENT_TYPES = (
     "device_skipped",
     "device_rolled_back",
     "rollback_failed",
+    "webhook_received",
 )
+
+SEMVER_RULES = ("major", "minor", "patch", "all")
 
 WEBHOOK_OUTCOMES = ("rollout_created", "duplicate", "ignored", "rejected")

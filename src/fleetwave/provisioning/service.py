@@ -10,12 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.targets import NewTarget, insert_targets
 from fleetwave.domain.target_state import state_etag
 from fleetwave.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from fleetwave.provisioning.schemas import DeviceRegistration, KeyExchange, ProvisioningKeyCreate
 from fleetwave.security import hash_key, key_matches, new_key, weak_key_reason
 from fleetwave.store.db import Database
-from fleetwave.store.tables import device_target_state, devices, provisioning_keys
+from fleetwave.store.tables import devices, provisioning_keys
 
 PUBLIC_KEY_COLUMNS = [c for c in provisioning_keys.c if c.name != "key_hash"]
 
@@ -182,11 +183,7 @@ class ProvisioningService:
             )
         except IntegrityError:
             raise Conflict(f"device {data.uuid} or its key is already registered") from None
-        await conn.execute(
-            insert(device_target_state).values(
-                device_uuid=data.uuid, apps={}, config={}, version=1, updated_at=now
-            )
-        )
+        await insert_targets(conn, [NewTarget(data.uuid, {}, {})], now)
 
     @staticmethod
     def _registered(

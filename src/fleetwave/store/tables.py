@@ -30,6 +30,7 @@ from fleetwave.domain.vocabulary import (
     DEVICE_ROLLOUT_STATUSES,
     ROLLOUT_EVENT_TYPES,
     ROLLOUT_STATUSES,
+    SEMVER_RULES,
     UPDATE_STRATEGIES,
     WEBHOOK_OUTCOMES,
 )
@@ -113,6 +114,26 @@ device_current_state = Table(
     Column("reported_at", UtcDateTime, nullable=False),
 )
 
+device_target_images = Table(
+    "device_target_images",
+    metadata,
+    # One row per service of a device's target state: which image it should run. Kept in step
+    # with device_target_state so that "which devices run this repository" is an index lookup.
+    Column(
+        "device_uuid",
+        String(64),
+        ForeignKey("devices.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("app_id", String(32), primary_key=True),
+    Column("service_name", String(255), primary_key=True),
+    Column("repository", String(512), nullable=False),
+    Column("tag", String(128)),
+    Column("digest", String(128)),
+    Column("image", String(1024), nullable=False),
+    Index(None, "repository", "tag"),
+)
+
 provisioning_keys = Table(
     "provisioning_keys",
     metadata,
@@ -151,7 +172,19 @@ image_update_policies = Table(
     Column("description", Text),
     created_at(),
     updated_at(),
+    # Beyond the seed: tag policy, explicit batches, failure bound, window time zone, pinning.
+    Column("semver_policy", String(10)),
+    Column("allow_prerelease", Boolean, nullable=False, server_default=false()),
+    Column("include_tags", Json),
+    Column("exclude_tags", Json),
+    Column("batch_percentages", Json),
+    Column("max_failure_rate", Numeric(5, 4)),
+    Column("maintenance_window_timezone", String(64), nullable=False, server_default="UTC"),
+    Column("pin_digest", Boolean, nullable=False, server_default=true()),
     CheckConstraint(one_of("update_strategy", UPDATE_STRATEGIES), name="update_strategy"),
+    CheckConstraint(
+        "semver_policy IS NULL OR " + one_of("semver_policy", SEMVER_RULES), name="semver_policy"
+    ),
     Index(None, "image_pattern"),
     Index(None, "enabled", "priority"),
 )
@@ -189,6 +222,10 @@ image_rollouts = Table(
     Column("filters_applied", Json),
     Column("error_message", Text),
     Column("notes", Text),
+    # Beyond the seed: the pushed digest, the full new reference, and what superseded it.
+    Column("digest", String(128)),
+    Column("new_image", String(512)),
+    Column("superseded_by", String(255)),
     CheckConstraint(one_of("strategy", UPDATE_STRATEGIES), name="strategy"),
     CheckConstraint(one_of("status", ROLLOUT_STATUSES), name="status"),
     CheckConstraint("failure_rate >= 0 AND failure_rate <= 1", name="failure_rate_fraction"),
@@ -234,6 +271,10 @@ device_rollout_status = Table(
     Column("error_details", Json),
     Column("retry_count", Integer, nullable=False, server_default="0"),
     Column("max_retries", Integer, nullable=False, server_default="3"),
+    # Each changed service's image before the rollout ("appId/serviceName" → image), so a
+    # rollback restores the device's own old images, and the image it is moved to.
+    Column("old_images", Json),
+    Column("new_image", String(512)),
     UniqueConstraint("rollout_id", "device_uuid"),
     CheckConstraint(one_of("status", DEVICE_ROLLOUT_STATUSES), name="status"),
     Index(None, "rollout_id", "batch_number", "status"),

@@ -17,7 +17,6 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-
 # Active rollouts with progress figures (the seed's view), written in SQL both databases speak.
 ACTIVE_ROLLOUTS_VIEW = """
 CREATE VIEW active_rollouts AS
@@ -76,6 +75,31 @@ def upgrade() -> None:
         sa.Column(
             "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
+        sa.Column("semver_policy", sa.String(length=10), nullable=True),
+        sa.Column("allow_prerelease", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column(
+            "include_tags", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
+        ),
+        sa.Column(
+            "exclude_tags", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
+        ),
+        sa.Column(
+            "batch_percentages",
+            sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("max_failure_rate", sa.Numeric(precision=5, scale=4), nullable=True),
+        sa.Column(
+            "maintenance_window_timezone",
+            sa.String(length=64),
+            server_default="UTC",
+            nullable=False,
+        ),
+        sa.Column("pin_digest", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.CheckConstraint(
+            "semver_policy IS NULL OR semver_policy IN ('major', 'minor', 'patch', 'all')",
+            name=op.f("ck_image_update_policies_semver_policy"),
+        ),
         sa.CheckConstraint(
             "update_strategy IN ('auto', 'staged', 'manual', 'scheduled')",
             name=op.f("ck_image_update_policies_update_strategy"),
@@ -126,7 +150,7 @@ def upgrade() -> None:
             "timestamp", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.CheckConstraint(
-            "event_type IN ('rollout_created', 'rollout_started', 'batch_started', 'batch_completed', 'device_scheduled', 'device_updated', 'device_failed', 'health_check_passed', 'health_check_failed', 'rollback_triggered', 'rollout_paused', 'rollout_resumed', 'rollout_completed', 'rollout_failed', 'awaiting_approval', 'rollout_approved', 'rollout_rejected', 'rollout_scheduled', 'rollout_promoted', 'rollout_cancelled', 'rollout_superseded', 'rollout_rolled_back', 'device_progress', 'device_retried', 'device_skipped', 'device_rolled_back', 'rollback_failed')",
+            "event_type IN ('rollout_created', 'rollout_started', 'batch_started', 'batch_completed', 'device_scheduled', 'device_updated', 'device_failed', 'health_check_passed', 'health_check_failed', 'rollback_triggered', 'rollout_paused', 'rollout_resumed', 'rollout_completed', 'rollout_failed', 'awaiting_approval', 'rollout_approved', 'rollout_rejected', 'rollout_scheduled', 'rollout_promoted', 'rollout_cancelled', 'rollout_superseded', 'rollout_rolled_back', 'device_progress', 'device_retried', 'device_skipped', 'device_rolled_back', 'rollback_failed', 'webhook_received')",
             name=op.f("ck_rollout_events_event_type"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollout_events")),
@@ -260,6 +284,9 @@ def upgrade() -> None:
         ),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
+        sa.Column("digest", sa.String(length=128), nullable=True),
+        sa.Column("new_image", sa.String(length=512), nullable=True),
+        sa.Column("superseded_by", sa.String(length=255), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'awaiting_approval', 'scheduled', 'in_progress', 'paused', 'completed', 'failed', 'cancelled', 'rolled_back')",
             name=op.f("ck_image_rollouts_status"),
@@ -347,6 +374,10 @@ def upgrade() -> None:
         ),
         sa.Column("retry_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("max_retries", sa.Integer(), server_default="3", nullable=False),
+        sa.Column(
+            "old_images", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
+        ),
+        sa.Column("new_image", sa.String(length=512), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'scheduled', 'pulling', 'updating', 'health_checking', 'completed', 'failed', 'rolled_back', 'rollback_failed', 'skipped')",
             name=op.f("ck_device_rollout_status_status"),
@@ -383,6 +414,32 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "device_target_images",
+        sa.Column("device_uuid", sa.String(length=64), nullable=False),
+        sa.Column("app_id", sa.String(length=32), nullable=False),
+        sa.Column("service_name", sa.String(length=255), nullable=False),
+        sa.Column("repository", sa.String(length=512), nullable=False),
+        sa.Column("tag", sa.String(length=128), nullable=True),
+        sa.Column("digest", sa.String(length=128), nullable=True),
+        sa.Column("image", sa.String(length=1024), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_uuid"],
+            ["devices.uuid"],
+            name=op.f("fk_device_target_images_device_uuid_devices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "device_uuid", "app_id", "service_name", name=op.f("pk_device_target_images")
+        ),
+    )
+    with op.batch_alter_table("device_target_images", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_device_target_images_repository_tag"),
+            ["repository", "tag"],
+            unique=False,
+        )
+
+    op.create_table(
         "device_target_state",
         sa.Column("device_uuid", sa.String(length=64), nullable=False),
         sa.Column("apps", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
@@ -408,6 +465,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP VIEW IF EXISTS active_rollouts")
     op.drop_table("device_target_state")
+    with op.batch_alter_table("device_target_images", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_device_target_images_repository_tag"))
+
+    op.drop_table("device_target_images")
     with op.batch_alter_table("device_rollout_status", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_device_rollout_status_rollout_id_batch_number_status"))
         batch_op.drop_index(batch_op.f("ix_device_rollout_status_device_uuid_status"))

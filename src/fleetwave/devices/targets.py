@@ -1,0 +1,145 @@
+"""Writing target states in bulk: the devices feature's interface for other features.
+
+A target state lives in ``device_target_state`` (what devices are served), its ETag in
+``devices.target_etag`` (what the poll compares), and one row per service in
+``device_target_images`` (what "which devices run this image" looks up). These helpers keep
+the three in step, for one device or thousands, with one statement per table; they take the
+caller's connection and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.domain.images import try_parse_image
+from fleetwave.domain.target_state import service_image, state_etag
+from fleetwave.errors import NotFound
+from fleetwave.store.tables import device_target_images, device_target_state, devices
+
+
+@dataclass(frozen=True)
+class NewTarget:
+    uuid: str
+    apps: dict[str, Any]
+    config: dict[str, Any]
+
+
+def image_rows(uuid: str, apps: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``device_target_images`` rows of one device's apps."""
+    rows = []
+    for app_id, app in apps.items():
+        for service in app.get("services", []):
+            image = service_image(service)
+            if image is None:
+                continue
+            ref = try_parse_image(image)
+            rows.append(
+                {
+                    "device_uuid": uuid,
+                    "app_id": str(app_id),
+                    "service_name": service.get("serviceName") or str(service.get("serviceId")),
+                    "repository": ref.repository if ref else image.lower(),
+                    "tag": ref.tag if ref else None,
+                    "digest": ref.digest if ref else None,
+                    "image": image,
+                }
+            )
+    return rows
+
+
+async def index_images(conn: AsyncConnection, targets: Sequence[NewTarget]) -> None:
+    uuids = [t.uuid for t in targets]
+    for chunk in _chunks(uuids, 5000):
+        await conn.execute(
+            delete(device_target_images).where(device_target_images.c.device_uuid.in_(chunk))
+        )
+    rows = [row for t in targets for row in image_rows(t.uuid, t.apps)]
+    if rows:
+        await conn.execute(insert(device_target_images), rows)
+
+
+async def insert_targets(
+    conn: AsyncConnection, targets: Sequence[NewTarget], now: datetime
+) -> None:
+    """Initial target states of newly registered devices (version 1)."""
+    if not targets:
+        return
+    await conn.execute(
+        insert(device_target_state),
+        [
+            {
+                "device_uuid": t.uuid,
+                "apps": t.apps,
+                "config": t.config,
+                "version": 1,
+                "updated_at": now,
+            }
+            for t in targets
+        ],
+    )
+    await index_images(conn, targets)
+
+
+async def replace_targets(
+    conn: AsyncConnection, targets: Sequence[NewTarget], now: datetime
+) -> None:
+    """Replace the target states of existing devices, bumping each version and ETag."""
+    if not targets:
+        return
+    await conn.execute(
+        update(device_target_state)
+        .where(device_target_state.c.device_uuid == bindparam("target_uuid"))
+        .values(
+            apps=bindparam("new_apps"),
+            config=bindparam("new_config"),
+            version=device_target_state.c.version + 1,
+            updated_at=now,
+        ),
+        [{"target_uuid": t.uuid, "new_apps": t.apps, "new_config": t.config} for t in targets],
+    )
+    await conn.execute(
+        update(devices)
+        .where(devices.c.uuid == bindparam("target_uuid"))
+        .values(target_etag=bindparam("new_etag"), updated_at=now),
+        [{"target_uuid": t.uuid, "new_etag": state_etag(t.apps, t.config)} for t in targets],
+    )
+    await index_images(conn, targets)
+
+
+async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str, NewTarget]:
+    """Current target states of ``uuids``, in one query per 5,000 devices."""
+    found: dict[str, NewTarget] = {}
+    for chunk in _chunks(list(uuids), 5000):
+        rows = await conn.execute(
+            select(
+                device_target_state.c.device_uuid,
+                device_target_state.c.apps,
+                device_target_state.c.config,
+            ).where(device_target_state.c.device_uuid.in_(chunk))
+        )
+        for row in rows:
+            found[row.device_uuid] = NewTarget(row.device_uuid, row.apps, row.config)
+    return found
+
+
+async def target_version(conn: AsyncConnection, uuid: str) -> tuple[int, str]:
+    row = (
+        await conn.execute(
+            select(device_target_state.c.version, devices.c.target_etag)
+            .join(devices, devices.c.uuid == device_target_state.c.device_uuid)
+            .where(device_target_state.c.device_uuid == uuid)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"device {uuid} not found")
+    return row.version, row.target_etag
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,1 @@
+"""Container registries' webhooks: their payloads taken apart, and their authenticity checked."""
