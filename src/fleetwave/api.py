@@ -12,7 +12,9 @@ from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
 from fleetwave.devices import routes as device_admin_routes
 from fleetwave.ops import routes as ops_routes
+from fleetwave.policies import routes as policy_routes
 from fleetwave.provisioning import routes as provisioning_routes
+from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.web import install_error_handlers
 
 
@@ -36,6 +38,8 @@ def create_app(container: Container) -> FastAPI:
         provisioning_routes.router,
         device_routes.router,
         provisioning_routes.device_router,
+        policy_routes.router,
+        rollout_routes.router,
     ):
         app.include_router(router)
     return app

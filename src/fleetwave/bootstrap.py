@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
+from fleetwave.policies.service import PolicyService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
+from fleetwave.rollouts.manager import ImageUpdateManager
+from fleetwave.rollouts.service import RolloutService
 from fleetwave.security import load_or_create_admin_token
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -26,6 +29,9 @@ class Container:
     devices: DeviceService
     protocol: DeviceProtocol
     provisioning: ProvisioningService
+    policies: PolicyService
+    manager: ImageUpdateManager
+    rollouts: RolloutService
     registration_limiter: RateLimiter
 
 
@@ -42,6 +48,7 @@ def resolve_admin_token(settings: Settings) -> str:
 def build(settings: Settings, clock: Clock | None = None, db: Database | None = None) -> Container:
     clock = clock or SystemClock()
     db = db or Database(settings.resolved_database_url)
+    manager = ImageUpdateManager(db, clock, settings)
     return Container(
         settings=settings,
         clock=clock,
@@ -50,5 +57,8 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         devices=DeviceService(db, clock, settings),
         protocol=DeviceProtocol(db, clock, settings),
         provisioning=ProvisioningService(db, clock),
+        policies=PolicyService(db, clock, settings),
+        manager=manager,
+        rollouts=RolloutService(db, manager),
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
     )

@@ -152,3 +152,12 @@ def parse_pattern(text: str, *, field: str = "image_pattern") -> ImagePattern:
     if registry == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
     return ImagePattern(text=text, repository=f"{registry}/{path}", tag=tag or "*")
+
+
+def with_version(image: str, tag: str, digest: str | None = None) -> str:
+    """``image`` as the device spelled it, moved to ``tag`` (and pinned to ``digest``)."""
+    name = image.partition("@")[0]
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        name = name[:colon]
+    return f"{name}:{tag}@{digest}" if digest else f"{name}:{tag}"

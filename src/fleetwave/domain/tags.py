@@ -61,6 +61,14 @@ class TagRule:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
+    def as_json(self) -> dict[str, object]:
+        return {
+            "semver": self.semver,
+            "allow_prerelease": self.allow_prerelease,
+            "include": list(self.include),
+            "exclude": list(self.exclude),
+        }
+
     @property
     def takes_prereleases(self) -> bool:
         return self.allow_prerelease or self.semver == "all"

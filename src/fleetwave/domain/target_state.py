@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleetwave.domain.errors import InvalidInput, Problem
+from fleetwave.domain.images import try_parse_image, with_version
 
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 
@@ -142,3 +143,48 @@ def normalize_config(config: Any, *, field: str = "config") -> dict[str, Any]:
 
 def _nonempty_str(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
+
+
+def service_key(app_id: str, service: Mapping[str, Any]) -> str:
+    """How a service is named across a rollout: ``"<appId>/<serviceName>"``."""
+    return f"{app_id}/{service.get('serviceName') or service.get('serviceId')}"
+
+
+def retarget(
+    apps: Mapping[str, Any], repository: str, tag: str, digest: str | None = None
+) -> tuple[Apps, dict[str, str]]:
+    """Move every service running ``repository`` to ``tag`` (both image fields).
+
+    Returns the new apps and, for each service changed, the image it ran before.
+    """
+    changed: dict[str, str] = {}
+    new_apps: Apps = {}
+    for app_id, app in apps.items():
+        services = []
+        for service in app.get("services", []):
+            image = service_image(service)
+            ref = try_parse_image(image) if image else None
+            if image and ref is not None and ref.repository == repository:
+                new_image = with_version(image, tag, digest)
+                if new_image != image:
+                    changed[service_key(app_id, service)] = image
+                    service = dict(service) | {"imageName": new_image}
+                    service["config"] = dict(service.get("config") or {}) | {"image": new_image}
+            services.append(service)
+        new_apps[app_id] = dict(app) | {"services": services}
+    return new_apps, changed
+
+
+def restore(apps: Mapping[str, Any], old_images: Mapping[str, str]) -> Apps:
+    """Put each named service back on the image it ran before (a rollback)."""
+    new_apps: Apps = {}
+    for app_id, app in apps.items():
+        services = []
+        for service in app.get("services", []):
+            old = old_images.get(service_key(app_id, service))
+            if old is not None:
+                service = dict(service) | {"imageName": old}
+                service["config"] = dict(service.get("config") or {}) | {"image": old}
+            services.append(service)
+        new_apps[app_id] = dict(app) | {"services": services}
+    return new_apps

@@ -34,6 +34,8 @@ DEVICE_ROLLOUT_STATUSES = (
     "skipped",
 )
 
+UNFINISHED_DEVICE_STATUSES = ("pending", "scheduled", "pulling", "updating", "health_checking")
+
 ROLLOUT_EVENT_TYPES = (
     # the seed's
     "rollout_created",

@@ -1,0 +1,127 @@
+"""Planning a rollout: which devices take the pushed version, in which batch, from what.
+
+Pure: the candidates (devices whose target runs the repository) come in, the plan goes out.
+Each device keeps its **own** old images, so a rollback puts it back where it was.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetwave.domain.batches import batch_sizes
+from fleetwave.domain.tags import TagRule, parse_version, update_refusal
+
+EXCLUDED_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    key: str  # "<appId>/<serviceName>"
+    image: str
+    tag: str | None
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    uuid: str
+    online: bool
+    services: tuple[ServiceImage, ...]
+
+
+@dataclass(frozen=True)
+class PlannedDevice:
+    uuid: str
+    batch_number: int
+    old_tag: str | None
+    old_images: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    devices: list[PlannedDevice]
+    batch_sizes: list[int]
+    old_tag: str | None
+    excluded: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return len(self.devices)
+
+
+def plan_rollout(
+    candidates: Sequence[Candidate],
+    *,
+    new_tag: str,
+    new_digest: str | None,
+    rule: TagRule,
+    fractions: Sequence[float],
+    earlier_old_images: Mapping[str, dict[str, str]] | None = None,
+) -> RolloutPlan:
+    """Pick the devices that take ``new_tag`` and cut them into batches.
+
+    ``earlier_old_images`` are the old images recorded by an unfinished rollout this one
+    supersedes: a device caught half-way keeps the images it ran before that rollout.
+    """
+    taking: list[Candidate] = []
+    refused: dict[str, list[str]] = {}
+    current: list[str] = []
+    for candidate in candidates:
+        if all(_already_there(s, new_tag, new_digest) for s in candidate.services):
+            current.append(candidate.uuid)
+            continue
+        reasons = {update_refusal(rule, s.tag, new_tag) for s in candidate.services} - {None}
+        if reasons:
+            refused.setdefault(sorted(r for r in reasons if r)[0], []).append(candidate.uuid)
+            continue
+        taking.append(candidate)
+    taking.sort(key=lambda c: (not c.online, c.uuid))
+    sizes = batch_sizes(len(taking), fractions)
+    numbers = [n for n, size in enumerate(sizes, start=1) for _ in range(size)]
+    earlier = earlier_old_images or {}
+    devices = [
+        PlannedDevice(
+            uuid=c.uuid,
+            batch_number=number,
+            old_tag=c.services[0].tag,
+            old_images=earlier.get(c.uuid) or {s.key: s.image for s in c.services},
+        )
+        for c, number in zip(taking, numbers, strict=True)
+    ]
+    return RolloutPlan(
+        devices=devices,
+        batch_sizes=sizes,
+        old_tag=_most_common_tag([d.old_tag for d in devices]),
+        excluded=_excluded_summary(current, refused),
+    )
+
+
+def _already_there(service: ServiceImage, tag: str, digest: str | None) -> bool:
+    return service.tag == tag and (digest is None or service.digest == digest)
+
+
+def _most_common_tag(tags: list[str | None]) -> str | None:
+    counts = Counter(t for t in tags if t)
+    if not counts:
+        return None
+    best = max(counts.values())
+    tied = [t for t, n in counts.items() if n == best]
+    return max(tied, key=lambda t: (parse_version(t) is not None, parse_version(t), t))
+
+
+def _excluded_summary(current: list[str], refused: dict[str, list[str]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    if current:
+        summary["already_on_new_version"] = {
+            "count": len(current),
+            "devices": current[:EXCLUDED_SAMPLE],
+        }
+    if refused:
+        summary["refused_by_tag_policy"] = [
+            {"reason": reason, "count": len(uuids), "devices": uuids[:EXCLUDED_SAMPLE]}
+            for reason, uuids in sorted(refused.items())
+        ]
+    return summary

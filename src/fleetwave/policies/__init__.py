@@ -1,0 +1,1 @@
+"""Image update policies: which images update how, on which devices."""

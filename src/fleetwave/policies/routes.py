@@ -1,0 +1,51 @@
+"""Admin API of image update policies (``/api/v1/image-policies``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+
+from fleetwave.bootstrap import Container
+from fleetwave.policies.schemas import PolicyCreate, PolicyRead, PolicyUpdate, Strategy
+from fleetwave.web import container, require_admin
+
+router = APIRouter(
+    prefix="/api/v1/image-policies", tags=["policies"], dependencies=[Depends(require_admin)]
+)
+App = Annotated[Container, Depends(container)]
+
+
+@router.get("", response_model=list[PolicyRead])
+async def list_policies(
+    app: App,
+    enabled: bool | None = None,
+    strategy: Strategy | None = None,
+    fleet_id: str | None = None,
+    image: str | None = None,
+) -> list[dict[str, Any]]:
+    """Policies by priority; ``image`` keeps those whose pattern matches that reference."""
+    return await app.policies.list(
+        enabled=enabled, strategy=strategy, fleet_id=fleet_id, image=image
+    )
+
+
+@router.post("", status_code=201, response_model=PolicyRead)
+async def create_policy(body: PolicyCreate, app: App) -> dict[str, Any]:
+    return await app.policies.create(body)
+
+
+@router.get("/{policy_id}", response_model=PolicyRead)
+async def get_policy(policy_id: int, app: App) -> dict[str, Any]:
+    return await app.policies.get(policy_id)
+
+
+@router.put("/{policy_id}", response_model=PolicyRead)
+async def replace_policy(policy_id: int, body: PolicyUpdate, app: App) -> dict[str, Any]:
+    return await app.policies.replace(policy_id, body)
+
+
+@router.delete("/{policy_id}", status_code=204)
+async def delete_policy(policy_id: int, app: App) -> Response:
+    await app.policies.delete(policy_id)
+    return Response(status_code=204)

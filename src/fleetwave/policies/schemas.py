@@ -1,0 +1,100 @@
+"""Request and response models of image update policies (every column of the seed, and more)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from fleetwave.domain.tags import SemverRule
+from fleetwave.schemas import DeviceUuid, Strict
+
+Strategy = Literal["auto", "staged", "manual", "scheduled"]
+
+
+def tag_filters(value: Any) -> Any:
+    """Device tags as ``{"k": "v"}``, or as a list of ``"k:v"`` / ``"k=v"`` strings."""
+    if not isinstance(value, list):
+        return value
+    parsed = {}
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError("tags in a list must be strings written key:value")
+        separator = ":" if ":" in item else "="
+        key, sep, tag_value = item.partition(separator)
+        if not sep or not key:
+            raise ValueError(f"{item!r} must be written key:value")
+        parsed[key] = tag_value
+    return parsed
+
+
+DeviceTags = Annotated[dict[str, str], BeforeValidator(tag_filters)]
+TagGlob = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class PolicyFields(Strict):
+    image_pattern: str = Field(min_length=1, max_length=255, examples=["iotistic/myapp:*"])
+    update_strategy: Strategy = "staged"
+    staged_batches: int = Field(default=3, ge=1, le=100)
+    batch_percentages: list[float] | None = Field(
+        default=None, description="cumulative percentages, e.g. [5, 25, 100]"
+    )
+    batch_delay_minutes: int | None = Field(default=None, ge=0, le=10080)
+    health_check_enabled: bool = True
+    health_check_timeout_seconds: int | None = Field(default=None, gt=0, le=86400)
+    auto_rollback: bool | None = None
+    health_check_config: dict[str, Any] | list[Any] | None = None
+    maintenance_window_start: time | None = None
+    maintenance_window_end: time | None = None
+    maintenance_window_timezone: str = Field(default="UTC", max_length=64)
+    fleet_id: str | None = Field(default=None, max_length=255)
+    device_tags: DeviceTags | None = None
+    device_uuids: list[DeviceUuid] | None = None
+    enabled: bool = True
+    priority: int = Field(default=100, ge=-1_000_000, le=1_000_000)
+    description: str | None = Field(default=None, max_length=2000)
+    semver_policy: SemverRule | None = None
+    allow_prerelease: bool = False
+    include_tags: list[TagGlob] | None = None
+    exclude_tags: list[TagGlob] | None = None
+    max_failure_rate: float | None = Field(default=None, ge=0, le=1)
+    pin_digest: bool = True
+
+
+class PolicyCreate(PolicyFields):
+    pass
+
+
+class PolicyUpdate(PolicyFields):
+    """PUT replaces the policy; every field not given takes its default."""
+
+
+class PolicyRead(BaseModel):
+    id: int
+    image_pattern: str
+    update_strategy: str
+    staged_batches: int
+    batch_percentages: list[float] | None
+    batch_delay_minutes: int
+    health_check_enabled: bool
+    health_check_timeout_seconds: int
+    auto_rollback: bool
+    health_check_config: dict[str, Any] | list[Any] | None
+    maintenance_window_start: time | None
+    maintenance_window_end: time | None
+    maintenance_window_timezone: str
+    fleet_id: str | None
+    device_tags: dict[str, str] | None
+    device_uuids: list[str] | None
+    enabled: bool
+    priority: int
+    description: str | None
+    semver_policy: str | None
+    allow_prerelease: bool
+    include_tags: list[str] | None
+    exclude_tags: list[str] | None
+    max_failure_rate: float
+    pin_digest: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,141 @@
+"""Use cases of image update policies, and the policy lookup the pipeline needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.clock import Clock
+from fleetwave.domain.batches import check_percentages
+from fleetwave.domain.errors import InvalidInput
+from fleetwave.domain.images import parse_image, parse_pattern
+from fleetwave.domain.policy_choice import PolicyCandidate
+from fleetwave.domain.windows import check_window
+from fleetwave.errors import NotFound
+from fleetwave.policies.schemas import PolicyFields
+from fleetwave.settings import Settings
+from fleetwave.store.db import Database
+from fleetwave.store.tables import image_update_policies as policies
+
+
+def check_policy(data: PolicyFields) -> None:
+    """The rules pydantic cannot say: pattern, batches, window; each error names its field."""
+    parse_pattern(data.image_pattern)
+    if data.batch_percentages is not None:
+        check_percentages(data.batch_percentages)
+        if "staged_batches" in data.model_fields_set and data.staged_batches != len(
+            data.batch_percentages
+        ):
+            raise InvalidInput.one(
+                "batch_percentages",
+                f"gives {len(data.batch_percentages)} batches but staged_batches is "
+                f"{data.staged_batches}",
+            )
+    check_window(
+        data.maintenance_window_start, data.maintenance_window_end, data.maintenance_window_timezone
+    )
+    if data.update_strategy == "scheduled" and data.maintenance_window_start is None:
+        raise InvalidInput.one(
+            "maintenance_window_start", "a scheduled policy needs a maintenance window"
+        )
+
+
+class PolicyService:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+
+    def _row_values(self, data: PolicyFields, now: datetime) -> dict[str, Any]:
+        check_policy(data)
+        values = data.model_dump()
+        if data.batch_percentages is not None:
+            values["staged_batches"] = len(data.batch_percentages)
+        defaults = {
+            "batch_delay_minutes": self.settings.batch_delay_minutes,
+            "health_check_timeout_seconds": self.settings.health_check_timeout,
+            "auto_rollback": self.settings.auto_rollback,
+            "max_failure_rate": self.settings.max_failure_rate,
+        }
+        for name, default in defaults.items():
+            if values[name] is None:
+                values[name] = default
+        return values | {"updated_at": now}
+
+    async def create(self, data: PolicyFields) -> dict[str, Any]:
+        now = self.clock.now()
+        values = self._row_values(data, now) | {"created_at": now}
+        async with self.db.transaction() as conn:
+            policy_id = (
+                await conn.execute(insert(policies).values(**values).returning(policies.c.id))
+            ).scalar_one()
+            return await load_policy(conn, policy_id)
+
+    async def replace(self, policy_id: int, data: PolicyFields) -> dict[str, Any]:
+        values = self._row_values(data, self.clock.now())
+        async with self.db.transaction() as conn:
+            result = await conn.execute(
+                update(policies).where(policies.c.id == policy_id).values(**values)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"policy {policy_id} not found")
+            return await load_policy(conn, policy_id)
+
+    async def get(self, policy_id: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await load_policy(conn, policy_id)
+
+    async def delete(self, policy_id: int) -> None:
+        async with self.db.transaction() as conn:
+            result = await conn.execute(delete(policies).where(policies.c.id == policy_id))
+            if result.rowcount == 0:
+                raise NotFound(f"policy {policy_id} not found")
+
+    async def list(
+        self,
+        *,
+        enabled: bool | None = None,
+        strategy: str | None = None,
+        fleet_id: str | None = None,
+        image: str | None = None,
+    ) -> list[dict[str, Any]]:
+        query = select(policies).order_by(policies.c.priority.desc(), policies.c.id)
+        if enabled is not None:
+            query = query.where(policies.c.enabled.is_(enabled))
+        if strategy is not None:
+            query = query.where(policies.c.update_strategy == strategy)
+        if fleet_id is not None:
+            query = query.where(policies.c.fleet_id == fleet_id)
+        async with self.db.read() as conn:
+            rows = [policy_view(row) for row in await conn.execute(query)]
+        if image is not None:
+            ref = parse_image(image, field="image")
+            rows = [r for r in rows if parse_pattern(r["image_pattern"]).matches(ref)]
+        return rows
+
+
+def policy_view(row: Any) -> dict[str, Any]:
+    values = dict(row._mapping)
+    values["max_failure_rate"] = float(values["max_failure_rate"])
+    return values
+
+
+async def load_policy(conn: AsyncConnection, policy_id: int) -> dict[str, Any]:
+    row = (await conn.execute(select(policies).where(policies.c.id == policy_id))).first()
+    if row is None:
+        raise NotFound(f"policy {policy_id} not found")
+    return policy_view(row)
+
+
+async def enabled_policy_candidates(conn: AsyncConnection) -> list[PolicyCandidate]:
+    """Every enabled policy, ready for :func:`fleetwave.domain.policy_choice.choose_policy`."""
+    rows = await conn.execute(
+        select(policies.c.id, policies.c.image_pattern, policies.c.priority).where(
+            policies.c.enabled.is_(True)
+        )
+    )
+    return [
+        PolicyCandidate(id=row.id, pattern=parse_pattern(row.image_pattern), priority=row.priority)
+        for row in rows
+    ]

@@ -1,0 +1,1 @@
+"""Rollouts: planning them from a pushed image, starting their batches, reading them."""

@@ -1,0 +1,88 @@
+"""Starting a batch: its devices get the new image in their target state, all at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.devices.targets import NewTarget, load_targets, replace_targets
+from fleetwave.domain.images import parse_image
+from fleetwave.domain.target_state import retarget
+from fleetwave.rollouts.events import Event, append
+from fleetwave.store.tables import device_rollout_status as device_rows
+from fleetwave.store.tables import image_rollouts
+
+
+async def start_batch(
+    conn: AsyncConnection, rollout: Any, batch_number: int, now: datetime
+) -> list[str]:
+    """Move the pending devices of ``batch_number`` to the new image; returns their uuids."""
+    uuids = list(
+        (
+            await conn.execute(
+                select(device_rows.c.device_uuid)
+                .where(
+                    device_rows.c.rollout_id == rollout.rollout_id,
+                    device_rows.c.batch_number == batch_number,
+                    device_rows.c.status == "pending",
+                )
+                .order_by(device_rows.c.device_uuid)
+            )
+        ).scalars()
+    )
+    repository = parse_image(rollout.image_name).repository
+    digest = rollout.digest if _pins_digest(rollout) else None
+    targets = await load_targets(conn, uuids)
+    moved = []
+    for uuid in uuids:
+        target = targets[uuid]
+        apps, _ = retarget(target.apps, repository, rollout.new_tag, digest)
+        moved.append(NewTarget(uuid, apps, target.config))
+    await replace_targets(conn, moved, now)
+    await conn.execute(
+        update(device_rows)
+        .where(
+            device_rows.c.rollout_id == rollout.rollout_id,
+            device_rows.c.batch_number == batch_number,
+            device_rows.c.status == "pending",
+        )
+        .values(status="scheduled", scheduled_at=now, updated_at=now)
+    )
+    await conn.execute(
+        update(image_rollouts)
+        .where(image_rollouts.c.rollout_id == rollout.rollout_id)
+        .values(
+            status="in_progress",
+            current_batch=batch_number,
+            started_at=rollout.started_at or now,
+            updated_at=now,
+        )
+    )
+    total_batches = len(rollout.batch_sizes or [])
+    events = [
+        Event(
+            rollout.rollout_id,
+            "batch_started",
+            f"batch {batch_number} of {total_batches} started: {len(uuids)} devices",
+            {"batch": batch_number, "devices": len(uuids)},
+        )
+    ]
+    events += [
+        Event(
+            rollout.rollout_id,
+            "device_scheduled",
+            f"target set to {rollout.new_image}",
+            {"batch": batch_number},
+            device_uuid=uuid,
+        )
+        for uuid in uuids
+    ]
+    await append(conn, events, now)
+    return uuids
+
+
+def _pins_digest(rollout: Any) -> bool:
+    return bool(rollout.new_image and "@" in rollout.new_image)

@@ -1,0 +1,453 @@
+"""The image update manager: from a pushed image to a planned rollout, in one transaction.
+
+A push (from a webhook or an operator) is matched to a policy, checked against its tag rule,
+de-duplicated, and turned into a rollout: the devices whose target runs the repository are
+filtered, planned into batches with their own old images, written with set-based SQL, and —
+for the auto and staged strategies — the first batch gets its new target state at once.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.clock import Clock
+from fleetwave.domain.batches import batch_fractions
+from fleetwave.domain.images import ImageRef
+from fleetwave.domain.policy_choice import choose_policy
+from fleetwave.domain.rollout_plan import Candidate, RolloutPlan, ServiceImage, plan_rollout
+from fleetwave.domain.tags import TagRule, pushed_tag_refusal
+from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
+from fleetwave.policies.service import enabled_policy_candidates, load_policy
+from fleetwave.rollouts.batches import start_batch
+from fleetwave.rollouts.events import Event, append
+from fleetwave.settings import Settings
+from fleetwave.store.db import Database
+from fleetwave.store.queries import upsert
+from fleetwave.store.tables import device_rollout_status as device_rows
+from fleetwave.store.tables import device_target_images, devices, image_rollouts
+from fleetwave.store.tables import webhook_deliveries as deliveries
+
+
+@dataclass(frozen=True)
+class DeviceFilters:
+    fleet_id: str | None = None
+    device_tags: dict[str, str] = field(default_factory=dict)
+    device_uuids: list[str] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "fleet_id": self.fleet_id,
+            "device_tags": self.device_tags or None,
+            "device_uuids": self.device_uuids,
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a push came from, and what makes a second announcement of it a duplicate."""
+
+    provider: str
+    delivery_id: str | None
+    pushed_at: str | None = None
+
+    def dedupe_key(self, image: ImageRef) -> str:
+        # Without a digest (Docker Hub), the push time tells a re-push from a redelivery.
+        version = image.digest or self.pushed_at or ""
+        return f"{image.repository}:{image.tag}@{version}"
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    image: ImageRef
+    triggered_by: str
+    delivery: Delivery | None = None
+    payload: dict[str, Any] | None = None
+    strategy: str | None = None
+    filters: DeviceFilters | None = None
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    outcome: str  # rollout_created | ignored | duplicate
+    message: str
+    rollout_id: str | None = None
+    status: str | None = None
+    affected_devices: int = 0
+    image: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rollout_id": self.rollout_id,
+            "status": self.status,
+            "affected_devices": self.affected_devices,
+            "outcome": self.outcome,
+            "message": self.message,
+            "image": self.image,
+        }
+
+
+class ImageUpdateManager:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+
+    async def handle(self, request: UpdateRequest) -> UpdateOutcome:
+        """One push, one transaction: a rollout, or a recorded reason for nothing."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            await _serialize_per_image(conn, request.image)
+            if request.delivery is not None and await _seen_before(conn, request, now):
+                return UpdateOutcome(
+                    "duplicate", f"{request.image} was already received", image=str(request.image)
+                )
+            outcome = await self._plan_and_start(conn, request, now)
+            if request.delivery is not None:
+                await _record_delivery(conn, request, outcome, now)
+            return outcome
+
+    async def _plan_and_start(
+        self, conn: AsyncConnection, request: UpdateRequest, now: datetime
+    ) -> UpdateOutcome:
+        image = request.image
+        choice = choose_policy(await enabled_policy_candidates(conn), image)
+        policy = await load_policy(conn, choice.policy_id) if choice.policy_id else None
+        if policy is None and request.triggered_by != "manual":
+            return _ignored(image, f"no enabled policy matches {image.familiar}:{image.tag}")
+        rule = _tag_rule(policy)
+        refusal = pushed_tag_refusal(rule, image.tag or "")
+        if refusal:
+            return _ignored(image, refusal)
+        filters = request.filters or _policy_filters(policy)
+        strategy = request.strategy or (
+            policy["update_strategy"] if policy else self.settings.default_strategy
+        )
+        superseded = await _unfinished_rollouts(conn, image)
+        plan = plan_rollout(
+            await _candidates(conn, image, filters, now, self.settings),
+            new_tag=image.tag or "",
+            new_digest=image.digest,
+            rule=rule,
+            fractions=self._fractions(strategy, policy),
+            earlier_old_images=await _earlier_old_images(conn, superseded),
+        )
+        if not plan.devices:
+            reason = f"no device needs {image.familiar}:{image.tag}"
+            return _ignored(image, reason, excluded=plan.excluded)
+        rollout_id = str(uuidlib.uuid4())
+        await _supersede(conn, superseded, rollout_id, now)
+        pinned = image if policy is None or policy["pin_digest"] else image.with_version(image.tag)
+        filters_applied = {
+            "policy": choice.explanation,
+            "filters": filters.as_json(),
+            "tag_rule": rule.__dict__
+            | {"include": list(rule.include), "exclude": list(rule.exclude)},
+            "excluded": plan.excluded,
+            "superseded": superseded,
+        }
+        rollout = await _insert_rollout(
+            conn, request, policy, strategy, plan, rollout_id, pinned, filters_applied, now
+        )
+        return await self._begin(conn, rollout, request, now)
+
+    def _fractions(self, strategy: str, policy: dict[str, Any] | None) -> list[float]:
+        return batch_fractions(
+            strategy,
+            policy["staged_batches"] if policy else len(self.settings.staged_batches),
+            policy["batch_percentages"] if policy else None,
+            self.settings.staged_batches,
+        )
+
+    async def _begin(
+        self, conn: AsyncConnection, rollout: Any, request: UpdateRequest, now: datetime
+    ) -> UpdateOutcome:
+        events = [
+            Event(
+                rollout.rollout_id,
+                "rollout_created",
+                f"{rollout.strategy} rollout of {rollout.new_image} to {rollout.total_devices} "
+                f"devices in {len(rollout.batch_sizes)} batches",
+                {"batch_sizes": rollout.batch_sizes, "triggered_by": rollout.triggered_by},
+            )
+        ]
+        if request.delivery is not None:
+            events.insert(
+                0,
+                Event(
+                    rollout.rollout_id,
+                    "webhook_received",
+                    f"{request.delivery.provider} announced {request.image}",
+                    {
+                        "provider": request.delivery.provider,
+                        "delivery_id": request.delivery.delivery_id,
+                    },
+                ),
+            )
+        status = {"manual": "awaiting_approval", "scheduled": "scheduled"}.get(rollout.strategy)
+        if status is not None:
+            await conn.execute(
+                update(image_rollouts)
+                .where(image_rollouts.c.rollout_id == rollout.rollout_id)
+                .values(status=status, updated_at=now)
+            )
+            kind = "awaiting_approval" if status == "awaiting_approval" else "rollout_scheduled"
+            events.append(Event(rollout.rollout_id, kind, f"rollout is {status.replace('_', ' ')}"))
+            await append(conn, events, now)
+        else:
+            events.append(Event(rollout.rollout_id, "rollout_started", "first batch starting"))
+            await append(conn, events, now)
+            await start_batch(conn, rollout, 1, now)
+            status = "in_progress"
+        return UpdateOutcome(
+            "rollout_created",
+            f"rollout {rollout.rollout_id} created",
+            rollout_id=rollout.rollout_id,
+            status=status,
+            affected_devices=rollout.total_devices,
+            image=rollout.new_image,
+        )
+
+
+def _ignored(image: ImageRef, reason: str, **details: Any) -> UpdateOutcome:
+    return UpdateOutcome("ignored", reason, image=str(image))
+
+
+def _tag_rule(policy: dict[str, Any] | None) -> TagRule:
+    if policy is None:
+        return TagRule()
+    return TagRule(
+        semver=policy["semver_policy"],
+        allow_prerelease=policy["allow_prerelease"],
+        include=tuple(policy["include_tags"] or ()),
+        exclude=tuple(policy["exclude_tags"] or ()),
+    )
+
+
+def _policy_filters(policy: dict[str, Any] | None) -> DeviceFilters:
+    if policy is None:
+        return DeviceFilters()
+    return DeviceFilters(
+        fleet_id=policy["fleet_id"],
+        device_tags=policy["device_tags"] or {},
+        device_uuids=policy["device_uuids"],
+    )
+
+
+async def _serialize_per_image(conn: AsyncConnection, image: ImageRef) -> None:
+    """Two pushes of one image plan one after the other (SQLite: one writer at a time)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:repository))"),
+            {"repository": image.repository},
+        )
+
+
+async def _seen_before(conn: AsyncConnection, request: UpdateRequest, now: datetime) -> bool:
+    assert request.delivery is not None
+    key = request.delivery.dedupe_key(request.image)
+    seen = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.dedupe_key == key)
+        .values(deliveries=deliveries.c.deliveries + 1, last_received_at=now)
+    )
+    return bool(seen.rowcount)
+
+
+async def _record_delivery(
+    conn: AsyncConnection, request: UpdateRequest, outcome: UpdateOutcome, now: datetime
+) -> None:
+    assert request.delivery is not None
+    await upsert(
+        conn,
+        deliveries,
+        {
+            "provider": request.delivery.provider,
+            "dedupe_key": request.delivery.dedupe_key(request.image),
+            "delivery_id": request.delivery.delivery_id,
+            "image_name": request.image.familiar,
+            "tag": request.image.tag,
+            "digest": request.image.digest,
+            "outcome": outcome.outcome,
+            "reason": outcome.message,
+            "rollout_id": outcome.rollout_id,
+            "received_at": now,
+            "last_received_at": now,
+        },
+        key=["dedupe_key"],
+    )
+
+
+async def _candidates(
+    conn: AsyncConnection,
+    image: ImageRef,
+    filters: DeviceFilters,
+    now: datetime,
+    settings: Settings,
+) -> list[Candidate]:
+    """Devices whose target runs the repository, after the filters — one query."""
+    conditions: list[ColumnElement[bool]] = [device_target_images.c.repository == image.repository]
+    if filters.fleet_id is not None:
+        conditions.append(devices.c.fleet_id == filters.fleet_id)
+    for key, value in filters.device_tags.items():
+        conditions.append(devices.c.tags[key].as_string() == value)
+    if filters.device_uuids is not None:
+        conditions.append(devices.c.uuid.in_(filters.device_uuids))
+    rows = await conn.execute(
+        select(
+            device_target_images.c.device_uuid,
+            device_target_images.c.app_id,
+            device_target_images.c.service_name,
+            device_target_images.c.image,
+            device_target_images.c.tag,
+            device_target_images.c.digest,
+            devices.c.is_online,
+            devices.c.last_connectivity_event,
+        )
+        .join(devices, devices.c.uuid == device_target_images.c.device_uuid)
+        .where(*conditions)
+        .order_by(
+            device_target_images.c.device_uuid,
+            device_target_images.c.app_id,
+            device_target_images.c.service_name,
+        )
+    )
+    grouped: dict[str, tuple[bool, list[ServiceImage]]] = {}
+    horizon = now - settings.device_offline_after
+    for row in rows:
+        online = (
+            bool(row.is_online)
+            and row.last_connectivity_event is not None
+            and (row.last_connectivity_event >= horizon)
+        )
+        entry = grouped.setdefault(row.device_uuid, (online, []))
+        entry[1].append(
+            ServiceImage(f"{row.app_id}/{row.service_name}", row.image, row.tag, row.digest)
+        )
+    return [
+        Candidate(uuid, online, tuple(services)) for uuid, (online, services) in grouped.items()
+    ]
+
+
+async def _unfinished_rollouts(conn: AsyncConnection, image: ImageRef) -> list[str]:
+    rows = await conn.execute(
+        select(image_rollouts.c.rollout_id).where(
+            image_rollouts.c.image_name == image.familiar,
+            image_rollouts.c.status.in_(ACTIVE_ROLLOUT_STATUSES),
+        )
+    )
+    return list(rows.scalars())
+
+
+async def _earlier_old_images(
+    conn: AsyncConnection, rollout_ids: list[str]
+) -> dict[str, dict[str, str]]:
+    """Old images of devices caught half-way by rollouts about to be superseded."""
+    if not rollout_ids:
+        return {}
+    rows = await conn.execute(
+        select(device_rows.c.device_uuid, device_rows.c.old_images).where(
+            device_rows.c.rollout_id.in_(rollout_ids),
+            device_rows.c.status.not_in(("pending", "completed", "skipped")),
+        )
+    )
+    return {row.device_uuid: row.old_images for row in rows if row.old_images}
+
+
+async def _supersede(
+    conn: AsyncConnection, rollout_ids: list[str], successor: str, now: datetime
+) -> None:
+    if not rollout_ids:
+        return
+    reason = f"superseded by {successor}"
+    await conn.execute(
+        update(device_rows)
+        .where(
+            device_rows.c.rollout_id.in_(rollout_ids),
+            device_rows.c.status.in_(
+                ("pending", "scheduled", "pulling", "updating", "health_checking")
+            ),
+        )
+        .values(status="skipped", error_message=reason, updated_at=now)
+    )
+    await conn.execute(
+        update(image_rollouts)
+        .where(image_rollouts.c.rollout_id.in_(rollout_ids))
+        .values(
+            status="cancelled",
+            superseded_by=successor,
+            error_message=reason,
+            completed_at=now,
+            updated_at=now,
+        )
+    )
+    await append(
+        conn,
+        [
+            Event(rid, "rollout_superseded", reason, {"superseded_by": successor})
+            for rid in rollout_ids
+        ]
+        + [
+            Event(rid, "rollout_cancelled", reason, {"reason": "superseded"}) for rid in rollout_ids
+        ],
+        now,
+    )
+
+
+async def _insert_rollout(
+    conn: AsyncConnection,
+    request: UpdateRequest,
+    policy: dict[str, Any] | None,
+    strategy: str,
+    plan: RolloutPlan,
+    rollout_id: str,
+    image: ImageRef,
+    filters_applied: dict[str, Any],
+    now: datetime,
+) -> Any:
+    new_image = image.reference()
+    await conn.execute(
+        insert(image_rollouts).values(
+            rollout_id=rollout_id,
+            image_name=image.familiar,
+            old_tag=plan.old_tag,
+            new_tag=image.tag,
+            registry=image.registry,
+            digest=request.image.digest,
+            new_image=new_image,
+            policy_id=policy["id"] if policy else None,
+            strategy=strategy,
+            total_devices=plan.total,
+            batch_sizes=plan.batch_sizes,
+            status="pending",
+            triggered_by=request.triggered_by,
+            webhook_payload=request.payload,
+            filters_applied=filters_applied,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        insert(device_rows),
+        [
+            {
+                "rollout_id": rollout_id,
+                "device_uuid": d.uuid,
+                "batch_number": d.batch_number,
+                "status": "pending",
+                "old_image_tag": d.old_tag,
+                "new_image_tag": image.tag,
+                "new_image": new_image,
+                "old_images": d.old_images,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for d in plan.devices
+        ],
+    )
+    return (
+        await conn.execute(select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id))
+    ).one()

@@ -1,0 +1,104 @@
+"""Admin API of rollouts, the manual trigger and the event log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from fleetwave.bootstrap import Container
+from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_STATUSES
+from fleetwave.errors import InvalidInput
+from fleetwave.rollouts.schemas import (
+    EventPage,
+    RolloutDetail,
+    RolloutDevicePage,
+    RolloutPage,
+    TriggerUpdate,
+    UpdateAnswer,
+)
+from fleetwave.web import container, require_admin
+
+router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
+App = Annotated[Container, Depends(container)]
+Statuses = Annotated[list[str], Query(description="repeatable")]
+
+
+def _known(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]:
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise InvalidInput.one(field, f"{unknown[0]!r} is not one of {', '.join(allowed)}")
+    return values
+
+
+@router.post("/images/trigger-update", response_model=UpdateAnswer)
+async def trigger_update(body: TriggerUpdate, app: App) -> dict[str, Any]:
+    """Roll an image out now, as if its registry had announced it."""
+    return await app.rollouts.trigger(body)
+
+
+@router.get("/rollouts", response_model=RolloutPage)
+async def list_rollouts(
+    app: App,
+    status: Statuses = [],  # noqa: B006
+    image: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: int | None = None,
+) -> dict[str, Any]:
+    _known(status, ROLLOUT_STATUSES, "status")
+    return await app.rollouts.search(status=status, image=image, limit=limit, cursor=cursor)
+
+
+@router.get("/rollouts/active")
+async def active_rollouts(app: App) -> list[dict[str, Any]]:
+    """The ``active_rollouts`` view: unfinished rollouts with their progress."""
+    return await app.rollouts.active()
+
+
+@router.get("/rollouts/{rollout_id}", response_model=RolloutDetail)
+async def get_rollout(rollout_id: str, app: App) -> dict[str, Any]:
+    return await app.rollouts.get(rollout_id)
+
+
+@router.get("/rollouts/{rollout_id}/devices", response_model=RolloutDevicePage)
+async def rollout_devices(
+    rollout_id: str,
+    app: App,
+    batch: Annotated[int | None, Query(ge=1)] = None,
+    status: Statuses = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    _known(status, DEVICE_ROLLOUT_STATUSES, "status")
+    return await app.rollouts.devices(
+        rollout_id, batch=batch, status=status, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/rollouts/{rollout_id}/events", response_model=EventPage)
+async def rollout_events(
+    rollout_id: str,
+    app: App,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    return await app.rollouts.events(rollout_id=rollout_id, after=after, limit=limit)
+
+
+@router.get("/events", response_model=EventPage)
+async def event_log(
+    app: App,
+    after: Annotated[int, Query(ge=0, description="the next_cursor of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    rollout_id: str | None = None,
+    device_uuid: str | None = None,
+    event_type: str | None = None,
+) -> dict[str, Any]:
+    """The whole event log in order; page with ``after`` to miss and repeat nothing."""
+    return await app.rollouts.events(
+        after=after,
+        limit=limit,
+        rollout_id=rollout_id,
+        device_uuid=device_uuid,
+        event_type=event_type,
+    )

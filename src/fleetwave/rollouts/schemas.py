@@ -1,0 +1,128 @@
+"""Request and response models of rollouts, the manual trigger and the event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from fleetwave.policies.schemas import DeviceTags
+from fleetwave.schemas import DeviceUuid, Strict
+
+
+class TriggerFilters(Strict):
+    fleet_id: str | None = Field(default=None, max_length=255)
+    device_tags: DeviceTags | None = None
+    device_uuids: list[DeviceUuid] | None = None
+
+
+class TriggerUpdate(Strict):
+    image: str = Field(min_length=1, max_length=512, examples=["iotistic/myapp:v2.0.1"])
+    strategy: Literal["auto", "staged", "manual", "scheduled"] | None = None
+    filters: TriggerFilters | None = None
+
+
+class UpdateAnswer(BaseModel):
+    rollout_id: str | None
+    status: str | None
+    affected_devices: int
+    outcome: str
+    message: str
+    image: str | None
+
+
+class BatchProgress(BaseModel):
+    batch: int
+    size: int
+    status: str
+    counts: dict[str, int]
+
+
+class RolloutRead(BaseModel):
+    rollout_id: str
+    image_name: str
+    old_tag: str | None
+    new_tag: str
+    digest: str | None
+    new_image: str | None
+    registry: str | None
+    policy_id: int | None
+    strategy: str
+    status: str
+    total_devices: int
+    batch_sizes: list[int] | None
+    current_batch: int
+    updated_devices: int
+    failed_devices: int
+    healthy_devices: int
+    rolled_back_devices: int
+    failure_rate: float
+    auto_paused: bool
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    paused_at: datetime | None
+    resumed_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    triggered_by: str | None
+    filters_applied: dict[str, Any] | None
+    error_message: str | None
+    superseded_by: str | None
+
+
+class RolloutDetail(RolloutRead):
+    batches: list[BatchProgress]
+    progress_percentage: float
+    webhook_payload: dict[str, Any] | None = None
+
+
+class RolloutPage(BaseModel):
+    items: list[RolloutRead]
+    next_cursor: int | None
+
+
+class RolloutDeviceRead(BaseModel):
+    device_uuid: str
+    batch_number: int
+    status: str
+    old_image_tag: str | None
+    new_image_tag: str | None
+    current_image_tag: str | None
+    old_images: dict[str, str] | None
+    new_image: str | None
+    health_check_passed: bool | None
+    health_check_details: dict[str, Any] | list[Any] | None
+    health_check_attempts: int
+    scheduled_at: datetime | None
+    update_started_at: datetime | None
+    image_pulled_at: datetime | None
+    container_restarted_at: datetime | None
+    health_checked_at: datetime | None
+    update_completed_at: datetime | None
+    rolled_back_at: datetime | None
+    error_message: str | None
+    retry_count: int
+    max_retries: int
+
+
+class RolloutDevicePage(BaseModel):
+    items: list[RolloutDeviceRead]
+    total: int
+    next_cursor: str | None
+
+
+class EventRead(BaseModel):
+    id: int
+    rollout_id: str
+    device_uuid: str | None
+    event_type: str
+    event_data: dict[str, Any] | None
+    message: str | None
+    timestamp: datetime
+
+
+class EventPage(BaseModel):
+    items: list[EventRead]
+    next_cursor: int = Field(description="pass as ?after= to read on; unchanged when empty")

@@ -1,0 +1,190 @@
+"""Reading rollouts: lists, one rollout with its batches, its devices, its events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, Float, Integer, String, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.domain.images import parse_image
+from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
+from fleetwave.errors import NotFound
+from fleetwave.rollouts import events
+from fleetwave.rollouts.manager import DeviceFilters, ImageUpdateManager, UpdateRequest
+from fleetwave.rollouts.schemas import TriggerUpdate
+from fleetwave.store.db import Database
+from fleetwave.store.tables import device_rollout_status as device_rows
+from fleetwave.store.tables import image_rollouts
+
+
+# The view's columns are the rollout's plus its progress figures; typing them here makes JSON
+# and timestamps come back the same from SQLite and PostgreSQL.
+ACTIVE_ROLLOUTS = text("SELECT * FROM active_rollouts ORDER BY id DESC").columns(
+    *[column for column in image_rollouts.c],
+    Column("image_pattern", String),
+    Column("policy_description", String),
+    Column("progress_percentage", Float),
+    *[
+        Column(name, Integer)
+        for name in (
+            "devices_completed",
+            "devices_failed",
+            "devices_pending",
+            "devices_in_flight",
+            "devices_rolled_back",
+        )
+    ],
+)
+
+
+class RolloutService:
+    def __init__(self, db: Database, manager: ImageUpdateManager) -> None:
+        self.db, self.manager = db, manager
+
+    async def trigger(self, request: TriggerUpdate) -> dict[str, Any]:
+        """An operator's update: the same path as a webhook, recorded as manual."""
+        image = parse_image(request.image, field="image")
+        if image.tag is None:
+            image = image.with_version("latest", image.digest)
+        filters = None
+        if request.filters is not None:
+            filters = DeviceFilters(
+                fleet_id=request.filters.fleet_id,
+                device_tags=request.filters.device_tags or {},
+                device_uuids=request.filters.device_uuids,
+            )
+        outcome = await self.manager.handle(
+            UpdateRequest(
+                image=image, triggered_by="manual", strategy=request.strategy, filters=filters
+            )
+        )
+        return outcome.as_json()
+
+    async def search(
+        self,
+        *,
+        status: list[str] | None = None,
+        image: str | None = None,
+        limit: int = 50,
+        cursor: int | None = None,
+    ) -> dict[str, Any]:
+        query = select(image_rollouts).order_by(image_rollouts.c.id.desc())
+        if status:
+            query = query.where(image_rollouts.c.status.in_(status))
+        if image is not None:
+            query = query.where(image_rollouts.c.image_name == parse_image(image).familiar)
+        if cursor is not None:
+            query = query.where(image_rollouts.c.id < cursor)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        items = [rollout_view(r) for r in rows[:limit]]
+        return {"items": items, "next_cursor": rows[limit - 1].id if len(rows) > limit else None}
+
+    async def active(self) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(ACTIVE_ROLLOUTS)
+            return [rollout_view(row) for row in rows]
+
+    async def get(self, rollout_id: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            row = await _load(conn, rollout_id)
+            counts = await conn.execute(
+                select(device_rows.c.batch_number, device_rows.c.status, func.count())
+                .where(device_rows.c.rollout_id == rollout_id)
+                .group_by(device_rows.c.batch_number, device_rows.c.status)
+            )
+            by_batch: dict[int, dict[str, int]] = {}
+            for batch, status, count in counts:
+                by_batch.setdefault(batch, {})[status] = count
+        view = rollout_view(row)
+        view["webhook_payload"] = row.webhook_payload
+        view["batches"] = [
+            _batch_progress(number, size, by_batch.get(number, {}), row.current_batch)
+            for number, size in enumerate(row.batch_sizes or [], start=1)
+        ]
+        finished = sum(
+            n
+            for c in by_batch.values()
+            for s, n in c.items()
+            if s not in UNFINISHED_DEVICE_STATUSES
+        )
+        view["progress_percentage"] = (
+            round(100 * finished / row.total_devices, 2) if row.total_devices else 0.0
+        )
+        return view
+
+    async def devices(
+        self,
+        rollout_id: str,
+        *,
+        batch: int | None = None,
+        status: list[str] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        conditions = [device_rows.c.rollout_id == rollout_id]
+        if batch is not None:
+            conditions.append(device_rows.c.batch_number == batch)
+        if status:
+            conditions.append(device_rows.c.status.in_(status))
+        async with self.db.read() as conn:
+            await _load(conn, rollout_id)
+            total = (
+                await conn.execute(select(func.count()).select_from(device_rows).where(*conditions))
+            ).scalar_one()
+            query = select(device_rows).where(*conditions).order_by(device_rows.c.device_uuid)
+            if cursor is not None:
+                query = query.where(device_rows.c.device_uuid > cursor)
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        items = [dict(r._mapping) for r in rows[:limit]]
+        next_cursor = items[-1]["device_uuid"] if len(rows) > limit else None
+        return {"items": items, "total": total, "next_cursor": next_cursor}
+
+    async def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        rollout_id: str | None = None,
+        device_uuid: str | None = None,
+        event_type: str | None = None,
+    ) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            if rollout_id is not None:
+                await _load(conn, rollout_id)
+            items = await events.read(
+                conn,
+                after=after,
+                limit=limit,
+                rollout_id=rollout_id,
+                device_uuid=device_uuid,
+                event_type=event_type,
+            )
+        return {"items": items, "next_cursor": items[-1]["id"] if items else after}
+
+
+def rollout_view(row: Any) -> dict[str, Any]:
+    values = dict(row._mapping)
+    values["failure_rate"] = float(values["failure_rate"])
+    return values
+
+
+def _batch_progress(number: int, size: int, counts: dict[str, int], current: int) -> dict[str, Any]:
+    unfinished = sum(n for s, n in counts.items() if s in UNFINISHED_DEVICE_STATUSES)
+    if number > current or counts.get("pending", 0) == size:
+        status = "waiting"
+    elif unfinished:
+        status = "in_progress"
+    else:
+        status = "done"
+    return {"batch": number, "size": size, "status": status, "counts": counts}
+
+
+async def _load(conn: AsyncConnection, rollout_id: str) -> Any:
+    row = (
+        await conn.execute(select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"rollout {rollout_id} not found")
+    return row
