@@ -14,6 +14,7 @@ from fleetwave.devices import routes as device_admin_routes
 from fleetwave.ops import routes as ops_routes
 from fleetwave.policies import routes as policy_routes
 from fleetwave.provisioning import routes as provisioning_routes
+from fleetwave.registries import routes as webhook_routes
 from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.web import install_error_handlers
 
@@ -40,6 +41,7 @@ def create_app(container: Container) -> FastAPI:
         provisioning_routes.device_router,
         policy_routes.router,
         rollout_routes.router,
+        webhook_routes.router,
     ):
         app.include_router(router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 from fleetwave.clock import Clock, SystemClock
@@ -11,9 +12,11 @@ from fleetwave.devices.service import DeviceService
 from fleetwave.policies.service import PolicyService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
+from fleetwave.registries.payloads import PROVIDERS
+from fleetwave.registries.service import WebhookService
 from fleetwave.rollouts.manager import ImageUpdateManager
 from fleetwave.rollouts.service import RolloutService
-from fleetwave.security import load_or_create_admin_token
+from fleetwave.security import load_or_create_admin_token, load_or_create_secret
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 
@@ -32,6 +35,8 @@ class Container:
     policies: PolicyService
     manager: ImageUpdateManager
     rollouts: RolloutService
+    webhooks: WebhookService
+    webhook_counters: Counter[str]
     registration_limiter: RateLimiter
 
 
@@ -45,10 +50,22 @@ def resolve_admin_token(settings: Settings) -> str:
     return token
 
 
+def resolve_webhook_secrets(settings: Settings) -> dict[str, str]:
+    """Each provider's secret: its own, else the shared one, else one generated once."""
+    shared = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    if shared is None and len(settings.webhook_secrets) < len(PROVIDERS):
+        shared, created = load_or_create_secret(settings.webhook_secret_path, "fww_")
+        if created:
+            log.warning("generated a webhook secret in %s", settings.webhook_secret_path.resolve())
+    own = {name: secret.get_secret_value() for name, secret in settings.webhook_secrets.items()}
+    return {provider: own.get(provider) or shared or "" for provider in PROVIDERS}
+
+
 def build(settings: Settings, clock: Clock | None = None, db: Database | None = None) -> Container:
     clock = clock or SystemClock()
     db = db or Database(settings.resolved_database_url)
     manager = ImageUpdateManager(db, clock, settings)
+    counters: Counter[str] = Counter()
     return Container(
         settings=settings,
         clock=clock,
@@ -60,5 +77,7 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         policies=PolicyService(db, clock, settings),
         manager=manager,
         rollouts=RolloutService(db, manager),
+        webhooks=WebhookService(manager, resolve_webhook_secrets(settings), counters),
+        webhook_counters=counters,
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
     )

@@ -54,6 +54,7 @@ def serve(
 
     from fleetwave.api import create_app
     from fleetwave.bootstrap import build
+    from fleetwave.logs import uvicorn_log_config
     from fleetwave.store.migrate import upgrade
 
     settings = settings_or_exit()
@@ -66,6 +67,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        log_config=uvicorn_log_config(),
         proxy_headers=False,
     )
 

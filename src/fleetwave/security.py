@@ -46,12 +46,17 @@ def tokens_equal(given: str, expected: str) -> bool:
 
 def load_or_create_admin_token(path: Path) -> tuple[str, bool]:
     """The admin token kept at ``path`` (mode 0600), creating it once. Returns (token, created)."""
+    return load_or_create_secret(path, "fwa_")
+
+
+def load_or_create_secret(path: Path, prefix: str) -> tuple[str, bool]:
+    """A secret kept at ``path`` (mode 0600), created once. Returns (secret, created)."""
     if path.exists():
         token = path.read_text().strip()
         if token:
             return token, False
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = new_key("fwa_")
+    token = new_key(prefix)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("FLEETWAVE_WEBHOOK_SECRET", "DOCKER_WEBHOOK_SECRET"),
     )
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='per-provider secrets, e.g. {"ghcr": "..."}; others use webhook_secret',
+    )
     data_dir: Path = Path("var")
     database_url: str | None = None
     admin_token: SecretStr | None = None
@@ -96,6 +100,19 @@ class Settings(BaseSettings):
     @property
     def admin_token_path(self) -> Path:
         return self.data_dir / "admin-token"
+
+    @property
+    def webhook_secret_path(self) -> Path:
+        return self.data_dir / "webhook-secret"
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _known_providers(cls, secrets: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        known = ("dockerhub", "ghcr", "distribution", "harbor", "quay", "acr")
+        unknown = sorted(set(secrets) - set(known))
+        if unknown:
+            raise ValueError(f"unknown provider {unknown[0]!r}; expected one of {', '.join(known)}")
+        return secrets
 
 
 def load_settings(**overrides: object) -> Settings:

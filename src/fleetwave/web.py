@@ -54,8 +54,8 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
-    """The request's JSON body, refused if larger than ``limit`` bytes or not JSON."""
+async def raw_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body, refused if larger than ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
@@ -65,8 +65,14 @@ async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
         if size > limit:
             raise PayloadTooLarge(limit)
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """The request's JSON body, refused if larger than ``limit`` bytes or not JSON."""
+    body = await raw_body(request, limit)
     try:
-        return json.loads(b"".join(chunks), parse_constant=_refuse_non_finite)
+        return json.loads(body, parse_constant=_refuse_non_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput.one("body", f"is not valid JSON ({exc})") from None
 

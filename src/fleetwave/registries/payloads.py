@@ -92,9 +92,12 @@ def detect_provider(payload: Any, headers: Mapping[str, str]) -> str | None:
         return "dockerhub"
     if "docker_url" in payload and "updated_tags" in payload:
         return "quay"
-    if "action" in payload and isinstance(payload.get("target"), dict):
-        if isinstance(payload.get("request"), dict):
-            return "acr"
+    if (
+        "action" in payload
+        and isinstance(payload.get("target"), dict)
+        and isinstance(payload.get("request"), dict)
+    ):
+        return "acr"
     if "action" in payload and any(isinstance(payload.get(k), dict) for k in GITHUB_PACKAGE_EVENTS):
         return "ghcr"
     return None

@@ -18,14 +18,14 @@ from collections.abc import Mapping
 from fleetwave.registries.payloads import PROVIDERS
 
 SIGNATURE_PREFIX = "sha256="
-SECRET_HEADER = "x-fleetwave-webhook-secret"
+FLEETWAVE_HEADER = "x-fleetwave-webhook-secret"
 _URL_SECRET_PROVIDERS = ("dockerhub", "quay")
 _HEADER_SECRET_PROVIDERS = ("distribution", "harbor", "acr")
 _BEARER = "bearer "
 
 
 def github_signature_valid(raw_body: bytes, signature_header: str | None, secret: str) -> bool:
-    """True when ``signature_header`` is ``sha256=<hex HMAC-SHA256 of raw_body keyed by secret>``."""
+    """True when ``signature_header`` is ``sha256=<hex HMAC-SHA256 of raw_body, key secret>``."""
     if not _configured(secret) or not signature_header:
         return False
     given = signature_header.strip()
@@ -70,7 +70,7 @@ def verify(
         return shared_secret_valid(url_secret, secret)
     assert provider in _HEADER_SECRET_PROVIDERS
     by_authorization = shared_secret_valid(lowered.get("authorization"), secret)
-    by_secret_header = shared_secret_valid(lowered.get(SECRET_HEADER), secret)
+    by_secret_header = shared_secret_valid(lowered.get(FLEETWAVE_HEADER), secret)
     return by_authorization or by_secret_header
 
 

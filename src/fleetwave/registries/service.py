@@ -1,0 +1,121 @@
+"""Receiving a registry's webhook: verify it, read it, hand each push to the update manager.
+
+A delivery that fails verification is answered 401 and leaves no trace but a counter. Pulls,
+deletes, blobs and untagged manifests are answered 200 with the reason they change nothing;
+redeliveries and bursts are recognised by the update manager and make one rollout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from fleetwave.domain.errors import InvalidInput
+from fleetwave.domain.images import parse_image
+from fleetwave.errors import NotFound, Unauthorized
+from fleetwave.registries.payloads import (
+    PROVIDERS,
+    Ignored,
+    PayloadError,
+    PushedImage,
+    detect_provider,
+    parse,
+)
+from fleetwave.registries.verification import verify
+from fleetwave.rollouts.manager import Delivery, ImageUpdateManager, UpdateRequest
+
+GENERIC = "docker-registry"
+
+
+class WebhookService:
+    def __init__(
+        self, manager: ImageUpdateManager, secrets: Mapping[str, str], counters: Counter[str]
+    ) -> None:
+        self.manager, self.secrets, self.counters = manager, secrets, counters
+
+    async def receive(
+        self,
+        endpoint: str,
+        raw_body: bytes,
+        headers: Mapping[str, str],
+        url_secret: str | None,
+    ) -> dict[str, Any]:
+        if endpoint != GENERIC and endpoint not in PROVIDERS:
+            raise NotFound(
+                f"no webhook endpoint for {endpoint!r}; use one of {', '.join(PROVIDERS)}"
+            )
+        payload = _json(raw_body)
+        provider = endpoint if endpoint != GENERIC else self._recognise(payload, headers)
+        if not verify(provider, raw_body, headers, url_secret, self.secrets[provider]):
+            self.counters[f"{provider}:rejected"] += 1
+            raise Unauthorized(f"{provider} webhook failed verification")
+        self.counters[f"{provider}:received"] += 1
+        try:
+            items = parse(provider, payload, headers)
+        except PayloadError as exc:
+            raise InvalidInput.one("body", f"not a {provider} webhook: {exc}") from None
+        results = [await self._handle(provider, item, payload) for item in items]
+        return _answer(provider, results)
+
+    def _recognise(self, payload: Any, headers: Mapping[str, str]) -> str:
+        provider = detect_provider(payload, headers)
+        if provider is None:
+            raise InvalidInput.one(
+                "body",
+                "not a webhook from a known registry (Docker Hub, GHCR, Distribution, "
+                "Harbor, Quay, ACR)",
+            )
+        return provider
+
+    async def _handle(
+        self, provider: str, item: PushedImage | Ignored, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        if isinstance(item, Ignored):
+            return {
+                "outcome": "ignored",
+                "message": item.reason,
+                "rollout_id": None,
+                "status": None,
+                "affected_devices": 0,
+                "image": None,
+            }
+        reference = f"{item.repository}:{item.tag}" + (f"@{item.digest}" if item.digest else "")
+        image = parse_image(reference, field="body")
+        outcome = await self.manager.handle(
+            UpdateRequest(
+                image=image,
+                triggered_by=f"webhook:{provider}",
+                delivery=Delivery(provider, item.delivery_id, item.pushed_at),
+                payload=payload,
+            )
+        )
+        if outcome.outcome == "duplicate":
+            self.counters[f"{provider}:deduplicated"] += 1
+        return outcome.as_json()
+
+
+def _json(raw_body: bytes) -> Any:
+    try:
+        return json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput.one("body", f"is not valid JSON ({exc})") from None
+
+
+def _answer(provider: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The plan's ``{rollout_id, status, affected_devices}``, for the push that mattered most."""
+    order = {"rollout_created": 0, "duplicate": 1, "ignored": 2}
+    if not results:
+        results = [
+            {
+                "outcome": "ignored",
+                "message": "the delivery carried no event",
+                "rollout_id": None,
+                "status": None,
+                "affected_devices": 0,
+                "image": None,
+            }
+        ]
+    headline = min(results, key=lambda r: order.get(r["outcome"], 3))
+    return headline | {"provider": provider, "events": results}
