@@ -5,7 +5,8 @@ What it does, in one run (see bench/README.md):
 1. creates a throwaway PostgreSQL database ``fleetwave_bench_<random>`` through the admin URL
    (``--database-url``, ``$FLEETWAVE_BENCH_DATABASE_URL`` or postgres@127.0.0.1:5432), migrates
    it, and drops it at the end, also on failure, Ctrl-C or SIGTERM;
-2. inserts ``--devices`` devices (10,000) and their target states, one executemany per table;
+2. inserts ``--devices`` devices (10,000), their target states and target-image index rows,
+   one executemany per table;
 3. counts the SQL a poll runs, in-process (``build`` + ``create_app`` + httpx ASGITransport,
    a ``before_cursor_execute`` listener on ``container.db.engine.sync_engine``);
 4. starts ``fleetwave serve --no-migrate`` and the bare FastAPI baseline (bench/bare_app.py),
@@ -25,45 +26,52 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, event, func, insert, select, text, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Engine
 
+from common import (
+    HOST,
+    LOG_LEVEL,
+    BenchError,
+    Server,
+    add_database_url_argument,
+    fleetwave_command,
+    fleetwave_env,
+    fleetwave_executable,
+    free_port,
+    main,
+    running,
+    throwaway_database,
+    vacuum,
+    wait_until_ready,
+)
 from fleetwave.api import create_app
 from fleetwave.bootstrap import build
+from fleetwave.devices.targets import image_rows
 from fleetwave.domain.target_state import normalize_target_apps, state_etag
 from fleetwave.security import hash_key, new_key
 from fleetwave.settings import Settings
-from fleetwave.store.db import describe, sync_url
+from fleetwave.store.db import sync_url
 from fleetwave.store.migrate import upgrade
-from fleetwave.store.tables import device_target_state, devices
+from fleetwave.store.tables import device_target_images, device_target_state, devices
 
 BENCH_DIR = Path(__file__).resolve().parent
 LUA_SCRIPT = BENCH_DIR / "poll.lua"
 BARE_APP = BENCH_DIR / "bare_app.py"
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADMIN_TOKEN = "bench-admin-token-" + secrets.token_hex(16)
-LOG_LEVEL = "warning"
-HOST = "127.0.0.1"
-
-
-class BenchError(RuntimeError):
-    """The bench cannot go on (a check failed, a server did not start, ...)."""
+WEBHOOK_SECRET = "bench-webhook-secret-" + secrets.token_hex(16)  # or one is made in data_dir
 
 
 # --- devices -------------------------------------------------------------------------------
@@ -144,15 +152,20 @@ def seed(engine: Engine, fleet: list[Device], now: datetime) -> None:
         {"device_uuid": d.uuid, "apps": d.apps, "config": d.config, "version": 1, "updated_at": now}
         for d in fleet
     ]
+    # device_target_images is kept in step with the target states (see devices/targets.py).
+    image_index_rows = [row for d in fleet for row in image_rows(d.uuid, d.apps)]
     with engine.begin() as conn:
         conn.execute(insert(devices), device_rows)
         conn.execute(insert(device_target_state), state_rows)
+        conn.execute(insert(device_target_images), image_index_rows)
 
 
 def mark_all_seen(engine: Engine, now: datetime) -> None:
-    """Make every device's last-seen fresh, so that polls in the next 30 s do not write it."""
+    """Make every device's last-seen fresh, so that polls in the next 30 s do not write it,
+    then vacuum, so that autovacuum has no reason to start in the middle of a measurement."""
     with engine.begin() as conn:
         conn.execute(update(devices).values(is_online=True, last_connectivity_event=now))
+    vacuum(engine, devices.name)
 
 
 def touched_since(engine: Engine, moment: datetime) -> int:
@@ -166,30 +179,6 @@ def write_devices_file(path: Path, fleet: list[Device]) -> None:
     with path.open("w") as handle:
         for d in fleet:
             handle.write(f"{d.uuid}\t{d.key}\t{d.etag}\n")
-
-
-# --- throwaway database --------------------------------------------------------------------
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    """Create ``fleetwave_bench_<random>`` and yield its URL; drop it whatever happens."""
-    if make_url(admin_url).get_backend_name() != "postgresql":
-        raise BenchError(f"--database-url must be PostgreSQL, not {describe(admin_url)}")
-    name = f"fleetwave_bench_{secrets.token_hex(6)}"
-    admin = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        print(f"created database {name} via {describe(admin_url)}", flush=True)
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            print(f"dropped database {name}", flush=True)
-    finally:
-        admin.dispose()
 
 
 # --- SQL per poll, counted in-process ------------------------------------------------------
@@ -216,7 +205,11 @@ class PollProbe:
 async def probe_polls(url: str, data_dir: Path, fresh: Device, stale: Device) -> list[PollProbe]:
     """Run a few polls through the real application in-process and record their SQL."""
     settings = Settings(
-        database_url=url, admin_token=ADMIN_TOKEN, data_dir=data_dir, log_level=LOG_LEVEL
+        database_url=url,
+        admin_token=ADMIN_TOKEN,
+        webhook_secret=WEBHOOK_SECRET,
+        data_dir=data_dir,
+        log_level=LOG_LEVEL,
     )
     container = build(settings)
     engine = container.db.engine.sync_engine
@@ -272,77 +265,6 @@ async def probe_polls(url: str, data_dir: Path, fresh: Device, stale: Device) ->
 
 
 # --- servers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-@contextmanager
-def running(
-    name: str, command: list[str], port: int, env: dict[str, str], workdir: Path
-) -> Iterator[Server]:
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us only; we stop it in order, below
-        )
-    server = Server(name, port, process, log)
-    try:
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_until_ready(server: Server, path: str, expected: int, headers: dict[str, str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise BenchError(
-                f"{server.name} exited ({server.process.returncode}):\n{server.log_tail()}"
-            )
-        try:
-            if (
-                httpx.get(server.base_url + path, headers=headers, timeout=2).status_code
-                == expected
-            ):
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"{server.name} not ready after 30 s:\n{server.log_tail()}")
 
 
 def check_poll_answers(fleetwave: Server, bare: Server, device: Device) -> None:
@@ -423,6 +345,8 @@ def run_wrk(
         )
     if figures["requests"] == 0:
         raise BenchError(f"{server.name}: wrk made no request")
+    if figures["duration_us"] < 0.9 * seconds * 1e6:
+        raise BenchError(f"{server.name}: wrk stopped after {figures['duration_us'] / 1e6:.1f} s")
     return result
 
 
@@ -433,12 +357,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark the device poll 304 path against a bare FastAPI baseline."
     )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("FLEETWAVE_BENCH_DATABASE_URL", DEFAULT_ADMIN_URL),
-        help="admin connection to PostgreSQL, used to create and drop the bench database "
-        "(default: $FLEETWAVE_BENCH_DATABASE_URL or %(default)s)",
-    )
+    add_database_url_argument(parser)
     parser.add_argument("--devices", type=int, default=10_000, help="default: %(default)s")
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of unmeasured wrk first")
@@ -452,18 +371,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def fleetwave_executable() -> str:
-    beside = Path(sys.executable).parent / "fleetwave"
-    found = str(beside) if beside.exists() else shutil.which("fleetwave")
-    if found is None:
-        raise BenchError("the fleetwave command is not installed (pip install -e . in the venv)")
-    return found
-
-
 def bench(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed: apt-get install -y wrk")
-    fleetwave_bin = fleetwave_executable()
+    fleetwave_executable()  # fails early if the command is missing
     cpus = os.cpu_count()
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetwave-bench-")))
@@ -475,6 +386,7 @@ def bench(args: argparse.Namespace) -> None:
         started = time.monotonic()
         fleet = make_devices(args.devices)
         seed(engine, fleet, datetime.now(UTC))
+        vacuum(engine, devices.name, device_target_state.name, device_target_images.name)
         devices_file = workdir / "devices.tsv"
         write_devices_file(devices_file, fleet)
         print(f"seeded {len(fleet)} devices in {time.monotonic() - started:.1f} s", flush=True)
@@ -490,23 +402,9 @@ def bench(args: argparse.Namespace) -> None:
             )
         probes = asyncio.run(probe_polls(url, workdir, fresh, stale))
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWAVE_")}
-        env |= {
-            "FLEETWAVE_DATABASE_URL": url,
-            "FLEETWAVE_ADMIN_TOKEN": ADMIN_TOKEN,
-            "FLEETWAVE_LOG_LEVEL": LOG_LEVEL,
-            "FLEETWAVE_DATA_DIR": str(workdir / "data"),
-        }
+        env = fleetwave_env(url, workdir / "data", ADMIN_TOKEN, WEBHOOK_SECRET)
         fw_port, bare_port = free_port(), free_port()
-        fw_command = [
-            fleetwave_bin,
-            "serve",
-            "--no-migrate",
-            "--host",
-            HOST,
-            "--port",
-            str(fw_port),
-        ]
+        fw_command = fleetwave_command(fw_port)
         bare_command = [sys.executable, str(BARE_APP), "--host", HOST, "--port", str(bare_port)]
         fw = stack.enter_context(running("fleetwave", fw_command, fw_port, env, workdir))
         bare = stack.enter_context(
@@ -522,18 +420,18 @@ def bench(args: argparse.Namespace) -> None:
             f"{cpus} CPUs shared by wrk, the server under test and PostgreSQL",
             flush=True,
         )
-        results: dict[str, WrkResult] = {}
-        touched = 0
-        for server in (bare, fw):
+
+        def measure(server: Server) -> WrkResult:
             if args.warmup > 0:
                 run_wrk(server, devices_file, args.threads, args.connections, args.warmup)
-            measured_from = datetime.now(UTC)
-            mark_all_seen(engine, measured_from)
-            results[server.name] = run_wrk(
-                server, devices_file, args.threads, args.connections, args.duration
-            )
-            if server is fw:
-                touched = touched_since(engine, measured_from)
+            return run_wrk(server, devices_file, args.threads, args.connections, args.duration)
+
+        results = {"bare": measure(bare)}
+        # Fresh last-seen for every device: the measured run is the pure 304 read path.
+        measured_from = datetime.now(UTC)
+        mark_all_seen(engine, measured_from)
+        results["fleetwave"] = measure(fw)
+        touched = touched_since(engine, measured_from)
 
         report(results, probes, touched)
 
@@ -549,7 +447,7 @@ def report(results: dict[str, WrkResult], probes: list[PollProbe], touched: int)
         )
     ratio = results["fleetwave"].requests_per_second / results["bare"].requests_per_second
     print(f"ratio: {ratio:.2f}  (fleetwave / bare, requests/s; every response was 304)")
-    print(f"last-seen UPDATEs during the measured fleetwave run: {touched}")
+    print(f"last-seen UPDATEs during the fleetwave runs (warm-up + measured): {touched}")
     print()
     print("SQL per poll (in-process, before_cursor_execute on container.db.engine.sync_engine):")
     for probe in probes:
@@ -560,22 +458,5 @@ def report(results: dict[str, WrkResult], probes: list[PollProbe], touched: int)
         print(f"    also: {events or 'nothing'}")
 
 
-def main() -> int:
-    def terminated(_signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(143)  # unwinds the ExitStack: servers stopped, database dropped
-
-    signal.signal(signal.SIGTERM, terminated)
-    args = parse_args()
-    try:
-        bench(args)
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(bench, parse_args()))

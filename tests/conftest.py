@@ -101,6 +101,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         data_dir=tmp_path / "var",
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        webhook_secret="test-webhook-secret-0123456789",  # type: ignore[arg-type]
         register_rate_per_minute=1000,
     )
 

@@ -77,7 +77,7 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         policies=PolicyService(db, clock, settings),
         manager=manager,
         rollouts=RolloutService(db, manager),
-        webhooks=WebhookService(manager, resolve_webhook_secrets(settings), counters),
+        webhooks=WebhookService(db, manager, resolve_webhook_secrets(settings), counters),
         webhook_counters=counters,
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
     )

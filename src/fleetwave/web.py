@@ -27,7 +27,7 @@ log = logging.getLogger("fleetwave.http")
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     found: Container = request.app.state.container
     return found
 
@@ -42,7 +42,7 @@ def device_key(request: Request) -> str | None:
     return request.headers.get("x-device-api-key") or bearer(request)
 
 
-def require_admin(request: Request, app: Container = Depends(container)) -> None:
+async def require_admin(request: Request, app: Container = Depends(container)) -> None:
     token = bearer(request)
     if token is None:
         raise Unauthorized("admin endpoints need Authorization: Bearer <admin token>")

@@ -41,14 +41,13 @@ def test_is_online(
 @pytest.mark.parametrize(
     ("offline_after", "expected"),
     [
-        pytest.param(FIVE_MINUTES, timedelta(seconds=30), id="5 min: a tenth is 30 s"),
-        pytest.param(timedelta(minutes=10), timedelta(seconds=30), id="10 min: capped at 30 s"),
-        pytest.param(timedelta(hours=1), timedelta(seconds=30), id="1 h: capped at 30 s"),
-        pytest.param(timedelta(seconds=200), timedelta(seconds=20), id="200 s: 20 s"),
-        pytest.param(timedelta(seconds=10), timedelta(seconds=1), id="10 s: 1 s"),
+        pytest.param(FIVE_MINUTES, timedelta(seconds=75), id="5 min: a quarter is 75 s"),
+        pytest.param(timedelta(minutes=10), timedelta(seconds=150), id="10 min: 150 s"),
+        pytest.param(timedelta(hours=1), timedelta(minutes=15), id="1 h: 15 min"),
+        pytest.param(timedelta(seconds=10), timedelta(seconds=2.5), id="10 s: 2.5 s"),
     ],
 )
-def test_touch_interval_is_a_tenth_of_offline_after_at_most_30_seconds(
+def test_touch_interval_is_a_quarter_of_offline_after(
     offline_after: timedelta, expected: timedelta
 ) -> None:
     assert touch_interval(offline_after) == expected
@@ -59,18 +58,18 @@ def test_touch_interval_is_a_tenth_of_offline_after_at_most_30_seconds(
     [
         pytest.param(True, NOW, FIVE_MINUTES, False, id="just written"),
         pytest.param(
-            True, NOW - timedelta(seconds=30) + TICK, FIVE_MINUTES, False, id="just under 30 s"
+            True, NOW - timedelta(seconds=75) + TICK, FIVE_MINUTES, False, id="just under 75 s"
         ),
-        pytest.param(True, NOW - timedelta(seconds=30), FIVE_MINUTES, True, id="exactly 30 s"),
+        pytest.param(True, NOW - timedelta(seconds=75), FIVE_MINUTES, True, id="exactly 75 s"),
         pytest.param(True, NOW - timedelta(minutes=10), FIVE_MINUTES, True, id="long stale"),
         pytest.param(False, NOW, FIVE_MINUTES, True, id="stored as offline"),
         pytest.param(True, None, FIVE_MINUTES, True, id="never seen"),
         pytest.param(False, None, FIVE_MINUTES, True, id="offline and never seen"),
         pytest.param(
-            True, NOW - timedelta(seconds=9), timedelta(seconds=100), False, id="100 s: 9 s old"
+            True, NOW - timedelta(seconds=24), timedelta(seconds=100), False, id="100 s: 24 s old"
         ),
         pytest.param(
-            True, NOW - timedelta(seconds=10), timedelta(seconds=100), True, id="100 s: 10 s old"
+            True, NOW - timedelta(seconds=25), timedelta(seconds=100), True, id="100 s: 25 s old"
         ),
     ],
 )
@@ -78,6 +77,16 @@ def test_needs_touch(
     reported: bool, last_seen: datetime | None, offline_after: timedelta, expected: bool
 ) -> None:
     assert needs_touch(reported, last_seen, NOW, offline_after) is expected
+
+
+def test_a_device_polling_every_minute_writes_on_at_most_every_other_poll() -> None:
+    last_written, writes = NOW, 0
+    for minute in range(1, 11):
+        now = NOW + timedelta(minutes=minute)
+        if needs_touch(True, last_written, now, FIVE_MINUTES):
+            last_written, writes = now, writes + 1
+        assert is_online(True, last_written, now, FIVE_MINUTES)
+    assert writes == 5
 
 
 def test_a_device_that_needs_no_touch_is_still_online() -> None:

@@ -6,15 +6,43 @@ Docker Hub and Quay cannot sign: their secret rides in the URL (``…/dockerhub/
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from fleetwave.bootstrap import Container
-from fleetwave.web import container, raw_body
+from fleetwave.web import container, raw_body, require_admin
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 App = Annotated[Container, Depends(container)]
+
+
+class DeliveryRead(BaseModel):
+    id: int
+    provider: str
+    image_name: str
+    tag: str | None
+    digest: str | None
+    delivery_id: str | None
+    outcome: str
+    reason: str | None
+    rollout_id: str | None
+    deliveries: int = Field(description="how many times this push was announced")
+    received_at: datetime
+    last_received_at: datetime
+
+
+@router.get("/deliveries", response_model=list[DeliveryRead], dependencies=[Depends(require_admin)])
+async def deliveries(
+    app: App,
+    provider: str | None = None,
+    outcome: Literal["rollout_created", "duplicate", "ignored", "rejected"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Pushes received (admin): what each made, or why it made nothing."""
+    return await app.webhooks.deliveries(provider=provider, outcome=outcome, limit=limit)
 
 
 @router.post("/{endpoint}")

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
+
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.images import parse_image
 from fleetwave.errors import NotFound, Unauthorized
@@ -25,15 +27,33 @@ from fleetwave.registries.payloads import (
 )
 from fleetwave.registries.verification import verify
 from fleetwave.rollouts.manager import Delivery, ImageUpdateManager, UpdateRequest
+from fleetwave.store.db import Database
+from fleetwave.store.tables import webhook_deliveries
 
 GENERIC = "docker-registry"
 
 
 class WebhookService:
     def __init__(
-        self, manager: ImageUpdateManager, secrets: Mapping[str, str], counters: Counter[str]
+        self,
+        db: Database,
+        manager: ImageUpdateManager,
+        secrets: Mapping[str, str],
+        counters: Counter[str],
     ) -> None:
-        self.manager, self.secrets, self.counters = manager, secrets, counters
+        self.db, self.manager, self.secrets, self.counters = db, manager, secrets, counters
+
+    async def deliveries(
+        self, *, provider: str | None = None, outcome: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Recent pushes received, newest first, with what became of each and why."""
+        query = select(webhook_deliveries).order_by(webhook_deliveries.c.id.desc()).limit(limit)
+        if provider is not None:
+            query = query.where(webhook_deliveries.c.provider == provider)
+        if outcome is not None:
+            query = query.where(webhook_deliveries.c.outcome == outcome)
+        async with self.db.read() as conn:
+            return [dict(row._mapping) for row in await conn.execute(query)]
 
     async def receive(
         self,

@@ -126,7 +126,17 @@ class ImageUpdateManager:
         strategy = request.strategy or (
             policy["update_strategy"] if policy else self.settings.default_strategy
         )
-        superseded = await _unfinished_rollouts(conn, image)
+        unfinished = await _unfinished_rollouts(conn, image)
+        same = [r for r in unfinished if _same_version(r, image)]
+        if same:
+            return UpdateOutcome(
+                "duplicate",
+                f"{image.familiar}:{image.tag} is already being rolled out by {same[0].rollout_id}",
+                rollout_id=same[0].rollout_id,
+                status=same[0].status,
+                image=str(image),
+            )
+        superseded = [r.rollout_id for r in unfinished]
         plan = plan_rollout(
             await _candidates(conn, image, filters, now, self.settings),
             new_tag=image.tag or "",
@@ -136,8 +146,7 @@ class ImageUpdateManager:
             earlier_old_images=await _earlier_old_images(conn, superseded),
         )
         if not plan.devices:
-            reason = f"no device needs {image.familiar}:{image.tag}"
-            return _ignored(image, reason, excluded=plan.excluded)
+            return _ignored(image, _nobody_reason(image, plan))
         rollout_id = str(uuidlib.uuid4())
         await _supersede(conn, superseded, rollout_id, now)
         pinned = image if policy is None or policy["pin_digest"] else image.with_version(image.tag)
@@ -212,8 +221,20 @@ class ImageUpdateManager:
         )
 
 
-def _ignored(image: ImageRef, reason: str, **details: Any) -> UpdateOutcome:
+def _ignored(image: ImageRef, reason: str) -> UpdateOutcome:
     return UpdateOutcome("ignored", reason, image=str(image))
+
+
+def _nobody_reason(image: ImageRef, plan: RolloutPlan) -> str:
+    version = f"{image.familiar}:{image.tag}"
+    refused = plan.excluded.get("refused_by_tag_policy")
+    if refused:
+        count = sum(r["count"] for r in refused)
+        return f"no device takes {version}: {refused[0]['reason']} ({count} devices)"
+    current = plan.excluded.get("already_on_new_version")
+    if current:
+        return f"no device needs {version}: {current['count']} devices already target it"
+    return f"no device needs {version}: none runs {image.familiar} (after the filters)"
 
 
 def _tag_rule(policy: dict[str, Any] | None) -> TagRule:
@@ -332,14 +353,27 @@ async def _candidates(
     ]
 
 
-async def _unfinished_rollouts(conn: AsyncConnection, image: ImageRef) -> list[str]:
+async def _unfinished_rollouts(conn: AsyncConnection, image: ImageRef) -> list[Any]:
     rows = await conn.execute(
-        select(image_rollouts.c.rollout_id).where(
+        select(
+            image_rollouts.c.rollout_id,
+            image_rollouts.c.status,
+            image_rollouts.c.new_tag,
+            image_rollouts.c.digest,
+        ).where(
             image_rollouts.c.image_name == image.familiar,
             image_rollouts.c.status.in_(ACTIVE_ROLLOUT_STATUSES),
         )
     )
-    return list(rows.scalars())
+    return list(rows)
+
+
+def _same_version(rollout: Any, image: ImageRef) -> bool:
+    """A push of the version a rollout is already rolling out (a digest-less re-announcement
+    counts as the same unless the rollout pinned a different digest)."""
+    if rollout.new_tag != image.tag:
+        return False
+    return image.digest is None or rollout.digest in (None, image.digest)
 
 
 async def _earlier_old_images(

@@ -17,7 +17,6 @@ from fleetwave.store.db import Database
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
-
 # The view's columns are the rollout's plus its progress figures; typing them here makes JSON
 # and timestamps come back the same from SQLite and PostgreSQL.
 ACTIVE_ROLLOUTS = text("SELECT * FROM active_rollouts ORDER BY id DESC").columns(
