@@ -44,7 +44,7 @@ class DeviceProtocol:
 
     async def poll(self, uuid: str, api_key: str | None, if_none_match: str | None) -> PollAnswer:
         now = self.clock.now()
-        async with self.db.read() as conn:
+        async with self.db.single_read() as conn:
             row = (
                 await conn.execute(
                     select(
@@ -58,13 +58,14 @@ class DeviceProtocol:
             if row is None or not api_key or not key_matches(api_key, row.api_key_hash):
                 await self._refuse(conn, uuid, api_key)
             assert row is not None
-            unchanged = etag_matches(if_none_match, row.target_etag)
-            body = None if unchanged else await self._target_body(conn, uuid)
+            etag, body = row.target_etag, None
+            if not etag_matches(if_none_match, etag):
+                etag, body = await self._target_body(conn, uuid)
         offline_after = self.settings.device_offline_after
         if needs_touch(row.is_online, row.last_connectivity_event, now, offline_after):
             async with self.db.transaction() as conn:
                 await self._mark_seen(conn, uuid)
-        return PollAnswer(etag=row.target_etag, body=body)
+        return PollAnswer(etag=etag, body=body)
 
     async def report(self, api_key: str | None, body: Any) -> str:
         """Store a device's report of its current state. Returns the device's uuid."""
@@ -115,15 +116,18 @@ class DeviceProtocol:
             changes["ip_address"] = report.local_ip
         await conn.execute(update(devices).where(devices.c.uuid == uuid).values(**changes))
 
-    async def _target_body(self, conn: AsyncConnection, uuid: str) -> dict[str, Any]:
+    async def _target_body(self, conn: AsyncConnection, uuid: str) -> tuple[str, dict[str, Any]]:
+        """The served state and its ETag, read together so that they always agree."""
         row = (
             await conn.execute(
-                select(device_target_state.c.apps, device_target_state.c.config).where(
-                    device_target_state.c.device_uuid == uuid
+                select(
+                    device_target_state.c.apps, device_target_state.c.config, devices.c.target_etag
                 )
+                .join(devices, devices.c.uuid == device_target_state.c.device_uuid)
+                .where(device_target_state.c.device_uuid == uuid)
             )
         ).one()
-        return {uuid: {"apps": row.apps, "config": row.config}}
+        return row.target_etag, {uuid: {"apps": row.apps, "config": row.config}}
 
     async def _mark_seen(self, conn: AsyncConnection, uuid: str) -> None:
         await conn.execute(

@@ -68,7 +68,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         options: dict[str, Any] = {"pool_pre_ping": True}
@@ -91,6 +91,17 @@ class Database:
             await conn.execution_options(**{READ_ONLY: True})
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def single_read(self) -> AsyncIterator[AsyncConnection]:
+        """For one-statement reads on hot paths: no BEGIN/COMMIT round trips on PostgreSQL."""
+        if self.dialect != "postgresql":
+            async with self.read() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     async def ping(self) -> None:
         async with self.read() as conn:
