@@ -176,3 +176,48 @@ def test_invalid_settings_stop_start_up_naming_the_setting(
         )
         assert result.returncode == 2
         assert variable in result.stderr
+
+
+def test_the_plans_scenario_over_http_with_a_docker_hub_webhook(
+    server: tuple[str, Path, subprocess.Popen[str]],
+) -> None:
+    base, data_dir, process = server
+    token = (data_dir / "admin-token").read_text().strip()
+    secret = (data_dir / "webhook-secret").read_text().strip()
+    assert stat.S_IMODE((data_dir / "webhook-secret").stat().st_mode) == 0o600
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+    created = admin.post(
+        "/api/v1/image-policies",
+        json={
+            "image_pattern": "iotistic/myapp:*",
+            "update_strategy": "staged",
+            "staged_batches": 3,
+            "batch_delay_minutes": 5,
+            "health_check_enabled": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    service = {"serviceId": 1, "serviceName": "app", "imageName": "iotistic/myapp:v2.0.0"}
+    for i in range(10):
+        apps = {"1001": {"appId": 1001, "appName": "web", "services": [service]}}
+        device = {"uuid": f"pump-{i}", "device_name": f"pump {i}", "apps": apps}
+        assert admin.post("/api/v1/devices", json=device).status_code == 201
+
+    push = {"repository": {"repo_name": "iotistic/myapp"}, "push_data": {"tag": "v2.0.1"}}
+    refused = httpx.post(f"{base}/api/v1/webhooks/docker-registry?secret=wrong", json=push)
+    assert refused.status_code == 401
+    answer = httpx.post(f"{base}/api/v1/webhooks/docker-registry?secret={secret}", json=push)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "in_progress" and answer.json()["affected_devices"] == 10
+
+    [rollout] = admin.get("/api/v1/rollouts").json()["items"]
+    assert rollout["batch_sizes"] == [1, 4, 5]
+    first = admin.get(f"/api/v1/rollouts/{rollout['rollout_id']}/devices?batch=1").json()
+    [uuid] = [d["device_uuid"] for d in first["items"]]
+    target = admin.get(f"/api/v1/devices/{uuid}/target-state").json()
+    assert target["apps"]["1001"]["services"][0]["imageName"] == "iotistic/myapp:v2.0.1"
+
+    process.terminate()
+    output = process.communicate(timeout=10)[0]
+    assert "/api/v1/webhooks/docker-registry?secret=<redacted>" in output
+    assert secret not in output and token not in output
