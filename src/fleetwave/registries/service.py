@@ -66,11 +66,14 @@ class WebhookService:
             raise NotFound(
                 f"no webhook endpoint for {endpoint!r}; use one of {', '.join(PROVIDERS)}"
             )
-        payload = _json(raw_body)
-        provider = endpoint if endpoint != GENERIC else self._recognise(payload, headers)
-        if not verify(provider, raw_body, headers, url_secret, self.secrets[provider]):
-            self.counters[f"{provider}:rejected"] += 1
-            raise Unauthorized(f"{provider} webhook failed verification")
+        if endpoint == GENERIC:  # the provider is known only once the body is read
+            payload = _json(raw_body)
+            provider = self._recognise(payload, headers)
+            self._verify(provider, raw_body, headers, url_secret)
+        else:  # nothing of an unverified body is read
+            provider = endpoint
+            self._verify(provider, raw_body, headers, url_secret)
+            payload = _json(raw_body)
         self.counters[f"{provider}:received"] += 1
         try:
             items = parse(provider, payload, headers)
@@ -78,6 +81,13 @@ class WebhookService:
             raise InvalidInput.one("body", f"not a {provider} webhook: {exc}") from None
         results = [await self._handle(provider, item, payload) for item in items]
         return _answer(provider, results)
+
+    def _verify(
+        self, provider: str, raw_body: bytes, headers: Mapping[str, str], url_secret: str | None
+    ) -> None:
+        if not verify(provider, raw_body, headers, url_secret, self.secrets[provider]):
+            self.counters[f"{provider}:rejected"] += 1
+            raise Unauthorized(f"{provider} webhook failed verification")
 
     def _recognise(self, payload: Any, headers: Mapping[str, str]) -> str:
         provider = detect_provider(payload, headers)
