@@ -386,6 +386,20 @@ class RawRun:
     seconds: float
     rollout_id: str
     total: int
+    steps: list[tuple[str, float]]
+
+
+class Laps:
+    """Wall time of each step since the previous one."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self.last = time.perf_counter()
+
+    def __call__(self, label: str) -> None:
+        now = time.perf_counter()
+        self.steps.append((label, now - self.last))
+        self.last = now
 
 
 def add_policy(url: str) -> None:
@@ -405,6 +419,7 @@ def raw_fanout(url: str) -> RawRun:
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("SELECT 1")  # connected and ready before the clock starts
         started = time.perf_counter()
+        lap = Laps()
         now = datetime.now(UTC)
         common = {
             "rollout_id": rollout_id,
@@ -426,6 +441,7 @@ def raw_fanout(url: str) -> RawRun:
             row = conn.execute(CANDIDATES, common).fetchone()
             total = int(row[0]) if row else 0
             sizes = staged_sizes(total)
+            lap("lock, policy, count the candidates")
             conn.execute(
                 INSERT_ROLLOUT,
                 common
@@ -447,15 +463,20 @@ def raw_fanout(url: str) -> RawRun:
                     "horizon": now - OFFLINE_AFTER,
                 },
             )
+            lap(f"INSERT image_rollouts + INSERT ... SELECT {total} device_rollout_status")
             uuids, apps, etags = [], [], []
             for uuid, old_apps, config in conn.execute(FIRST_BATCH_TARGETS, common):
                 new_apps = moved_apps(old_apps)
                 uuids.append(uuid)
                 apps.append(Jsonb(new_apps))
                 etags.append(state_etag(new_apps, config))  # what devices compare
+            lap(f"SELECT {len(uuids)} target states, new apps + ETags in Python")
             conn.execute(UPDATE_TARGETS, {"uuids": uuids, "apps": apps, "now": now})
+            lap("UPDATE device_target_state FROM unnest(...)")
             conn.execute(UPDATE_ETAGS, {"uuids": uuids, "etags": etags, "now": now})
+            lap("UPDATE devices.target_etag FROM unnest(...)")
             conn.execute(UPDATE_IMAGE_INDEX, common)
+            lap("UPDATE device_target_images")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
             with conn.cursor() as cur:
                 cur.executemany(
@@ -479,8 +500,10 @@ def raw_fanout(url: str) -> RawRun:
                 common
                 | {"key": f"{REPOSITORY}:{NEW_TAG}@{PUSHED_AT}", "reason": f"rollout {rollout_id}"},
             )
+            lap(f"INSERT {len(uuids) + 4} rollout_events, INSERT webhook_deliveries")
         seconds = time.perf_counter() - started
-    return RawRun(seconds, rollout_id, total)
+        lap("COMMIT")
+    return RawRun(seconds, rollout_id, total, lap.steps)
 
 
 # --- checks --------------------------------------------------------------------------------
@@ -671,6 +694,9 @@ def report(n: int, sizes: list[int], fw: FleetwaveRun, raw: RawRun) -> None:
     ):
         print(f"{label:<44}{seconds:>9.3f}{n / seconds:>11.0f}")
     print(f"ratio fleetwave / raw SQL: {fw.seconds / raw.seconds:.2f}")
+    print("raw SQL by step:")
+    for label, seconds in raw.steps:
+        print(f"  {seconds:7.3f} s  {label}")
     before, peak = mib(fw.rss_before_kib), mib(fw.peak_rss_kib)
     print(f"fleetwave server RSS: {before} before the webhook, peak (VmHWM) {peak}")
 

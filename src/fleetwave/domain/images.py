@@ -83,6 +83,8 @@ def parse_image(text: str, *, field: str = "image") -> ImageRef:
     if not text or any(ch.isspace() for ch in text):
         raise InvalidInput.one(field, f"{text!r} is not an image reference")
     host, path, tag, digest = split_reference(text)
+    if "@" in text and digest is None:
+        raise InvalidInput.one(field, f"{text!r} has nothing after '@' (expected a digest)")
     registry = _registry(host)
     if registry == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"

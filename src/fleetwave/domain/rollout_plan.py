@@ -73,7 +73,9 @@ def plan_rollout(
         if all(_already_there(s, new_tag, new_digest) for s in candidate.services):
             current.append(candidate.uuid)
             continue
-        reasons = {update_refusal(rule, s.tag, new_tag) for s in candidate.services} - {None}
+        # A service already on the pushed tag (another digest) is re-pinned, not upgraded.
+        behind = [s for s in candidate.services if s.tag != new_tag]
+        reasons = {update_refusal(rule, s.tag, new_tag) for s in behind} - {None}
         if reasons:
             refused.setdefault(sorted(r for r in reasons if r)[0], []).append(candidate.uuid)
             continue
