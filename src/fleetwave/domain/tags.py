@@ -42,7 +42,7 @@ def parse_version(tag: str) -> Version | None:
     if match is None:
         return None
     pre = match["pre"]
-    if pre is not None and match["patch"] is None:
+    if pre is not None and match["minor"] is None:
         return None  # "2024-01-01" is a date, not version 2024 with pre-release "01-01"
     identifiers = tuple(
         (0, int(part)) if part.isdigit() else (1, part) for part in (pre.split(".") if pre else [])
