@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.images import parse_image
+from fleetwave.domain.tags import Version, parse_version
 from fleetwave.errors import NotFound, Unauthorized
 from fleetwave.registries.payloads import (
     PROVIDERS,
@@ -79,8 +80,27 @@ class WebhookService:
             items = parse(provider, payload, headers)
         except PayloadError as exc:
             raise InvalidInput.one("body", f"not a {provider} webhook: {exc}") from None
-        results = [await self._handle(provider, item, payload) for item in items]
+        results = []
+        for group in _pushes(items):
+            results += await self._handle_push(provider, group, payload)
         return _answer(provider, results)
+
+    async def _handle_push(
+        self, provider: str, tags: list[PushedImage | Ignored], payload: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """One push announced under several tags makes one rollout: the most telling tag
+        that a policy takes (a version before ``latest``); the other tags say so."""
+        results: list[dict[str, Any]] = []
+        created: dict[str, Any] | None = None
+        for item in tags:
+            if created is not None and isinstance(item, PushedImage):
+                results.append(_nothing(f"same push as {created['image']}, rolled out once"))
+                continue
+            result = await self._handle(provider, item, payload)
+            if result["outcome"] == "rollout_created":
+                created = result
+            results.append(result)
+        return results
 
     def _verify(
         self, provider: str, raw_body: bytes, headers: Mapping[str, str], url_secret: str | None
@@ -103,14 +123,7 @@ class WebhookService:
         self, provider: str, item: PushedImage | Ignored, payload: dict[str, Any]
     ) -> dict[str, Any]:
         if isinstance(item, Ignored):
-            return {
-                "outcome": "ignored",
-                "message": item.reason,
-                "rollout_id": None,
-                "status": None,
-                "affected_devices": 0,
-                "image": None,
-            }
+            return _nothing(item.reason)
         reference = f"{item.repository}:{item.tag}" + (f"@{item.digest}" if item.digest else "")
         image = parse_image(reference, field="body")
         outcome = await self.manager.handle(
@@ -126,6 +139,46 @@ class WebhookService:
         return outcome.as_json()
 
 
+def _pushes(items: list[PushedImage | Ignored]) -> list[list[PushedImage | Ignored]]:
+    """Group a delivery's events by push: same repository and digest (or, without a digest,
+    the same delivery), each group's tags in order of preference."""
+    groups: dict[tuple[str, str], list[PushedImage | Ignored]] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, Ignored):
+            groups[("", str(index))] = [item]
+        else:
+            groups.setdefault((item.repository, item.digest or ""), []).append(item)
+    return [sorted(group, key=_preference) for group in groups.values()]
+
+
+def _preference(item: PushedImage | Ignored) -> tuple[int, Any]:
+    if isinstance(item, Ignored):
+        return (3, "")
+    version = parse_version(item.tag)
+    if version is not None:
+        return (0, _Descending(version))
+    return (2 if item.tag == "latest" else 1, item.tag)
+
+
+class _Descending:
+    def __init__(self, version: Version) -> None:
+        self.version = version
+
+    def __lt__(self, other: _Descending) -> bool:
+        return self.version > other.version
+
+
+def _nothing(reason: str) -> dict[str, Any]:
+    return {
+        "outcome": "ignored",
+        "message": reason,
+        "rollout_id": None,
+        "status": None,
+        "affected_devices": 0,
+        "image": None,
+    }
+
+
 def _json(raw_body: bytes) -> Any:
     try:
         return json.loads(raw_body)
@@ -137,15 +190,6 @@ def _answer(provider: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     """The plan's ``{rollout_id, status, affected_devices}``, for the push that mattered most."""
     order = {"rollout_created": 0, "duplicate": 1, "ignored": 2}
     if not results:
-        results = [
-            {
-                "outcome": "ignored",
-                "message": "the delivery carried no event",
-                "rollout_id": None,
-                "status": None,
-                "affected_devices": 0,
-                "image": None,
-            }
-        ]
+        results = [_nothing("the delivery carried no event")]
     headline = min(results, key=lambda r: order.get(r["outcome"], 3))
     return headline | {"provider": provider, "events": results}
