@@ -14,13 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.devices.records import online_clause
 from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.target_state import service_image, state_etag
 from fleetwave.errors import NotFound
+from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import device_target_images, device_target_state, devices
+
+__all__ = [
+    "NewTarget",
+    "image_rows",
+    "index_images",
+    "insert_targets",
+    "load_targets",
+    "online_clause",
+    "replace_targets",
+    "target_version",
+]
 
 
 @dataclass(frozen=True)
@@ -59,9 +72,9 @@ async def index_images(conn: AsyncConnection, targets: Sequence[NewTarget]) -> N
         await conn.execute(
             delete(device_target_images).where(device_target_images.c.device_uuid.in_(chunk))
         )
-    rows = [row for t in targets for row in image_rows(t.uuid, t.apps)]
-    if rows:
-        await conn.execute(insert(device_target_images), rows)
+    await insert_rows(
+        conn, device_target_images, [row for t in targets for row in image_rows(t.uuid, t.apps)]
+    )
 
 
 async def insert_targets(
@@ -70,8 +83,9 @@ async def insert_targets(
     """Initial target states of newly registered devices (version 1)."""
     if not targets:
         return
-    await conn.execute(
-        insert(device_target_state),
+    await insert_rows(
+        conn,
+        device_target_state,
         [
             {
                 "device_uuid": t.uuid,

@@ -11,15 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fleetwave.devices.targets import NewTarget, load_targets, replace_targets
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.target_state import retarget
-from fleetwave.rollouts.events import Event, append
+from fleetwave.rollouts.events import Event
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
 
 async def start_batch(
     conn: AsyncConnection, rollout: Any, batch_number: int, now: datetime
-) -> list[str]:
-    """Move the pending devices of ``batch_number`` to the new image; returns their uuids."""
+) -> list[Event]:
+    """Move the pending devices of ``batch_number`` to the new image; returns the events to
+    append (the caller appends them last, see ``events``)."""
     uuids = list(
         (
             await conn.execute(
@@ -80,8 +81,7 @@ async def start_batch(
         )
         for uuid in uuids
     ]
-    await append(conn, events, now)
-    return uuids
+    return events
 
 
 def _pins_digest(rollout: Any) -> bool:

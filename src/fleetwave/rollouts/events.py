@@ -3,7 +3,8 @@
 Readers page through it by id (``GET /api/v1/events?after=<id>``). For that to never skip an
 event, ids must become visible in increasing order: on PostgreSQL, writers take a transaction
 advisory lock just before appending, so a later id cannot commit before an earlier one (SQLite
-already has one writer at a time).
+already has one writer at a time). Use cases therefore collect their events and append them
+once, as the last thing before commit, so that the lock is held for as short a time as can be.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import rollout_events
 
 EVENT_LOG_LOCK = 0x0F1EE7  # any constant shared by every writer of the log
@@ -35,8 +37,9 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now: datetime) 
         return
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
-    await conn.execute(
-        insert(rollout_events),
+    await insert_rows(
+        conn,
+        rollout_events,
         [
             {
                 "rollout_id": e.rollout_id,

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.targets import online_clause
 from fleetwave.domain.batches import batch_fractions
 from fleetwave.domain.images import ImageRef
 from fleetwave.domain.policy_choice import choose_policy
@@ -28,7 +29,7 @@ from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.events import Event, append
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
-from fleetwave.store.queries import upsert
+from fleetwave.store.queries import insert_rows, upsert
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import device_target_images, devices, image_rollouts
 from fleetwave.store.tables import webhook_deliveries as deliveries
@@ -148,20 +149,21 @@ class ImageUpdateManager:
         if not plan.devices:
             return _ignored(image, _nobody_reason(image, plan))
         rollout_id = str(uuidlib.uuid4())
-        await _supersede(conn, superseded, rollout_id, now)
+        events = await _supersede(conn, superseded, rollout_id, now)
         pinned = image if policy is None or policy["pin_digest"] else image.with_version(image.tag)
         filters_applied = {
             "policy": choice.explanation,
             "filters": filters.as_json(),
-            "tag_rule": rule.__dict__
-            | {"include": list(rule.include), "exclude": list(rule.exclude)},
+            "tag_rule": rule.as_json(),
             "excluded": plan.excluded,
             "superseded": superseded,
         }
         rollout = await _insert_rollout(
             conn, request, policy, strategy, plan, rollout_id, pinned, filters_applied, now
         )
-        return await self._begin(conn, rollout, request, now)
+        outcome, begun = await self._begin(conn, rollout, request, now)
+        await append(conn, events + begun, now)  # last, so the event-log lock is brief
+        return outcome
 
     def _fractions(self, strategy: str, policy: dict[str, Any] | None) -> list[float]:
         return batch_fractions(
@@ -173,7 +175,8 @@ class ImageUpdateManager:
 
     async def _begin(
         self, conn: AsyncConnection, rollout: Any, request: UpdateRequest, now: datetime
-    ) -> UpdateOutcome:
+    ) -> tuple[UpdateOutcome, list[Event]]:
+        """Start the rollout as its strategy says; returns the events to append."""
         events = [
             Event(
                 rollout.rollout_id,
@@ -205,13 +208,11 @@ class ImageUpdateManager:
             )
             kind = "awaiting_approval" if status == "awaiting_approval" else "rollout_scheduled"
             events.append(Event(rollout.rollout_id, kind, f"rollout is {status.replace('_', ' ')}"))
-            await append(conn, events, now)
         else:
             events.append(Event(rollout.rollout_id, "rollout_started", "first batch starting"))
-            await append(conn, events, now)
-            await start_batch(conn, rollout, 1, now)
+            events += await start_batch(conn, rollout, 1, now)
             status = "in_progress"
-        return UpdateOutcome(
+        outcome = UpdateOutcome(
             "rollout_created",
             f"rollout {rollout.rollout_id} created",
             rollout_id=rollout.rollout_id,
@@ -219,6 +220,7 @@ class ImageUpdateManager:
             affected_devices=rollout.total_devices,
             image=rollout.new_image,
         )
+        return outcome, events
 
 
 def _ignored(image: ImageRef, reason: str) -> UpdateOutcome:
@@ -325,8 +327,7 @@ async def _candidates(
             device_target_images.c.image,
             device_target_images.c.tag,
             device_target_images.c.digest,
-            devices.c.is_online,
-            devices.c.last_connectivity_event,
+            online_clause(now, settings.device_offline_after).label("online"),
         )
         .join(devices, devices.c.uuid == device_target_images.c.device_uuid)
         .where(*conditions)
@@ -337,20 +338,10 @@ async def _candidates(
         )
     )
     grouped: dict[str, tuple[bool, list[ServiceImage]]] = {}
-    horizon = now - settings.device_offline_after
-    for row in rows:
-        online = (
-            bool(row.is_online)
-            and row.last_connectivity_event is not None
-            and (row.last_connectivity_event >= horizon)
-        )
-        entry = grouped.setdefault(row.device_uuid, (online, []))
-        entry[1].append(
-            ServiceImage(f"{row.app_id}/{row.service_name}", row.image, row.tag, row.digest)
-        )
-    return [
-        Candidate(uuid, online, tuple(services)) for uuid, (online, services) in grouped.items()
-    ]
+    for uuid, app_id, service_name, image_text, tag, digest, online in rows:
+        entry = grouped.setdefault(uuid, (bool(online), []))
+        entry[1].append(ServiceImage(f"{app_id}/{service_name}", image_text, tag, digest))
+    return [Candidate(uuid, on, tuple(services)) for uuid, (on, services) in grouped.items()]
 
 
 async def _unfinished_rollouts(conn: AsyncConnection, image: ImageRef) -> list[Any]:
@@ -393,9 +384,9 @@ async def _earlier_old_images(
 
 async def _supersede(
     conn: AsyncConnection, rollout_ids: list[str], successor: str, now: datetime
-) -> None:
+) -> list[Event]:
     if not rollout_ids:
-        return
+        return []
     reason = f"superseded by {successor}"
     await conn.execute(
         update(device_rows)
@@ -418,17 +409,14 @@ async def _supersede(
             updated_at=now,
         )
     )
-    await append(
-        conn,
-        [
-            Event(rid, "rollout_superseded", reason, {"superseded_by": successor})
-            for rid in rollout_ids
-        ]
-        + [
-            Event(rid, "rollout_cancelled", reason, {"reason": "superseded"}) for rid in rollout_ids
-        ],
-        now,
-    )
+    superseded = [
+        Event(rid, "rollout_superseded", reason, {"superseded_by": successor})
+        for rid in rollout_ids
+    ]
+    cancelled = [
+        Event(rid, "rollout_cancelled", reason, {"reason": "superseded"}) for rid in rollout_ids
+    ]
+    return superseded + cancelled
 
 
 async def _insert_rollout(
@@ -464,8 +452,9 @@ async def _insert_rollout(
             updated_at=now,
         )
     )
-    await conn.execute(
-        insert(device_rows),
+    await insert_rows(
+        conn,
+        device_rows,
         [
             {
                 "rollout_id": rollout_id,
