@@ -161,7 +161,7 @@ def seed(engine: Engine, fleet: list[Device], now: datetime) -> None:
 
 
 def mark_all_seen(engine: Engine, now: datetime) -> None:
-    """Make every device's last-seen fresh, so that polls in the next 30 s do not write it,
+    """Make every device's last-seen fresh, so that polls in the next minute do not write it,
     then vacuum, so that autovacuum has no reason to start in the middle of a measurement."""
     with engine.begin() as conn:
         conn.execute(update(devices).values(is_online=True, last_connectivity_event=now))
@@ -257,7 +257,7 @@ async def probe_polls(url: str, data_dir: Path, fresh: Device, stale: Device) ->
             # Warm up: the first connection runs the dialect's start-up queries.
             await poll("warm-up", fresh, fresh.etag)
             await poll("304, last-seen fresh (the common case)", fresh, fresh.etag)
-            await poll("304, last-seen stale (>= 30 s old)", stale, stale.etag)
+            await poll("304, last-seen stale (> OFFLINE_AFTER / 4)", stale, stale.etag)
             await poll("200, no If-None-Match", fresh, None)
     finally:
         await container.db.dispose()
