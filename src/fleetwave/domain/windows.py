@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fleetwave.domain.errors import InvalidInput
@@ -32,3 +32,21 @@ def window_is_open(now: datetime, start: time, end: time, timezone: str) -> bool
     if start < end:
         return start <= local < end
     return local >= start or local < end
+
+
+def next_opening(now: datetime, start: time, end: time, timezone: str) -> datetime:
+    """When the window next opens (``now`` itself if it is open), as an aware UTC-comparable time.
+
+    Local wall times are resolved in the zone on each candidate day, so a daylight-saving
+    change moves the opening with the clocks, as people expect.
+    """
+    if window_is_open(now, start, end, timezone):
+        return now
+    tz = zone(timezone)
+    local_now = now.astimezone(tz)
+    for days in range(0, 3):
+        day = local_now.date() + timedelta(days=days)
+        opening = datetime.combine(day, start, tzinfo=tz)
+        if opening > local_now:
+            return opening
+    raise AssertionError("a daily window opens within two days")  # pragma: no cover

@@ -181,6 +181,13 @@ image_update_policies = Table(
     Column("max_failure_rate", Numeric(5, 4)),
     Column("maintenance_window_timezone", String(64), nullable=False, server_default="UTC"),
     Column("pin_digest", Boolean, nullable=False, server_default=true()),
+    # How the engine runs the rollout: timeouts, retries, the failure gate, soak, approvals.
+    Column("update_timeout_minutes", Integer, nullable=False, server_default="30"),
+    Column("max_retries", Integer, nullable=False, server_default="3"),
+    Column("failure_rate_min_devices", Integer, nullable=False, server_default="1"),
+    Column("offline_grace_minutes", Integer, nullable=False, server_default="30"),
+    Column("soak_seconds", Integer, nullable=False, server_default="60"),
+    Column("approve_each_batch", Boolean, nullable=False, server_default=false()),
     CheckConstraint(one_of("update_strategy", UPDATE_STRATEGIES), name="update_strategy"),
     CheckConstraint(
         "semver_policy IS NULL OR " + one_of("semver_policy", SEMVER_RULES), name="semver_policy"
@@ -226,6 +233,13 @@ image_rollouts = Table(
     Column("digest", String(128)),
     Column("new_image", String(512)),
     Column("superseded_by", String(255)),
+    # The engine's own bookkeeping: the policy's settings as they were when the rollout was
+    # planned, the last batch an operator let start, when the current batch finished, and the
+    # failure count an operator accepted when forcing a resume past the failure gate.
+    Column("settings", Json),
+    Column("approved_batch", Integer, nullable=False, server_default="0"),
+    Column("current_batch_finished_at", UtcDateTime),
+    Column("gate_accepted_failures", Integer),
     CheckConstraint(one_of("strategy", UPDATE_STRATEGIES), name="strategy"),
     CheckConstraint(one_of("status", ROLLOUT_STATUSES), name="status"),
     CheckConstraint("failure_rate >= 0 AND failure_rate <= 1", name="failure_rate_fraction"),
@@ -275,6 +289,9 @@ device_rollout_status = Table(
     # rollback restores the device's own old images, and the image it is moved to.
     Column("old_images", Json),
     Column("new_image", String(512)),
+    # When a failed attempt is tried again (retries back off), and why the device failed.
+    Column("next_attempt_at", UtcDateTime),
+    Column("failure_reason", String(64)),
     UniqueConstraint("rollout_id", "device_uuid"),
     CheckConstraint(one_of("status", DEVICE_ROLLOUT_STATUSES), name="status"),
     Index(None, "rollout_id", "batch_number", "status"),

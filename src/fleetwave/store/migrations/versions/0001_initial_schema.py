@@ -96,6 +96,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("pin_digest", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.Column("update_timeout_minutes", sa.Integer(), server_default="30", nullable=False),
+        sa.Column("max_retries", sa.Integer(), server_default="3", nullable=False),
+        sa.Column("failure_rate_min_devices", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("offline_grace_minutes", sa.Integer(), server_default="30", nullable=False),
+        sa.Column("soak_seconds", sa.Integer(), server_default="60", nullable=False),
+        sa.Column("approve_each_batch", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.CheckConstraint(
             "semver_policy IS NULL OR semver_policy IN ('major', 'minor', 'patch', 'all')",
             name=op.f("ck_image_update_policies_semver_policy"),
@@ -287,6 +293,12 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=128), nullable=True),
         sa.Column("new_image", sa.String(length=512), nullable=True),
         sa.Column("superseded_by", sa.String(length=255), nullable=True),
+        sa.Column(
+            "settings", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
+        ),
+        sa.Column("approved_batch", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("current_batch_finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("gate_accepted_failures", sa.Integer(), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'awaiting_approval', 'scheduled', 'in_progress', 'paused', 'completed', 'failed', 'cancelled', 'rolled_back')",
             name=op.f("ck_image_rollouts_status"),
@@ -378,6 +390,8 @@ def upgrade() -> None:
             "old_images", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
         ),
         sa.Column("new_image", sa.String(length=512), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failure_reason", sa.String(length=64), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'scheduled', 'pulling', 'updating', 'health_checking', 'completed', 'failed', 'rolled_back', 'rollback_failed', 'skipped')",
             name=op.f("ck_device_rollout_status_status"),
