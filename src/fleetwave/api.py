@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,10 +20,18 @@ from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.web import install_error_handlers
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
+    """The API; with ``run_monitor`` the rollout monitor runs inside it (``fleetwave serve``)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        monitor = asyncio.create_task(container.monitor.run(stop)) if run_monitor else None
         yield
+        if monitor is not None:
+            stop.set()
+            container.waker.wake()
+            await monitor
         await container.db.dispose()
 
     app = FastAPI(

@@ -14,8 +14,12 @@ from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.registries.service import WebhookService
+from fleetwave.rollouts.controls import RolloutControls
 from fleetwave.rollouts.manager import ImageUpdateManager
+from fleetwave.rollouts.monitor import RolloutMonitor
+from fleetwave.rollouts.progress import DeviceProgress
 from fleetwave.rollouts.service import RolloutService
+from fleetwave.rollouts.waker import Waker
 from fleetwave.security import load_or_create_admin_token, load_or_create_secret
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -36,6 +40,9 @@ class Container:
     manager: ImageUpdateManager
     rollouts: RolloutService
     webhooks: WebhookService
+    waker: Waker
+    monitor: RolloutMonitor
+    controls: RolloutControls
     webhook_counters: Counter[str]
     registration_limiter: RateLimiter
 
@@ -66,18 +73,23 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
     db = db or Database(settings.resolved_database_url)
     manager = ImageUpdateManager(db, clock, settings)
     counters: Counter[str] = Counter()
+    waker = Waker()
+    monitor = RolloutMonitor(db, clock, settings, waker)
     return Container(
         settings=settings,
         clock=clock,
         db=db,
         admin_token=resolve_admin_token(settings),
         devices=DeviceService(db, clock, settings),
-        protocol=DeviceProtocol(db, clock, settings),
+        protocol=DeviceProtocol(db, clock, settings, DeviceProgress(waker)),
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
         manager=manager,
         rollouts=RolloutService(db, manager),
         webhooks=WebhookService(db, manager, resolve_webhook_secrets(settings), counters),
         webhook_counters=counters,
+        waker=waker,
+        monitor=monitor,
+        controls=RolloutControls(db, clock, monitor, waker),
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
     )

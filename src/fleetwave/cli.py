@@ -48,8 +48,9 @@ def serve(
     host: str | None = typer.Option(None, help="default: FLEETWAVE_HOST or 127.0.0.1"),
     port: int | None = typer.Option(None, help="default: FLEETWAVE_PORT or 3001"),
     migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="run the rollout monitor too"),
 ) -> None:
-    """Serve the API (migrating the database first)."""
+    """Serve the API (migrating the database first), with the rollout monitor inside."""
     import uvicorn
 
     from fleetwave.api import create_app
@@ -61,7 +62,7 @@ def serve(
     configure_logging(settings.log_level)
     if migrate_first:
         upgrade(settings.resolved_database_url)
-    app = create_app(build(settings))
+    app = create_app(build(settings), run_monitor=worker)
     uvicorn.run(
         app,
         host=host or settings.host,
@@ -70,6 +71,69 @@ def serve(
         log_config=uvicorn_log_config(),
         proxy_headers=False,
     )
+
+
+@cli.command("worker")
+def worker_command() -> None:
+    """Run the rollout monitor alone (beside API replicas started with --no-worker)."""
+    import asyncio
+    import signal
+
+    from fleetwave.bootstrap import build
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        container = build(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def shut_down() -> None:
+            stop.set()
+            container.waker.wake()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, shut_down)
+        logging.getLogger("fleetwave").info(
+            "rollout monitor running every %.3g s", settings.monitor_interval
+        )
+        try:
+            await container.monitor.run(stop)
+        finally:
+            await container.db.dispose()
+
+    asyncio.run(run())
+
+
+monitor_cli = typer.Typer(help="The rollout monitor.", no_args_is_help=True)
+cli.add_typer(monitor_cli, name="monitor")
+
+
+@monitor_cli.command("tick")
+def monitor_tick() -> None:
+    """Run one tick of the rollout monitor and print what it did."""
+    import asyncio
+
+    from fleetwave.bootstrap import build
+
+    settings = settings_or_exit()
+
+    async def run() -> list[str]:
+        container = build(settings)
+        try:
+            lines = []
+            for advanced in await container.monitor.tick():
+                for message in advanced.events:
+                    lines.append(f"{advanced.rollout_id}: {message}")
+                if advanced.waiting:
+                    lines.append(f"{advanced.rollout_id}: waiting: {advanced.waiting}")
+            return lines
+        finally:
+            await container.db.dispose()
+
+    lines = asyncio.run(run())
+    typer.echo("\n".join(lines) if lines else "nothing to do")
 
 
 @cli.command("admin-token")

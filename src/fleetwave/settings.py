@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3001, ge=1, le=65535)
     register_rate_per_minute: int = Field(default=60, ge=1)
+    monitor_interval: float = Field(default=5.0, gt=0, le=3600, description="seconds")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("staged_batches")

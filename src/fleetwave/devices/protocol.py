@@ -8,7 +8,8 @@ when last-seen has gone stale (see ``domain.presence.touch_interval``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +23,14 @@ from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.store.queries import upsert
 from fleetwave.store.tables import device_current_state, device_target_state, devices
+
+
+class ReportListener(Protocol):
+    """Told of every report with apps, inside the report's transaction (rollout progress)."""
+
+    async def device_reported(
+        self, conn: AsyncConnection, uuid: str, apps: dict[str, Any], now: datetime
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,15 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 class DeviceProtocol:
-    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        listener: ReportListener | None = None,
+    ) -> None:
         self.db, self.clock, self.settings = db, clock, settings
+        self.listener = listener
 
     async def poll(self, uuid: str, api_key: str | None, if_none_match: str | None) -> PollAnswer:
         now = self.clock.now()
@@ -85,6 +101,9 @@ class DeviceProtocol:
 
     async def _store_report(self, conn: AsyncConnection, uuid: str, report: StateReport) -> None:
         now = self.clock.now()
+        if report.apps is not None and self.listener is not None:
+            # first: it locks rollouts before devices, the order every writer follows
+            await self.listener.device_reported(conn, uuid, report.apps, now)
         previous = (
             await conn.execute(
                 select(device_current_state.c.apps, device_current_state.c.config).where(

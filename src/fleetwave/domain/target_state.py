@@ -188,3 +188,22 @@ def restore(apps: Mapping[str, Any], old_images: Mapping[str, str]) -> Apps:
             services.append(service)
         new_apps[app_id] = dict(app) | {"services": services}
     return new_apps
+
+
+ATTEMPT_LABEL = "io.fleetwave.attempt"
+
+
+def mark_attempt(apps: Mapping[str, Any], keys: set[str], attempt: int) -> Apps:
+    """Label the named services with the attempt number, so that a retry is a new target
+    (a new ETag) that the agent applies again, even though the image is the same."""
+    new_apps: Apps = {}
+    for app_id, app in apps.items():
+        services = []
+        for service in app.get("services", []):
+            if service_key(app_id, service) in keys:
+                config = dict(service.get("config") or {})
+                labels = dict(config.get("labels") or {}) | {ATTEMPT_LABEL: str(attempt)}
+                service = dict(service) | {"config": config | {"labels": labels}}
+            services.append(service)
+        new_apps[app_id] = dict(app) | {"services": services}
+    return new_apps

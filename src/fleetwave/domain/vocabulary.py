@@ -67,6 +67,7 @@ ROLLOUT_EVENT_TYPES = (
     "device_rolled_back",
     "rollback_failed",
     "webhook_received",
+    "retry_requested",
 )
 
 SEMVER_RULES = ("major", "minor", "patch", "all")

@@ -60,6 +60,12 @@ class PolicyFields(Strict):
     exclude_tags: list[TagGlob] | None = None
     max_failure_rate: float | None = Field(default=None, ge=0, le=1)
     pin_digest: bool = True
+    update_timeout_minutes: int = Field(default=30, ge=1, le=10080)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    failure_rate_min_devices: int = Field(default=1, ge=1)
+    offline_grace_minutes: int = Field(default=30, ge=0, le=43200)
+    soak_seconds: int = Field(default=60, ge=0, le=86400)
+    approve_each_batch: bool = False
 
 
 class PolicyCreate(PolicyFields):
@@ -96,5 +102,11 @@ class PolicyRead(BaseModel):
     exclude_tags: list[str] | None
     max_failure_rate: float
     pin_digest: bool
+    update_timeout_minutes: int
+    max_retries: int
+    failure_rate_min_devices: int
+    offline_grace_minutes: int
+    soak_seconds: int
+    approve_each_batch: bool
     created_at: datetime
     updated_at: datetime

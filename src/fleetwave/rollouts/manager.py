@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, insert, select, text, update
@@ -22,6 +22,7 @@ from fleetwave.domain.batches import batch_fractions
 from fleetwave.domain.images import ImageRef
 from fleetwave.domain.policy_choice import choose_policy
 from fleetwave.domain.rollout_plan import Candidate, RolloutPlan, ServiceImage, plan_rollout
+from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.tags import TagRule, pushed_tag_refusal
 from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
 from fleetwave.policies.service import enabled_policy_candidates, load_policy
@@ -159,11 +160,47 @@ class ImageUpdateManager:
             "superseded": superseded,
         }
         rollout = await _insert_rollout(
-            conn, request, policy, strategy, plan, rollout_id, pinned, filters_applied, now
+            conn,
+            request,
+            policy,
+            strategy,
+            plan,
+            rollout_id,
+            pinned,
+            filters_applied,
+            self._rollout_settings(policy),
+            now,
         )
         outcome, begun = await self._begin(conn, rollout, request, now)
         await append(conn, events + begun, now)  # last, so the event-log lock is brief
         return outcome
+
+    def _rollout_settings(self, policy: dict[str, Any] | None) -> RolloutSettings:
+        """The policy's way of running a rollout, frozen into the rollout; defaults without one."""
+        defaults = self.settings
+        if policy is None:
+            return RolloutSettings(
+                batch_delay=timedelta(minutes=defaults.batch_delay_minutes),
+                max_failure_rate=defaults.max_failure_rate,
+                health_check_timeout=timedelta(seconds=defaults.health_check_timeout),
+                auto_rollback=defaults.auto_rollback,
+            )
+        return RolloutSettings(
+            batch_delay=timedelta(minutes=policy["batch_delay_minutes"]),
+            max_failure_rate=policy["max_failure_rate"],
+            min_finished=policy["failure_rate_min_devices"],
+            update_timeout=timedelta(minutes=policy["update_timeout_minutes"]),
+            max_retries=policy["max_retries"],
+            offline_grace=timedelta(minutes=policy["offline_grace_minutes"]),
+            soak=timedelta(seconds=policy["soak_seconds"]),
+            health_check_enabled=policy["health_check_enabled"],
+            health_check_timeout=timedelta(seconds=policy["health_check_timeout_seconds"]),
+            auto_rollback=policy["auto_rollback"],
+            approve_each_batch=policy["approve_each_batch"],
+            window_start=policy["maintenance_window_start"],
+            window_end=policy["maintenance_window_end"],
+            window_timezone=policy["maintenance_window_timezone"],
+        )
 
     def _fractions(self, strategy: str, policy: dict[str, Any] | None) -> list[float]:
         return batch_fractions(
@@ -388,16 +425,7 @@ async def _supersede(
     if not rollout_ids:
         return []
     reason = f"superseded by {successor}"
-    await conn.execute(
-        update(device_rows)
-        .where(
-            device_rows.c.rollout_id.in_(rollout_ids),
-            device_rows.c.status.in_(
-                ("pending", "scheduled", "pulling", "updating", "health_checking")
-            ),
-        )
-        .values(status="skipped", error_message=reason, updated_at=now)
-    )
+    # rollouts first, then their devices: the order every writer locks them in
     await conn.execute(
         update(image_rollouts)
         .where(image_rollouts.c.rollout_id.in_(rollout_ids))
@@ -408,6 +436,16 @@ async def _supersede(
             completed_at=now,
             updated_at=now,
         )
+    )
+    await conn.execute(
+        update(device_rows)
+        .where(
+            device_rows.c.rollout_id.in_(rollout_ids),
+            device_rows.c.status.in_(
+                ("pending", "scheduled", "pulling", "updating", "health_checking")
+            ),
+        )
+        .values(status="skipped", error_message=reason, updated_at=now)
     )
     superseded = [
         Event(rid, "rollout_superseded", reason, {"superseded_by": successor})
@@ -428,6 +466,7 @@ async def _insert_rollout(
     rollout_id: str,
     image: ImageRef,
     filters_applied: dict[str, Any],
+    settings: RolloutSettings,
     now: datetime,
 ) -> Any:
     new_image = image.reference()
@@ -448,6 +487,7 @@ async def _insert_rollout(
             triggered_by=request.triggered_by,
             webhook_payload=request.payload,
             filters_applied=filters_applied,
+            settings=settings.as_json(),
             created_at=now,
             updated_at=now,
         )
@@ -465,6 +505,7 @@ async def _insert_rollout(
                 "new_image_tag": image.tag,
                 "new_image": new_image,
                 "old_images": d.old_images,
+                "max_retries": settings.max_retries,
                 "created_at": now,
                 "updated_at": now,
             }

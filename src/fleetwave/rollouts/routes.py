@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from fleetwave.bootstrap import Container
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_STATUSES
 from fleetwave.errors import InvalidInput
+from fleetwave.rollouts.controls import Actor
 from fleetwave.rollouts.schemas import (
+    ControlRequest,
     EventPage,
     RolloutDetail,
     RolloutDevicePage,
@@ -57,6 +59,22 @@ async def active_rollouts(app: App) -> list[dict[str, Any]]:
 
 @router.get("/rollouts/{rollout_id}", response_model=RolloutDetail)
 async def get_rollout(rollout_id: str, app: App) -> dict[str, Any]:
+    return await app.rollouts.get(rollout_id)
+
+
+Control = Literal["approve", "reject", "pause", "resume", "cancel", "promote", "retry-failed"]
+
+
+@router.post("/rollouts/{rollout_id}/{control}", response_model=RolloutDetail)
+async def control_rollout(
+    rollout_id: str, control: Control, app: App, body: ControlRequest | None = None
+) -> dict[str, Any]:
+    """Steer a rollout. Each control is valid only from some statuses (409 elsewhere, saying
+    why); ``force`` lets ``resume`` pass a failure gate that is still tripped."""
+    request = body or ControlRequest()
+    await app.controls.apply(
+        control, rollout_id, Actor(request.by, request.note), force=request.force
+    )
     return await app.rollouts.get(rollout_id)
 
 

@@ -126,3 +126,9 @@ class EventRead(BaseModel):
 class EventPage(BaseModel):
     items: list[EventRead]
     next_cursor: int = Field(description="pass as ?after= to read on; unchanged when empty")
+
+
+class ControlRequest(Strict):
+    by: str = Field(default="admin", min_length=1, max_length=100, description="who acts")
+    note: str | None = Field(default=None, max_length=2000)
+    force: bool = Field(default=False, description="resume past the failure gate")

@@ -156,7 +156,7 @@ def upgrade() -> None:
             "timestamp", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.CheckConstraint(
-            "event_type IN ('rollout_created', 'rollout_started', 'batch_started', 'batch_completed', 'device_scheduled', 'device_updated', 'device_failed', 'health_check_passed', 'health_check_failed', 'rollback_triggered', 'rollout_paused', 'rollout_resumed', 'rollout_completed', 'rollout_failed', 'awaiting_approval', 'rollout_approved', 'rollout_rejected', 'rollout_scheduled', 'rollout_promoted', 'rollout_cancelled', 'rollout_superseded', 'rollout_rolled_back', 'device_progress', 'device_retried', 'device_skipped', 'device_rolled_back', 'rollback_failed', 'webhook_received')",
+            "event_type IN ('rollout_created', 'rollout_started', 'batch_started', 'batch_completed', 'device_scheduled', 'device_updated', 'device_failed', 'health_check_passed', 'health_check_failed', 'rollback_triggered', 'rollout_paused', 'rollout_resumed', 'rollout_completed', 'rollout_failed', 'awaiting_approval', 'rollout_approved', 'rollout_rejected', 'rollout_scheduled', 'rollout_promoted', 'rollout_cancelled', 'rollout_superseded', 'rollout_rolled_back', 'device_progress', 'device_retried', 'device_skipped', 'device_rolled_back', 'rollback_failed', 'webhook_received', 'retry_requested')",
             name=op.f("ck_rollout_events_event_type"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollout_events")),

@@ -1,0 +1,151 @@
+"""Moving a rollout's devices from one status to another, counters kept in step.
+
+Every status change of a device row goes through :func:`move`: one set-based UPDATE guarded by
+the status it moves from (so a change never applies twice), and the rollout's counters adjusted
+by the same transaction. Rollbacks and retries rewrite the devices' target states in bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, cast, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.devices.targets import NewTarget, load_targets, replace_targets
+from fleetwave.domain.device_progress import counter_changes
+from fleetwave.domain.images import parse_image
+from fleetwave.domain.target_state import mark_attempt, restore, retarget
+from fleetwave.rollouts.events import Event
+from fleetwave.store.tables import device_rollout_status as device_rows
+from fleetwave.store.tables import image_rollouts
+
+
+async def move(
+    conn: AsyncConnection,
+    rollout_id: str,
+    before: str | Sequence[str],
+    after: str,
+    *where: ColumnElement[bool],
+    now: datetime,
+    **values: Any,
+) -> list[str]:
+    """Move the rollout's devices in status ``before`` (and matching ``where``) to ``after``.
+
+    Returns the uuids moved; the rollout's counters follow.
+    """
+    statuses = [before] if isinstance(before, str) else list(before)
+    moved: list[str] = []
+    for status in statuses:  # one statement per status, so that each move is counted
+        uuids = list(
+            (
+                await conn.execute(
+                    update(device_rows)
+                    .where(
+                        device_rows.c.rollout_id == rollout_id,
+                        device_rows.c.status == status,
+                        *where,
+                    )
+                    .values(status=after, updated_at=now, **values)
+                    .returning(device_rows.c.device_uuid)
+                )
+            ).scalars()
+        )
+        await count(conn, rollout_id, [(status, after, len(uuids))], now)
+        moved += uuids
+    return moved
+
+
+async def count(
+    conn: AsyncConnection, rollout_id: str, moves: Sequence[tuple[str, str, int]], now: datetime
+) -> None:
+    changes = counter_changes(moves)
+    if not changes:
+        return
+    rollouts = image_rollouts.c
+    await conn.execute(
+        update(image_rollouts)
+        .where(rollouts.rollout_id == rollout_id)
+        .values(**{name: rollouts[name] + delta for name, delta in changes.items()}, updated_at=now)
+    )
+    failed = rollouts.failed_devices + rollouts.rolled_back_devices
+    finished = rollouts.healthy_devices + failed
+    await conn.execute(
+        update(image_rollouts)
+        .where(rollouts.rollout_id == rollout_id)
+        .values(
+            failure_rate=func.coalesce(
+                func.round(cast(failed, Float) / func.nullif(finished, 0), 4), 0
+            )
+        )
+    )
+
+
+async def retarget_devices(
+    conn: AsyncConnection, rollout: Any, uuids: Sequence[str], now: datetime, attempt: int = 0
+) -> None:
+    """Give devices the rollout's new image again (``attempt`` > 0 marks a retry)."""
+    if not uuids:
+        return
+    repository = parse_image(rollout.image_name).repository
+    digest = rollout.digest if rollout.new_image and "@" in rollout.new_image else None
+    old_images = await _old_images(conn, rollout.rollout_id, uuids)
+    targets = await load_targets(conn, uuids)
+    moved = []
+    for uuid in uuids:
+        apps, _ = retarget(targets[uuid].apps, repository, rollout.new_tag, digest)
+        if attempt:
+            apps = mark_attempt(apps, set(old_images[uuid]), attempt)
+        moved.append(NewTarget(uuid, apps, targets[uuid].config))
+    await replace_targets(conn, moved, now)
+
+
+async def restore_devices(
+    conn: AsyncConnection, rollout_id: str, uuids: Sequence[str], now: datetime
+) -> list[Event]:
+    """Put devices back on their own old images (both image fields, version bumped)."""
+    if not uuids:
+        return []
+    old_images = await _old_images(conn, rollout_id, uuids)
+    targets = await load_targets(conn, uuids)
+    await replace_targets(
+        conn,
+        [
+            NewTarget(uuid, restore(targets[uuid].apps, old_images[uuid]), targets[uuid].config)
+            for uuid in uuids
+        ],
+        now,
+    )
+    return [
+        Event(
+            rollout_id,
+            "rollback_triggered",
+            "target set back to " + ", ".join(sorted(set(old_images[uuid].values()))),
+            {"old_images": old_images[uuid]},
+            device_uuid=uuid,
+        )
+        for uuid in uuids
+    ]
+
+
+async def _old_images(
+    conn: AsyncConnection, rollout_id: str, uuids: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    rows = await conn.execute(
+        select(device_rows.c.device_uuid, device_rows.c.old_images).where(
+            device_rows.c.rollout_id == rollout_id, device_rows.c.device_uuid.in_(list(uuids))
+        )
+    )
+    return {row.device_uuid: row.old_images or {} for row in rows}
+
+
+async def update_rollout(
+    conn: AsyncConnection, rollout_id: str, now: datetime, **values: Any
+) -> None:
+    await conn.execute(
+        update(image_rollouts)
+        .where(image_rollouts.c.rollout_id == rollout_id)
+        .values(updated_at=now, **values)
+    )

@@ -1,0 +1,322 @@
+"""The rollout monitor: a reconcile loop that moves rollouts from batch to batch.
+
+Each tick takes the rollouts that need attention and, for each in its own transaction: locks
+it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that several workers share the rollouts and
+each transition happens once), sweeps its devices for what time alone decides (timers, soak,
+timeouts, offline grace, retries), builds a snapshot, asks the pure ``decide`` what to do, and
+applies the actions with their events. A tick killed at any point leaves the previous
+committed state, which the next tick continues from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.clock import Clock
+from fleetwave.devices.targets import online_clause
+from fleetwave.domain.engine import (
+    Action,
+    AutoPause,
+    Complete,
+    Fail,
+    FinishBatch,
+    RolloutSnapshot,
+    StartBatch,
+    Wait,
+    decide,
+)
+from fleetwave.domain.rollout_settings import RolloutSettings
+from fleetwave.rollouts.batches import start_batch
+from fleetwave.rollouts.device_moves import move, restore_devices, retarget_devices, update_rollout
+from fleetwave.rollouts.events import Event, append
+from fleetwave.rollouts.waker import Waker
+from fleetwave.settings import Settings
+from fleetwave.store.db import Database
+from fleetwave.store.tables import device_rollout_status as device_rows
+from fleetwave.store.tables import devices, image_rollouts
+
+log = logging.getLogger("fleetwave.monitor")
+NEEDS_ATTENTION = ("in_progress", "scheduled", "paused")
+
+
+@dataclass
+class Advanced:
+    """What one rollout's turn did, for logs and ``fleetwave monitor tick``."""
+
+    rollout_id: str
+    events: list[str] = field(default_factory=list)
+    waiting: str | None = None
+
+
+class RolloutMonitor:
+    def __init__(self, db: Database, clock: Clock, settings: Settings, waker: Waker) -> None:
+        self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
+
+    async def tick(self) -> list[Advanced]:
+        async with self.db.read() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        select(image_rollouts.c.rollout_id)
+                        .where(image_rollouts.c.status.in_(NEEDS_ATTENTION))
+                        .order_by(image_rollouts.c.id)
+                    )
+                ).scalars()
+            )
+        results = []
+        for rollout_id in ids:
+            advanced = await self.advance(rollout_id)
+            if advanced is not None:
+                results.append(advanced)
+        return results
+
+    async def advance(self, rollout_id: str) -> Advanced | None:
+        """One rollout's turn, in one transaction; None if another worker holds it."""
+        async with self.db.transaction() as conn:
+            rollout = await lock_rollout(conn, rollout_id, skip_locked=True)
+            if rollout is None or rollout.status not in NEEDS_ATTENTION:
+                return None
+            now = self.clock.now()
+            settings = RolloutSettings.from_json(rollout.settings)
+            events = await self._sweep(conn, rollout, settings, now)
+            rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
+            assert rollout is not None
+            snapshot = await load_snapshot(conn, rollout, settings, now)
+            actions = decide(snapshot)
+            events += await self._apply(conn, rollout, actions, now)
+            await append(conn, events, now)
+        waiting = next((a.reason for a in actions if isinstance(a, Wait)), None)
+        return Advanced(rollout_id, [e.message for e in events if e.device_uuid is None], waiting)
+
+    async def run(self, stop: asyncio.Event, interval: float | None = None) -> None:
+        """Tick until ``stop`` is set: every ``interval`` seconds, or at once when woken."""
+        interval = interval if interval is not None else self.settings.monitor_interval
+        listener = None
+        if self.db.dialect == "postgresql":
+            listener = asyncio.create_task(self.waker.listen(self.db.url, stop))
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    for advanced in await self.tick():
+                        for message in advanced.events:
+                            log.info("rollout %s: %s", advanced.rollout_id, message)
+                except Exception:  # a tick failing must not stop the monitor
+                    log.exception("monitor tick failed; the next tick retries")
+                log.debug("monitor tick took %.3f s", time.perf_counter() - started)
+                await self.waker.wait(interval)
+        finally:
+            if listener is not None:
+                listener.cancel()
+
+    async def _sweep(
+        self, conn: AsyncConnection, rollout: Any, settings: RolloutSettings, now: datetime
+    ) -> list[Event]:
+        """Device changes that time alone decides, each one set-based."""
+        rid, events = rollout.rollout_id, []
+        online = online_clause(now, self.settings.device_offline_after)
+        online_devices = select(devices.c.uuid).where(online)
+        # The update timer starts when a device is scheduled and online (time offline before
+        # its batch began does not count against it).
+        await conn.execute(
+            update(device_rows)
+            .where(
+                device_rows.c.rollout_id == rid,
+                device_rows.c.status == "scheduled",
+                device_rows.c.update_started_at.is_(None),
+                device_rows.c.next_attempt_at.is_(None),
+                device_rows.c.device_uuid.in_(online_devices),
+            )
+            .values(update_started_at=now, updated_at=now)
+        )
+        due = list(
+            await conn.execute(
+                update(device_rows)
+                .where(
+                    device_rows.c.rollout_id == rid,
+                    device_rows.c.status == "scheduled",
+                    device_rows.c.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=None, update_started_at=now, updated_at=now)
+                .returning(device_rows.c.device_uuid, device_rows.c.retry_count)
+            )
+        )
+        for attempt in sorted({row.retry_count for row in due}):
+            uuids = [row.device_uuid for row in due if row.retry_count == attempt]
+            await retarget_devices(conn, rollout, uuids, now, attempt=attempt)
+            events += [
+                Event(
+                    rid,
+                    "device_scheduled",
+                    f"attempt {attempt + 1}: target set again",
+                    device_uuid=u,
+                )
+                for u in uuids
+            ]
+        soaked = await move(
+            conn,
+            rid,
+            "health_checking",
+            "completed",
+            device_rows.c.container_restarted_at <= now - settings.soak,
+            now=now,
+            health_check_passed=True,
+            health_checked_at=now,
+            update_completed_at=now,
+        )
+        events += [
+            Event(
+                rid,
+                "health_check_passed",
+                "ran the new image through the soak period",
+                device_uuid=u,
+            )
+            for u in soaked
+        ]
+        timed_out = await move(
+            conn,
+            rid,
+            ("scheduled", "pulling", "updating"),
+            "failed",
+            device_rows.c.update_started_at <= now - settings.update_timeout,
+            device_rows.c.next_attempt_at.is_(None),
+            now=now,
+            failure_reason="timeout",
+            error_message=f"did not run the new image within {settings.update_timeout}",
+        )
+        events += [
+            Event(
+                rid,
+                "device_failed",
+                "timed out before running the new image",
+                {"reason": "timeout"},
+                device_uuid=u,
+            )
+            for u in timed_out
+        ]
+        if settings.auto_rollback:
+            events += await restore_devices(conn, rid, timed_out, now)
+        skipped = await move(
+            conn,
+            rid,
+            "scheduled",
+            "skipped",
+            device_rows.c.update_started_at.is_(None),
+            device_rows.c.next_attempt_at.is_(None),
+            device_rows.c.scheduled_at <= now - settings.offline_grace,
+            device_rows.c.device_uuid.not_in(online_devices),
+            now=now,
+            error_message="offline past the grace period; it gets the new image when it returns",
+        )
+        events += [
+            Event(rid, "device_skipped", "offline past the grace period", device_uuid=u)
+            for u in skipped
+        ]
+        return events
+
+    async def _apply(
+        self, conn: AsyncConnection, rollout: Any, actions: list[Action], now: datetime
+    ) -> list[Event]:
+        rid, events = rollout.rollout_id, []
+        for action in actions:
+            if isinstance(action, FinishBatch):
+                await update_rollout(conn, rid, now, current_batch_finished_at=now)
+                events.append(
+                    Event(
+                        rid,
+                        "batch_completed",
+                        f"batch {action.batch} finished",
+                        {"batch": action.batch},
+                    )
+                )
+            elif isinstance(action, StartBatch):
+                rollout = await lock_rollout(conn, rid, skip_locked=False)
+                events += await start_batch(conn, rollout, action.batch, now)
+                await update_rollout(conn, rid, now, current_batch_finished_at=None)
+            elif isinstance(action, AutoPause):
+                await update_rollout(
+                    conn, rid, now, status="paused", auto_paused=True, paused_at=now
+                )
+                events.append(
+                    Event(
+                        rid,
+                        "rollout_paused",
+                        f"paused automatically: failure rate {action.failure_rate:.1%} "
+                        f"({action.failed} of {action.finished} finished devices) is above "
+                        f"{action.bound:.1%}",
+                        {
+                            "auto": True,
+                            "failure_rate": action.failure_rate,
+                            "failed": action.failed,
+                            "finished": action.finished,
+                            "max_failure_rate": action.bound,
+                        },
+                    )
+                )
+            elif isinstance(action, Complete):
+                await update_rollout(conn, rid, now, status="completed", completed_at=now)
+                events.append(
+                    Event(
+                        rid,
+                        "rollout_completed",
+                        f"completed; failure rate {action.failure_rate:.1%}",
+                        {"failure_rate": action.failure_rate},
+                    )
+                )
+            elif isinstance(action, Fail):
+                message = (
+                    f"failed: final failure rate {action.failure_rate:.1%} "
+                    f"is above {action.bound:.1%}"
+                )
+                await update_rollout(
+                    conn, rid, now, status="failed", completed_at=now, error_message=message
+                )
+                events.append(
+                    Event(
+                        rid,
+                        "rollout_failed",
+                        message,
+                        {"failure_rate": action.failure_rate, "max_failure_rate": action.bound},
+                    )
+                )
+        return events
+
+
+async def lock_rollout(conn: AsyncConnection, rollout_id: str, *, skip_locked: bool) -> Any:
+    query = select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=skip_locked)
+    return (await conn.execute(query)).first()
+
+
+async def load_snapshot(
+    conn: AsyncConnection, rollout: Any, settings: RolloutSettings, now: datetime
+) -> RolloutSnapshot:
+    counts: dict[int, dict[str, int]] = {}
+    rows = await conn.execute(
+        select(device_rows.c.batch_number, device_rows.c.status, func.count())
+        .where(device_rows.c.rollout_id == rollout.rollout_id)
+        .group_by(device_rows.c.batch_number, device_rows.c.status)
+    )
+    for batch, status, n in rows:
+        counts.setdefault(batch, {})[status] = n
+    return RolloutSnapshot(
+        status=rollout.status,
+        strategy=rollout.strategy,
+        current_batch=rollout.current_batch,
+        batch_sizes=tuple(rollout.batch_sizes or ()),
+        counts=counts,
+        settings=settings,
+        now=now,
+        current_batch_finished_at=rollout.current_batch_finished_at,
+        approved_batch=rollout.approved_batch,
+        gate_accepted_failures=rollout.gate_accepted_failures,
+    )
