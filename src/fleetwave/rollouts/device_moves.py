@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, cast, func, select, update
+from sqlalchemy import ColumnElement, Float, Numeric, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.devices.targets import NewTarget, load_targets, replace_targets
@@ -77,7 +77,7 @@ async def count(
         .where(rollouts.rollout_id == rollout_id)
         .values(
             failure_rate=func.coalesce(
-                func.round(cast(failed, Float) / func.nullif(finished, 0), 4), 0
+                func.round(cast(cast(failed, Float) / func.nullif(finished, 0), Numeric), 4), 0
             )
         )
     )

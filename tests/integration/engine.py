@@ -1,0 +1,67 @@
+"""Scripted devices for the engine tests: they poll and report as a real agent would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from fleetwave.bootstrap import Container
+
+
+class ScriptedDevice:
+    def __init__(self, client: httpx.AsyncClient, device: dict[str, Any]) -> None:
+        self.client, self.uuid = client, device["uuid"]
+        self.headers = {"X-Device-API-Key": device["api_key"], "Authorization": ""}
+
+    async def target(self) -> dict[str, Any]:
+        response = await self.client.get(f"/api/v1/device/{self.uuid}/state", headers=self.headers)
+        assert response.status_code == 200, response.text
+        apps: dict[str, Any] = response.json()[self.uuid]["apps"]
+        return apps
+
+    async def target_image(self) -> str:
+        image: str = (await self.target())["1001"]["services"][0]["imageName"]
+        return image
+
+    async def report(self, image: str, status: str = "running", **service: Any) -> None:
+        body = {
+            self.uuid: {
+                "apps": {
+                    "1001": {
+                        "appId": 1001,
+                        "services": [
+                            {"serviceName": "app", "imageName": image, "status": status} | service
+                        ],
+                    }
+                },
+                "is_online": True,
+            }
+        }
+        response = await self.client.patch("/api/v1/device/state", json=body, headers=self.headers)
+        assert response.status_code == 200, response.text
+
+    async def apply_target(self, status: str = "running") -> str:
+        """Poll, then report running whatever the target says (a healthy agent)."""
+        image = await self.target_image()
+        await self.report(image, "pulling")
+        await self.report(image, status)
+        return image
+
+
+async def tick(container: Container) -> list[str]:
+    return [m for advanced in await container.monitor.tick() for m in advanced.events]
+
+
+async def rollout(client: httpx.AsyncClient, rollout_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/rollouts/{rollout_id}")
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return detail
+
+
+async def device_rows(client: httpx.AsyncClient, rollout_id: str, **params: Any) -> dict[str, Any]:
+    response = await client.get(
+        f"/api/v1/rollouts/{rollout_id}/devices", params={"limit": 1000} | params
+    )
+    return {row["device_uuid"]: row for row in response.json()["items"]}
