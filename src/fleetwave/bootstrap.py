@@ -85,7 +85,7 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
         manager=manager,
-        rollouts=RolloutService(db, manager),
+        rollouts=RolloutService(db, manager, clock),
         webhooks=WebhookService(db, manager, resolve_webhook_secrets(settings), counters),
         webhook_counters=counters,
         waker=waker,

@@ -75,6 +75,14 @@ class RolloutRead(BaseModel):
 class RolloutDetail(RolloutRead):
     batches: list[BatchProgress]
     progress_percentage: float
+    waiting_for: str | None = Field(
+        default=None, description="why the next step has not happened (delay, window, approval…)"
+    )
+    next_action_at: datetime | None = Field(
+        default=None, description="when time alone lets it happen (e.g. the window opens)"
+    )
+    settings: dict[str, Any] | None = None
+    approved_batch: int = 0
     webhook_payload: dict[str, Any] | None = None
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.clock import Clock
+from fleetwave.domain.engine import Wait, decide
 from fleetwave.domain.images import parse_image
+from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
 from fleetwave.errors import NotFound
 from fleetwave.rollouts import events
 from fleetwave.rollouts.manager import DeviceFilters, ImageUpdateManager, UpdateRequest
+from fleetwave.rollouts.monitor import load_snapshot
 from fleetwave.rollouts.schemas import TriggerUpdate
 from fleetwave.store.db import Database
 from fleetwave.store.tables import device_rollout_status as device_rows
@@ -38,8 +43,8 @@ ACTIVE_ROLLOUTS = text("SELECT * FROM active_rollouts ORDER BY id DESC").columns
 
 
 class RolloutService:
-    def __init__(self, db: Database, manager: ImageUpdateManager) -> None:
-        self.db, self.manager = db, manager
+    def __init__(self, db: Database, manager: ImageUpdateManager, clock: Clock) -> None:
+        self.db, self.manager, self.clock = db, manager, clock
 
     async def trigger(self, request: TriggerUpdate) -> dict[str, Any]:
         """An operator's update: the same path as a webhook, recorded as manual."""
@@ -96,7 +101,8 @@ class RolloutService:
             by_batch: dict[int, dict[str, int]] = {}
             for batch, status, count in counts:
                 by_batch.setdefault(batch, {})[status] = count
-        view = rollout_view(row)
+            waiting = await _waiting_for(conn, row, self.clock.now())
+        view = rollout_view(row) | waiting
         view["webhook_payload"] = row.webhook_payload
         view["batches"] = [
             _batch_progress(number, size, by_batch.get(number, {}), row.current_batch)
@@ -161,6 +167,17 @@ class RolloutService:
                 event_type=event_type,
             )
         return {"items": items, "next_cursor": items[-1]["id"] if items else after}
+
+
+async def _waiting_for(conn: AsyncConnection, row: Any, now: datetime) -> dict[str, Any]:
+    """What the rollout waits for and until when (e.g. its next maintenance window)."""
+    if not row.settings:
+        return {"waiting_for": None, "next_action_at": None}
+    snapshot = await load_snapshot(conn, row, RolloutSettings.from_json(row.settings), now)
+    wait = next((a for a in decide(snapshot) if isinstance(a, Wait)), None)
+    if wait is None:
+        return {"waiting_for": None, "next_action_at": None}
+    return {"waiting_for": wait.reason, "next_action_at": wait.until}
 
 
 def rollout_view(row: Any) -> dict[str, Any]:
