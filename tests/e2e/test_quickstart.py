@@ -221,3 +221,105 @@ def test_the_plans_scenario_over_http_with_a_docker_hub_webhook(
     output = process.communicate(timeout=10)[0]
     assert "/api/v1/webhooks/docker-registry?secret=<redacted>" in output
     assert secret not in output and token not in output
+
+
+def wait_for(check: object, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_the_embedded_monitor_wakes_on_a_device_report_and_monitor_tick_reports(
+    tmp_path: Path,
+) -> None:
+    data_dir, port = tmp_path / "var", free_port()
+    env = clean_env(
+        data_dir,
+        FLEETWAVE_PORT=str(port),
+        FLEETWAVE_MONITOR_INTERVAL="600",  # only a wake-up can move it within the test
+        FLEETWAVE_ADMIN_TOKEN="e2e-admin-token-0123456789abcdef",
+        FLEETWAVE_WEBHOOK_SECRET="e2e-webhook-secret",
+    )
+    process = subprocess.Popen(
+        [*FLEETWAVE, "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(base), 20)
+        admin = httpx.Client(
+            base_url=base, headers={"Authorization": "Bearer e2e-admin-token-0123456789abcdef"}
+        )
+        admin.post(
+            "/api/v1/image-policies",
+            json={
+                "image_pattern": "iotistic/myapp",
+                "update_strategy": "staged",
+                "batch_delay_minutes": 0,
+                "soak_seconds": 0,
+                "health_check_enabled": False,
+            },
+        ).raise_for_status()
+        keys = {}
+        service = {"serviceId": 1, "serviceName": "app", "imageName": "iotistic/myapp:v1"}
+        for i in range(3):
+            apps = {"1001": {"appId": 1001, "appName": "web", "services": [service]}}
+            device = admin.post(
+                "/api/v1/devices", json={"uuid": f"d{i}", "device_name": "d", "apps": apps}
+            ).json()
+            keys[device["uuid"]] = device["api_key"]
+        answer = admin.post("/api/v1/images/trigger-update", json={"image": "iotistic/myapp:v2"})
+        rid = answer.json()["rollout_id"]
+        [first] = [
+            d["device_uuid"]
+            for d in admin.get(f"/api/v1/rollouts/{rid}/devices?batch=1").json()["items"]
+        ]
+        report = {
+            first: {
+                "apps": {
+                    "1001": {
+                        "appId": 1001,
+                        "services": [
+                            {
+                                "serviceName": "app",
+                                "imageName": "iotistic/myapp:v2",
+                                "status": "running",
+                            }
+                        ],
+                    }
+                }
+            }
+        }
+        httpx.patch(
+            f"{base}/api/v1/device/state", json=report, headers={"X-Device-API-Key": keys[first]}
+        ).raise_for_status()
+        wait_for(lambda: admin.get(f"/api/v1/rollouts/{rid}").json()["current_batch"] == 2)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert "batch 2 of 3 started" in output
+
+    ticked = subprocess.run(
+        [*FLEETWAVE, "monitor", "tick"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert f"{rid}: waiting: batch 2 has 1 devices not finished" in ticked.stdout
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
