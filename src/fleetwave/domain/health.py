@@ -56,7 +56,7 @@ class CheckSpec:
             "retries": self.retries,
             "interval_seconds": self.interval_seconds,
         }
-        extra: dict[str, Any] = {
+        by_type: dict[str, dict[str, Any]] = {
             "http": {
                 "url": self.url,
                 "expected_status": self.expected_status,
@@ -68,7 +68,8 @@ class CheckSpec:
                 "min_uptime_seconds": self.min_uptime_seconds,
             },
             "custom": {"command": list(self.command)},
-        }[self.type]
+        }
+        extra = by_type[self.type]
         return data | {k: v for k, v in extra.items() if v is not None}
 
     def with_device(self, device_ip: str | None) -> CheckSpec:
