@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fleetwave.clock import Clock
 from fleetwave.domain.presence import needs_touch
 from fleetwave.domain.report import StateReport, parse_state_report
+from fleetwave.domain.target_state import served_state
 from fleetwave.errors import Forbidden, InvalidInput, Unauthorized
 from fleetwave.security import hash_key, key_matches
 from fleetwave.settings import Settings
@@ -137,16 +138,15 @@ class DeviceProtocol:
 
     async def _target_body(self, conn: AsyncConnection, uuid: str) -> tuple[str, dict[str, Any]]:
         """The served state and its ETag, read together so that they always agree."""
+        target = device_target_state.c
         row = (
             await conn.execute(
-                select(
-                    device_target_state.c.apps, device_target_state.c.config, devices.c.target_etag
-                )
-                .join(devices, devices.c.uuid == device_target_state.c.device_uuid)
-                .where(device_target_state.c.device_uuid == uuid)
+                select(target.apps, target.config, target.extensions, devices.c.target_etag)
+                .join(devices, devices.c.uuid == target.device_uuid)
+                .where(target.device_uuid == uuid)
             )
         ).one()
-        return row.target_etag, {uuid: {"apps": row.apps, "config": row.config}}
+        return row.target_etag, {uuid: served_state(row.apps, row.config, row.extensions)}
 
     async def _mark_seen(self, conn: AsyncConnection, uuid: str) -> None:
         await conn.execute(

@@ -82,6 +82,9 @@ class TargetStateRead(BaseModel):
     uuid: str
     apps: dict[str, Any]
     config: dict[str, Any]
+    extensions: dict[str, Any] = Field(
+        default_factory=dict, description='served as "fleetwave": health checks of a rollout'
+    )
     version: int
     etag: str
     updated_at: datetime

@@ -17,7 +17,13 @@ from fleetwave.devices.records import (
     online_clause,
 )
 from fleetwave.devices.schemas import DeviceCreate, DeviceUpdate
-from fleetwave.devices.targets import NewTarget, insert_targets, replace_targets, target_version
+from fleetwave.devices.targets import (
+    NewTarget,
+    insert_targets,
+    load_targets,
+    replace_targets,
+    target_version,
+)
 from fleetwave.domain.target_state import normalize_config, normalize_target_apps, state_etag
 from fleetwave.errors import Conflict, NotFound
 from fleetwave.security import hash_key, new_key
@@ -131,6 +137,7 @@ class DeviceService:
             "uuid": uuid,
             "apps": row.apps,
             "config": row.config,
+            "extensions": row.extensions,
             "version": row.version,
             "etag": row.target_etag,
             "updated_at": row.updated_at,
@@ -143,12 +150,14 @@ class DeviceService:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             await load_device(conn, uuid)
-            await replace_targets(conn, [NewTarget(uuid, apps, config)], now)
+            current = (await load_targets(conn, [uuid]))[uuid]
+            await replace_targets(conn, [NewTarget(uuid, apps, config, current.extensions)], now)
             version, etag = await target_version(conn, uuid)
         return {
             "uuid": uuid,
             "apps": apps,
             "config": config,
+            "extensions": current.extensions,
             "version": version,
             "etag": etag,
             "updated_at": now,

@@ -10,7 +10,7 @@ caller's connection and never commit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,11 @@ class NewTarget:
     uuid: str
     apps: dict[str, Any]
     config: dict[str, Any]
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def etag(self) -> str:
+        return state_etag(self.apps, self.config, self.extensions)
 
 
 def image_rows(uuid: str, apps: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -112,16 +117,25 @@ async def replace_targets(
         .values(
             apps=bindparam("new_apps"),
             config=bindparam("new_config"),
+            extensions=bindparam("new_extensions"),
             version=device_target_state.c.version + 1,
             updated_at=now,
         ),
-        [{"target_uuid": t.uuid, "new_apps": t.apps, "new_config": t.config} for t in targets],
+        [
+            {
+                "target_uuid": t.uuid,
+                "new_apps": t.apps,
+                "new_config": t.config,
+                "new_extensions": t.extensions,
+            }
+            for t in targets
+        ],
     )
     await conn.execute(
         update(devices)
         .where(devices.c.uuid == bindparam("target_uuid"))
         .values(target_etag=bindparam("new_etag"), updated_at=now),
-        [{"target_uuid": t.uuid, "new_etag": state_etag(t.apps, t.config)} for t in targets],
+        [{"target_uuid": t.uuid, "new_etag": t.etag} for t in targets],
     )
     await index_images(conn, targets)
 
@@ -135,10 +149,13 @@ async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str,
                 device_target_state.c.device_uuid,
                 device_target_state.c.apps,
                 device_target_state.c.config,
+                device_target_state.c.extensions,
             ).where(device_target_state.c.device_uuid.in_(chunk))
         )
         for row in rows:
-            found[row.device_uuid] = NewTarget(row.device_uuid, row.apps, row.config)
+            found[row.device_uuid] = NewTarget(
+                row.device_uuid, row.apps, row.config, row.extensions or {}
+            )
     return found
 
 

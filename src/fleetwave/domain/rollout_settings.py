@@ -23,6 +23,7 @@ class RolloutSettings:
     window_start: time | None = None
     window_end: time | None = None
     window_timezone: str = "UTC"
+    health_checks: tuple[dict[str, Any], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class RolloutSettings:
             "maintenance_window_start": _clock(self.window_start),
             "maintenance_window_end": _clock(self.window_end),
             "maintenance_window_timezone": self.window_timezone,
+            "health_checks": list(self.health_checks),
         }
 
     @classmethod
@@ -59,6 +61,7 @@ class RolloutSettings:
             window_start=_time(data.get("maintenance_window_start")),
             window_end=_time(data.get("maintenance_window_end")),
             window_timezone=data.get("maintenance_window_timezone") or "UTC",
+            health_checks=tuple(data.get("health_checks") or ()),
         )
 
     @property

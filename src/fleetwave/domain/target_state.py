@@ -24,10 +24,25 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def state_etag(apps: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+def state_etag(
+    apps: Mapping[str, Any],
+    config: Mapping[str, Any],
+    extensions: Mapping[str, Any] | None = None,
+) -> str:
     """A strong ETag over the content a device is served: equal content, equal tag."""
-    digest = hashlib.sha256(canonical_json({"apps": apps, "config": config}).encode()).hexdigest()
+    served = served_state(apps, config, extensions)
+    digest = hashlib.sha256(canonical_json(served).encode()).hexdigest()
     return f'"{digest[:32]}"'
+
+
+def served_state(
+    apps: Mapping[str, Any], config: Mapping[str, Any], extensions: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What a device's poll returns for it: apps and config, and fleetwave's extension."""
+    state: dict[str, Any] = {"apps": apps, "config": config}
+    if extensions:
+        state["fleetwave"] = extensions
+    return state
 
 
 def service_image(service: Mapping[str, Any]) -> str | None:

@@ -108,5 +108,8 @@ class PolicyRead(BaseModel):
     offline_grace_minutes: int
     soak_seconds: int
     approve_each_batch: bool
+    effective_health_checks: list[dict[str, Any]] = Field(
+        description="the checks a rollout runs: the configured ones, or the default"
+    )
     created_at: datetime
     updated_at: datetime

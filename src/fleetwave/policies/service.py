@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fleetwave.clock import Clock
 from fleetwave.domain.batches import check_percentages
 from fleetwave.domain.errors import InvalidInput
+from fleetwave.domain.health import effective_checks, parse_checks
 from fleetwave.domain.images import parse_image, parse_pattern
 from fleetwave.domain.policy_choice import PolicyCandidate
 from fleetwave.domain.windows import check_window
@@ -22,8 +23,10 @@ from fleetwave.store.tables import image_update_policies as policies
 
 
 def check_policy(data: PolicyFields) -> None:
-    """The rules pydantic cannot say: pattern, batches, window; each error names its field."""
+    """The rules pydantic cannot say: pattern, batches, window, health checks; each error
+    names its field."""
     parse_pattern(data.image_pattern)
+    parse_checks(data.health_check_config)
     if data.batch_percentages is not None:
         check_percentages(data.batch_percentages)
         if "staged_batches" in data.model_fields_set and data.staged_batches != len(
@@ -118,6 +121,10 @@ class PolicyService:
 def policy_view(row: Any) -> dict[str, Any]:
     values = dict(row._mapping)
     values["max_failure_rate"] = float(values["max_failure_rate"])
+    checks = effective_checks(
+        values["health_check_enabled"], values["health_check_config"], values["soak_seconds"]
+    )
+    values["effective_health_checks"] = [check.as_json() for check in checks]
     return values
 
 

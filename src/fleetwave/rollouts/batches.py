@@ -8,9 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fleetwave.devices.targets import NewTarget, load_targets, replace_targets
-from fleetwave.domain.images import parse_image
-from fleetwave.domain.target_state import retarget
+from fleetwave.rollouts.device_moves import retarget_devices
 from fleetwave.rollouts.events import Event
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
@@ -34,15 +32,7 @@ async def start_batch(
             )
         ).scalars()
     )
-    repository = parse_image(rollout.image_name).repository
-    digest = rollout.digest if _pins_digest(rollout) else None
-    targets = await load_targets(conn, uuids)
-    moved = []
-    for uuid in uuids:
-        target = targets[uuid]
-        apps, _ = retarget(target.apps, repository, rollout.new_tag, digest)
-        moved.append(NewTarget(uuid, apps, target.config))
-    await replace_targets(conn, moved, now)
+    await retarget_devices(conn, rollout, uuids, now)
     await conn.execute(
         update(device_rows)
         .where(
@@ -82,7 +72,3 @@ async def start_batch(
         for uuid in uuids
     ]
     return events
-
-
-def _pins_digest(rollout: Any) -> bool:
-    return bool(rollout.new_image and "@" in rollout.new_image)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fleetwave.devices.targets import NewTarget, load_targets, replace_targets
 from fleetwave.domain.device_progress import counter_changes
 from fleetwave.domain.images import parse_image
+from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.target_state import mark_attempt, restore, retarget
 from fleetwave.rollouts.events import Event
 from fleetwave.store.tables import device_rollout_status as device_rows
@@ -98,8 +99,22 @@ async def retarget_devices(
         apps, _ = retarget(targets[uuid].apps, repository, rollout.new_tag, digest)
         if attempt:
             apps = mark_attempt(apps, set(old_images[uuid]), attempt)
-        moved.append(NewTarget(uuid, apps, targets[uuid].config))
+        moved.append(NewTarget(uuid, apps, targets[uuid].config, rollout_extension(rollout, uuid)))
     await replace_targets(conn, moved, now)
+
+
+def rollout_extension(rollout: Any, uuid: str) -> dict[str, Any]:
+    """What the served state tells the agent about the rollout: the checks it runs on the
+    device after the new containers are up, and where it reports their results."""
+    settings = RolloutSettings.from_json(rollout.settings)
+    checks = [c for c in settings.health_checks if c.get("run_on", "device") == "device"]
+    if not checks:
+        return {}
+    return {
+        "rollout_id": rollout.rollout_id,
+        "health_checks": checks,
+        "health_report": f"/api/v1/device/{uuid}/health",
+    }
 
 
 async def restore_devices(
@@ -114,7 +129,7 @@ async def restore_devices(
         conn,
         [
             NewTarget(uuid, restore(targets[uuid].apps, old_images[uuid]), targets[uuid].config)
-            for uuid in uuids
+            for uuid in uuids  # no extension: the rollout asks nothing more of them
         ],
         now,
     )

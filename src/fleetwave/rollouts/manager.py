@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fleetwave.clock import Clock
 from fleetwave.devices.targets import online_clause
 from fleetwave.domain.batches import batch_fractions
+from fleetwave.domain.health import default_checks
 from fleetwave.domain.images import ImageRef
 from fleetwave.domain.policy_choice import choose_policy
 from fleetwave.domain.rollout_plan import Candidate, RolloutPlan, ServiceImage, plan_rollout
@@ -184,6 +185,7 @@ class ImageUpdateManager:
                 max_failure_rate=defaults.max_failure_rate,
                 health_check_timeout=timedelta(seconds=defaults.health_check_timeout),
                 auto_rollback=defaults.auto_rollback,
+                health_checks=tuple(c.as_json() for c in default_checks(60)),
             )
         return RolloutSettings(
             batch_delay=timedelta(minutes=policy["batch_delay_minutes"]),
@@ -200,6 +202,7 @@ class ImageUpdateManager:
             window_start=policy["maintenance_window_start"],
             window_end=policy["maintenance_window_end"],
             window_timezone=policy["maintenance_window_timezone"],
+            health_checks=tuple(policy["effective_health_checks"]),
         )
 
     def _fractions(self, strategy: str, policy: dict[str, Any] | None) -> list[float]:

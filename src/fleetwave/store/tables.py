@@ -95,6 +95,9 @@ device_target_state = Table(
     ),
     Column("apps", Json, nullable=False),
     Column("config", Json, nullable=False),
+    # fleetwave's own part of the served state (the health checks a rollout asks the device to
+    # run), served beside apps and config under "fleetwave": the iotistic agent ignores it.
+    Column("extensions", Json, nullable=False, server_default="{}"),
     Column("version", Integer, nullable=False, server_default="1"),
     updated_at(),
 )
@@ -292,6 +295,9 @@ device_rollout_status = Table(
     # When a failed attempt is tried again (retries back off), and why the device failed.
     Column("next_attempt_at", UtcDateTime),
     Column("failure_reason", String(64)),
+    # Set when the device is sent back to its old images (automatically or by an operator):
+    # only then does running the old images mean "rolled back".
+    Column("rollback_requested_at", UtcDateTime),
     UniqueConstraint("rollout_id", "device_uuid"),
     CheckConstraint(one_of("status", DEVICE_ROLLOUT_STATUSES), name="status"),
     Index(None, "rollout_id", "batch_number", "status"),

@@ -392,6 +392,7 @@ def upgrade() -> None:
         sa.Column("new_image", sa.String(length=512), nullable=True),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failure_reason", sa.String(length=64), nullable=True),
+        sa.Column("rollback_requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'scheduled', 'pulling', 'updating', 'health_checking', 'completed', 'failed', 'rolled_back', 'rollback_failed', 'skipped')",
             name=op.f("ck_device_rollout_status_status"),
@@ -459,6 +460,12 @@ def upgrade() -> None:
         sa.Column("apps", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column(
             "config", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column(
+            "extensions",
+            sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+            server_default="{}",
+            nullable=False,
         ),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.Column(
