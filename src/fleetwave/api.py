@@ -50,6 +50,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         provisioning_routes.device_router,
         policy_routes.router,
         rollout_routes.router,
+        rollout_routes.device_router,
         webhook_routes.router,
     ):
         app.include_router(router)

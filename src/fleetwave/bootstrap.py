@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
+from fleetwave.health.probes import Prober
 from fleetwave.policies.service import PolicyService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.registries.service import WebhookService
 from fleetwave.rollouts.controls import RolloutControls
+from fleetwave.rollouts.health import DeviceHealth, ServerProbes
 from fleetwave.rollouts.manager import ImageUpdateManager
 from fleetwave.rollouts.monitor import RolloutMonitor
 from fleetwave.rollouts.progress import DeviceProgress
@@ -43,6 +45,7 @@ class Container:
     waker: Waker
     monitor: RolloutMonitor
     controls: RolloutControls
+    device_health: DeviceHealth
     webhook_counters: Counter[str]
     registration_limiter: RateLimiter
 
@@ -74,14 +77,16 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
     manager = ImageUpdateManager(db, clock, settings)
     counters: Counter[str] = Counter()
     waker = Waker()
-    monitor = RolloutMonitor(db, clock, settings, waker)
+    protocol = DeviceProtocol(db, clock, settings, DeviceProgress(waker))
+    probes = ServerProbes(db, Prober(clock, settings.health_probe_concurrency))
+    monitor = RolloutMonitor(db, clock, settings, waker, probes)
     return Container(
         settings=settings,
         clock=clock,
         db=db,
         admin_token=resolve_admin_token(settings),
         devices=DeviceService(db, clock, settings),
-        protocol=DeviceProtocol(db, clock, settings, DeviceProgress(waker)),
+        protocol=protocol,
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
         manager=manager,
@@ -91,5 +96,6 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         waker=waker,
         monitor=monitor,
         controls=RolloutControls(db, clock, monitor, waker),
+        device_health=DeviceHealth(db, clock, protocol, waker),
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
     )

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     port: int = Field(default=3001, ge=1, le=65535)
     register_rate_per_minute: int = Field(default=60, ge=1)
     monitor_interval: float = Field(default=5.0, gt=0, le=3600, description="seconds")
+    health_probe_concurrency: int = Field(default=100, ge=1, le=10000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("staged_batches")

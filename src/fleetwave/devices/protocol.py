@@ -84,6 +84,15 @@ class DeviceProtocol:
                 await self._mark_seen(conn, uuid)
         return PollAnswer(etag=etag, body=body)
 
+    async def authenticate(self, uuid: str, api_key: str | None) -> None:
+        """Raise 401 for a bad key, 403 for a good key of another device."""
+        async with self.db.single_read() as conn:
+            stored = (
+                await conn.execute(select(devices.c.api_key_hash).where(devices.c.uuid == uuid))
+            ).scalar_one_or_none()
+            if stored is None or not api_key or not key_matches(api_key, stored):
+                await self._refuse(conn, uuid, api_key)
+
     async def report(self, api_key: str | None, body: Any) -> str:
         """Store a device's report of its current state. Returns the device's uuid."""
         async with self.db.read() as conn:

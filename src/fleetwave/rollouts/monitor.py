@@ -37,6 +37,7 @@ from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.device_moves import move, restore_devices, retarget_devices, update_rollout
 from fleetwave.rollouts.events import Event, append
+from fleetwave.rollouts.health import ServerProbes, judge
 from fleetwave.rollouts.waker import Waker
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -57,8 +58,16 @@ class Advanced:
 
 
 class RolloutMonitor:
-    def __init__(self, db: Database, clock: Clock, settings: Settings, waker: Waker) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        waker: Waker,
+        probes: ServerProbes | None = None,
+    ) -> None:
         self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
+        self.probes = probes
 
     async def tick(self) -> list[Advanced]:
         async with self.db.read() as conn:
@@ -73,6 +82,8 @@ class RolloutMonitor:
             )
         results = []
         for rollout_id in ids:
+            if self.probes is not None:  # outside any transaction: probes take time
+                await self.probes.probe(rollout_id, self.clock.now())
             advanced = await self.advance(rollout_id)
             if advanced is not None:
                 results.append(advanced)
@@ -161,26 +172,7 @@ class RolloutMonitor:
                 )
                 for u in uuids
             ]
-        soaked = await move(
-            conn,
-            rid,
-            "health_checking",
-            "completed",
-            device_rows.c.container_restarted_at <= now - settings.soak,
-            now=now,
-            health_check_passed=True,
-            health_checked_at=now,
-            update_completed_at=now,
-        )
-        events += [
-            Event(
-                rid,
-                "health_check_passed",
-                "ran the new image through the soak period",
-                device_uuid=u,
-            )
-            for u in soaked
-        ]
+        events += await judge(conn, rollout, settings, now)
         timed_out = await move(
             conn,
             rid,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from fleetwave.bootstrap import Container
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_STATUSES
@@ -13,13 +13,14 @@ from fleetwave.rollouts.controls import Actor
 from fleetwave.rollouts.schemas import (
     ControlRequest,
     EventPage,
+    HealthReport,
     RolloutDetail,
     RolloutDevicePage,
     RolloutPage,
     TriggerUpdate,
     UpdateAnswer,
 )
-from fleetwave.web import container, require_admin
+from fleetwave.web import container, device_key, require_admin
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
@@ -120,3 +121,15 @@ async def event_log(
         device_uuid=device_uuid,
         event_type=event_type,
     )
+
+
+device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
+
+
+@device_router.post("/{uuid}/health")
+async def report_health(
+    uuid: str, body: HealthReport, request: Request, app: App
+) -> dict[str, Any]:
+    """The agent's results of the device-side health checks a rollout asked it to run."""
+    kept = await app.device_health.report(uuid, device_key(request), body.rollout_id, body.results)
+    return {"status": "ok", "recorded_for": kept}

@@ -140,3 +140,14 @@ class ControlRequest(Strict):
     by: str = Field(default="admin", min_length=1, max_length=100, description="who acts")
     note: str | None = Field(default=None, max_length=2000)
     force: bool = Field(default=False, description="resume past the failure gate")
+
+
+class HealthResult(BaseModel):
+    check: str = Field(min_length=1, max_length=100, description="the check's name")
+    passed: bool
+    detail: str | None = Field(default=None, max_length=2000)
+
+
+class HealthReport(BaseModel):
+    rollout_id: str | None = None
+    results: list[HealthResult] = Field(min_length=1, max_length=100)
