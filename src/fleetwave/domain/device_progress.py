@@ -30,12 +30,13 @@ FAILED_WORDS = {
     "unhealthy",
 }
 
-PULLING, UPDATING, RUNNING_NEW, FAILED_NEW, RUNNING_OLD = (
+PULLING, UPDATING, RUNNING_NEW, FAILED_NEW, RUNNING_OLD, FAILED_OLD = (
     "pulling",
     "updating",
     "running_new",
     "failed_new",
     "running_old",
+    "failed_old",
 )
 
 # (status now, what the device reports) → status next. Failures are resolved by
@@ -52,9 +53,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("pulling", FAILED_NEW): "failure",
     ("updating", FAILED_NEW): "failure",
     ("health_checking", FAILED_NEW): "failure",
-    ("failed", RUNNING_OLD): "rolled_back",
-    ("rollback_failed", RUNNING_OLD): "rolled_back",
 }
+
+# Once a device was sent back to its old images: where its reports take it, from any status.
+AFTER_ROLLBACK = {RUNNING_OLD: "rolled_back", FAILED_OLD: "rollback_failed"}
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,10 @@ def observe(
         return FAILED_NEW
     if len(on_new) == len(mine) and all(s.state in RUNNING_WORDS for s in mine):
         return RUNNING_NEW
-    if all(same_image(s.image, old_images[k]) for k, s in _keyed(services, old_images)) and all(
-        s.state in RUNNING_WORDS for s in mine
-    ):
+    on_old = all(same_image(s.image, old_images[k]) for k, s in _keyed(services, old_images))
+    if on_old and any(s.state in FAILED_WORDS for s in mine):
+        return FAILED_OLD
+    if on_old and all(s.state in RUNNING_WORDS for s in mine):
         return RUNNING_OLD
     if any(s.state in PULLING_WORDS for s in mine):
         return PULLING
@@ -117,9 +120,14 @@ def observe(
     return None
 
 
-def next_status(status: str, observation: str | None) -> str | None:
+def next_status(
+    status: str, observation: str | None, rollback_requested: bool = False
+) -> str | None:
     if observation is None:
         return None
+    if rollback_requested:
+        after = AFTER_ROLLBACK.get(observation)
+        return after if after != status else None
     return TRANSITIONS.get((status, observation))
 
 

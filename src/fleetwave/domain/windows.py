@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fleetwave.domain.errors import InvalidInput
@@ -35,18 +35,41 @@ def window_is_open(now: datetime, start: time, end: time, timezone: str) -> bool
 
 
 def next_opening(now: datetime, start: time, end: time, timezone: str) -> datetime:
-    """When the window next opens (``now`` itself if it is open), as an aware UTC-comparable time.
+    """When the window next opens, in UTC (``now`` itself if it is open).
 
-    Local wall times are resolved in the zone on each candidate day, so a daylight-saving
-    change moves the opening with the clocks, as people expect.
+    The opening is the first instant after ``now`` when the window is open: a day's start in
+    local time (both readings of a repeated hour), or a daylight-saving change that moves the
+    clocks into the window (a start that does not exist that night opens as the clocks jump).
     """
     if window_is_open(now, start, end, timezone):
         return now
     tz = zone(timezone)
-    local_now = now.astimezone(tz)
-    for days in range(0, 3):
-        day = local_now.date() + timedelta(days=days)
-        opening = datetime.combine(day, start, tzinfo=tz)
-        if opening > local_now:
-            return opening
-    raise AssertionError("a daily window opens within two days")  # pragma: no cover
+    local = now.astimezone(tz)
+    candidates = [
+        datetime.combine(local.date() + timedelta(days=days), start, tzinfo=tz)
+        .replace(fold=fold)
+        .astimezone(UTC)
+        for days in range(3)
+        for fold in (0, 1)
+    ]
+    candidates += _offset_changes(now, now + timedelta(days=2), tz)
+    return min(c for c in candidates if c > now and window_is_open(c, start, end, timezone))
+
+
+def _offset_changes(begin: datetime, until: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The instants in (begin, until] when the zone's UTC offset changes, to the second."""
+    changes, step = [], timedelta(hours=1)
+    moment = begin.astimezone(UTC)
+    while moment < until:
+        later = moment + step
+        if moment.astimezone(tz).utcoffset() != later.astimezone(tz).utcoffset():
+            low, high = moment, later
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if low.astimezone(tz).utcoffset() == middle.astimezone(tz).utcoffset():
+                    low = middle
+                else:
+                    high = middle
+            changes.append(high.replace(microsecond=0))
+        moment = later
+    return changes

@@ -163,7 +163,7 @@ class RolloutControls:
             now=now,
             error_message="rollout cancelled",
         )
-        events = await restore_devices(conn, rid, stopped, now)
+        events = await restore_devices(conn, rid, stopped, now, rollback=False)
         return [
             _event(
                 rollout,

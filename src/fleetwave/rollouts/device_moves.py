@@ -118,13 +118,30 @@ def rollout_extension(rollout: Any, uuid: str) -> dict[str, Any]:
 
 
 async def restore_devices(
-    conn: AsyncConnection, rollout_id: str, uuids: Sequence[str], now: datetime
+    conn: AsyncConnection,
+    rollout_id: str,
+    uuids: Sequence[str],
+    now: datetime,
+    *,
+    rollback: bool = True,
 ) -> list[Event]:
-    """Put devices back on their own old images (both image fields, version bumped)."""
+    """Put devices back on their own old images (both image fields, version bumped).
+
+    A ``rollback`` (the default) is then followed: running the old images makes the device
+    ``rolled_back``, failing on them ``rollback_failed``. Undoing a target a device never
+    acted on (a cancel) is not a rollback."""
     if not uuids:
         return []
     old_images = await _old_images(conn, rollout_id, uuids)
     targets = await load_targets(conn, uuids)
+    if rollback:
+        await conn.execute(
+            update(device_rows)
+            .where(
+                device_rows.c.rollout_id == rollout_id, device_rows.c.device_uuid.in_(list(uuids))
+            )
+            .values(rollback_requested_at=now, next_attempt_at=None, updated_at=now)
+        )
     await replace_targets(
         conn,
         [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.device_progress import (
@@ -30,16 +30,17 @@ from fleetwave.rollouts.waker import Waker
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
-WATCHED = (
-    "scheduled",
-    "pulling",
-    "updating",
-    "health_checking",
-    "failed",
-    "rollback_failed",
-    "skipped",
+# A device's rollout rows that its reports can still move: those in flight (and skipped ones,
+# which complete when the device comes back), and any it was sent back from.
+IN_FLIGHT = ("scheduled", "pulling", "updating", "health_checking", "skipped", "failed")
+LIVE = ("in_progress", "paused", "scheduled", "completed", "failed")
+WATCHED = or_(
+    and_(device_rows.c.status.in_(IN_FLIGHT), image_rollouts.c.status.in_(LIVE)),
+    and_(
+        device_rows.c.rollback_requested_at.is_not(None),
+        device_rows.c.status.not_in(("rolled_back", "pending")),
+    ),
 )
-LIVE_ROLLOUTS = ("in_progress", "paused", "scheduled", "completed", "failed")
 
 
 class DeviceProgress:
@@ -56,8 +57,7 @@ class DeviceProgress:
                     .join(image_rollouts, image_rollouts.c.rollout_id == device_rows.c.rollout_id)
                     .where(
                         device_rows.c.device_uuid == uuid,
-                        device_rows.c.status.in_(WATCHED),
-                        image_rollouts.c.status.in_(LIVE_ROLLOUTS),
+                        WATCHED,
                     )
                     .order_by(device_rows.c.rollout_id)
                 )
@@ -87,7 +87,7 @@ class DeviceProgress:
         rid, uuid = rollout.rollout_id, row.device_uuid
         old_images, new_image = row.old_images or {}, row.new_image or rollout.new_image
         observation = observe(services, old_images, new_image)
-        target = next_status(row.status, observation)
+        target = next_status(row.status, observation, row.rollback_requested_at is not None)
         await self._note_current_tag(conn, row, services, old_images)
         if target is None:
             return []
@@ -99,7 +99,7 @@ class DeviceProgress:
             )
         if target == "health_checking" and not settings.health_check_enabled:
             target = "completed"
-        stamps: dict[str, Any] = {
+        stamps_by_status: dict[str, dict[str, Any]] = {
             "pulling": {"update_started_at": row.update_started_at or now},
             "updating": {"update_started_at": row.update_started_at or now, "image_pulled_at": now},
             "health_checking": {
@@ -112,7 +112,9 @@ class DeviceProgress:
                 "container_restarted_at": row.container_restarted_at or now,
             },
             "rolled_back": {"rolled_back_at": now},
-        }[target]
+            "rollback_failed": {"error_message": failure_message(services, old_images)},
+        }
+        stamps = stamps_by_status[target]
         await move(conn, rid, row.status, target, here, now=now, **stamps)
         kind, message = {
             "pulling": ("device_progress", "pulling the new image"),
@@ -120,6 +122,7 @@ class DeviceProgress:
             "health_checking": ("device_updated", "running the new image; checking its health"),
             "completed": ("device_updated", "running the new image"),
             "rolled_back": ("device_rolled_back", "running its old image again"),
+            "rollback_failed": ("rollback_failed", "its old image fails too: needs attention"),
         }[target]
         return [Event(rid, kind, message, {"status": target}, device_uuid=uuid)]
 
