@@ -26,12 +26,14 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        notifier = asyncio.create_task(container.notifier.run(stop))
         monitor = asyncio.create_task(container.monitor.run(stop)) if run_monitor else None
         yield
+        stop.set()
+        container.waker.wake()
         if monitor is not None:
-            stop.set()
-            container.waker.wake()
             await monitor
+        await notifier
         await container.db.dispose()
 
     app = FastAPI(

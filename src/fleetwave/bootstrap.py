@@ -10,6 +10,7 @@ from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
 from fleetwave.health.probes import Prober
+from fleetwave.notifications import Notifier
 from fleetwave.policies.service import PolicyService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
@@ -46,6 +47,7 @@ class Container:
     monitor: RolloutMonitor
     controls: RolloutControls
     device_health: DeviceHealth
+    notifier: Notifier
     webhook_counters: Counter[str]
     registration_limiter: RateLimiter
 
@@ -74,6 +76,8 @@ def resolve_webhook_secrets(settings: Settings) -> dict[str, str]:
 def build(settings: Settings, clock: Clock | None = None, db: Database | None = None) -> Container:
     clock = clock or SystemClock()
     db = db or Database(settings.resolved_database_url)
+    notifier = Notifier(settings.notify_webhooks)
+    db.committed.append(notifier.publish)
     manager = ImageUpdateManager(db, clock, settings)
     counters: Counter[str] = Counter()
     waker = Waker()
@@ -97,5 +101,6 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         monitor=monitor,
         controls=RolloutControls(db, clock, monitor, waker),
         device_health=DeviceHealth(db, clock, protocol, waker),
+        notifier=notifier,
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
     )

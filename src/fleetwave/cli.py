@@ -98,9 +98,12 @@ def worker_command() -> None:
         logging.getLogger("fleetwave").info(
             "rollout monitor running every %.3g s", settings.monitor_interval
         )
+        sender = asyncio.create_task(container.notifier.run(stop))
         try:
             await container.monitor.run(stop)
         finally:
+            stop.set()
+            await sender
             await container.db.dispose()
 
     asyncio.run(run())
@@ -121,6 +124,8 @@ def monitor_tick() -> None:
 
     async def run() -> list[str]:
         container = build(settings)
+        stop = asyncio.Event()
+        sender = asyncio.create_task(container.notifier.run(stop))
         try:
             lines = []
             for advanced in await container.monitor.tick():
@@ -130,6 +135,8 @@ def monitor_tick() -> None:
                     lines.append(f"{advanced.rollout_id}: waiting: {advanced.waiting}")
             return lines
         finally:
+            stop.set()  # what was queued is still delivered, briefly
+            await sender
             await container.db.dispose()
 
     lines = asyncio.run(run())

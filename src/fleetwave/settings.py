@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleetwave.notifications import NotifyTarget
+
 DURATION = re.compile(r"(?P<amount>-?\d+(?:\.\d+)?)\s*(?P<unit>s|m|h)?")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 
@@ -57,6 +59,10 @@ class Settings(BaseSettings):
     register_rate_per_minute: int = Field(default=60, ge=1)
     monitor_interval: float = Field(default=5.0, gt=0, le=3600, description="seconds")
     health_probe_concurrency: int = Field(default=100, ge=1, le=10000)
+    notify_webhooks: list[NotifyTarget] = Field(
+        default_factory=list,
+        description='e.g. [{"url": "https://hooks.slack.com/...", "format": "slack"}]',
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("staged_batches")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
@@ -33,7 +34,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "cancel": ("pending", "awaiting_approval", "scheduled", "in_progress", "paused"),
     "promote": ("in_progress",),
     "retry-failed": ("in_progress", "paused", "completed", "failed"),
+    "rollback-all": ("in_progress", "paused", "scheduled", "completed", "failed"),
 }
+# Devices whose target the rollout moved, and that are not back on their old images yet.
+MOVED = ("scheduled", "pulling", "updating", "health_checking", "completed", "failed")
 FAILED = ("failed", "rolled_back", "rollback_failed")
 
 
@@ -61,6 +65,7 @@ class RolloutControls:
             "cancel": self._cancel,
             "promote": self._promote,
             "retry-failed": self._retry_failed,
+            "rollback-all": self._rollback_all,
         }[control]
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -215,6 +220,7 @@ class RolloutControls:
             retry_count=device_rows.c.retry_count + 1,
             next_attempt_at=now,
             failure_reason=None,
+            rollback_requested_at=None,  # it is sent forward again, no longer back
         )
         if not retried:
             raise Conflict("no failed device of this rollout has retries left")
@@ -231,6 +237,71 @@ class RolloutControls:
                 devices=len(retried),
             )
         ]
+
+    async def _rollback_all(
+        self, conn: AsyncConnection, rollout: Any, actor: Actor, now: datetime, force: bool
+    ) -> list[Event]:
+        """Every device the rollout moved goes back to its own old images; the rest never
+        will move; the rollout ends ``rolled_back``."""
+        rid = rollout.rollout_id
+        moved = list(
+            (
+                await conn.execute(
+                    select(device_rows.c.device_uuid).where(
+                        device_rows.c.rollout_id == rid,
+                        device_rows.c.status.in_(MOVED),
+                        device_rows.c.rollback_requested_at.is_(None),
+                    )
+                )
+            ).scalars()
+        )
+        events = await restore_devices(conn, rid, moved, now)
+        await move(conn, rid, "pending", "skipped", now=now, error_message="rollout rolled back")
+        await update_rollout(
+            conn,
+            rid,
+            now,
+            status="rolled_back",
+            completed_at=now,
+            error_message=f"rolled back by {actor.by}",
+        )
+        summary = f"rolled back by {actor.by}: {len(moved)} devices sent back to their old images"
+        return [_event(rollout, "rollout_rolled_back", summary, actor, devices=len(moved))] + events
+
+    async def rollback_device(self, rollout_id: str, uuid: str, actor: Actor) -> None:
+        """One device goes back to its own old images."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
+            if rollout is None:
+                raise NotFound(f"rollout {rollout_id} not found")
+            row = (
+                await conn.execute(
+                    select(device_rows.c.status, device_rows.c.rollback_requested_at).where(
+                        device_rows.c.rollout_id == rollout_id, device_rows.c.device_uuid == uuid
+                    )
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"device {uuid} is not part of rollout {rollout_id}")
+            if row.status not in MOVED or row.rollback_requested_at is not None:
+                raise Conflict(
+                    f"device {uuid} is {row.status}"
+                    + (" and already sent back" if row.rollback_requested_at else "")
+                    + "; only a device the rollout moved can be rolled back"
+                )
+            events = await restore_devices(conn, rollout_id, [uuid], now)
+            events.append(
+                Event(
+                    rollout_id,
+                    "rollback_triggered",
+                    f"rolled back by {actor.by}",
+                    actor.data(),
+                    device_uuid=uuid,
+                )
+            )
+            await append(conn, events, now)
+            await self.waker.signal(conn)
 
 
 def _event(rollout: Any, kind: str, message: str, actor: Actor, **data: Any) -> Event:

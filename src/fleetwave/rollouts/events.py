@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.store.db import publish
 from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import rollout_events
 
@@ -35,6 +36,7 @@ class Event:
 async def append(conn: AsyncConnection, events: Sequence[Event], now: datetime) -> None:
     if not events:
         return
+    publish(conn, events)
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
     await insert_rows(

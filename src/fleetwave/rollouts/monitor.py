@@ -180,6 +180,7 @@ class RolloutMonitor:
             "failed",
             device_rows.c.update_started_at <= now - settings.update_timeout,
             device_rows.c.next_attempt_at.is_(None),
+            device_rows.c.rollback_requested_at.is_(None),
             now=now,
             failure_reason="timeout",
             error_message=f"did not run the new image within {settings.update_timeout}",
@@ -196,6 +197,25 @@ class RolloutMonitor:
         ]
         if settings.auto_rollback:
             events += await restore_devices(conn, rid, timed_out, now)
+        stuck = await move(
+            conn,
+            rid,
+            ("failed", "completed", "health_checking", "updating", "pulling", "scheduled"),
+            "rollback_failed",
+            device_rows.c.rollback_requested_at <= now - settings.update_timeout,
+            now=now,
+            error_message=f"not back on its old images within {settings.update_timeout}",
+        )
+        events += [
+            Event(
+                rid,
+                "rollback_failed",
+                "not back on its old images in time: needs attention",
+                {"reason": "rollback_timeout"},
+                device_uuid=u,
+            )
+            for u in stuck
+        ]
         skipped = await move(
             conn,
             rid,

@@ -63,7 +63,9 @@ async def get_rollout(rollout_id: str, app: App) -> dict[str, Any]:
     return await app.rollouts.get(rollout_id)
 
 
-Control = Literal["approve", "reject", "pause", "resume", "cancel", "promote", "retry-failed"]
+Control = Literal[
+    "approve", "reject", "pause", "resume", "cancel", "promote", "retry-failed", "rollback-all"
+]
 
 
 @router.post("/rollouts/{rollout_id}/{control}", response_model=RolloutDetail)
@@ -76,6 +78,16 @@ async def control_rollout(
     await app.controls.apply(
         control, rollout_id, Actor(request.by, request.note), force=request.force
     )
+    return await app.rollouts.get(rollout_id)
+
+
+@router.post("/rollouts/{rollout_id}/devices/{uuid}/rollback", response_model=RolloutDetail)
+async def rollback_device(
+    rollout_id: str, uuid: str, app: App, body: ControlRequest | None = None
+) -> dict[str, Any]:
+    """Send one device back to its own old images."""
+    request = body or ControlRequest()
+    await app.controls.rollback_device(rollout_id, uuid, Actor(request.by, request.note))
     return await app.rollouts.get(rollout_id)
 
 

@@ -7,7 +7,7 @@ PostgreSQL is used through psycopg 3.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 READ_ONLY = "fleetwave_read_only"
+PUBLISHED = "fleetwave_published"
 
 
 def _parse(url: str) -> URL:
@@ -67,6 +68,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def publish(conn: AsyncConnection, items: Sequence[object]) -> None:
+    """Hand ``items`` (events) to the database's listeners when ``conn``'s transaction commits."""
+    conn.info.setdefault(PUBLISHED, []).extend(items)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = async_url(url)
@@ -75,14 +81,23 @@ class Database:
         if self.dialect == "postgresql":
             options |= {"pool_size": pool_size, "max_overflow": pool_size}
         self.engine = create_async_engine(self.url, **options)
+        self.committed: list[Callable[[list[object]], None]] = []
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One unit of work: committed when the block ends, rolled back if it raises."""
+        """One unit of work: committed when the block ends, rolled back if it raises.
+
+        What the work published (see :func:`publish`) goes to the ``committed`` listeners
+        once, and only if, it is committed.
+        """
         async with self.engine.begin() as conn:
+            conn.info[PUBLISHED] = []
             yield conn
+            published = conn.info.pop(PUBLISHED)
+        for listener in self.committed:
+            listener(published)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
