@@ -35,8 +35,8 @@ class CustomChecks:
             return f"{command[0]} is not an executable file"
         return None
 
-    async def run(self, command: Sequence[str], timeout: float) -> tuple[bool, str]:
-        """(passed, what was seen): exit 0 within ``timeout`` seconds passes."""
+    async def run(self, command: Sequence[str], seconds: float) -> tuple[bool, str]:
+        """(passed, what was seen): exit 0 within ``seconds`` passes."""
         refusal = self.refusal(command)
         if refusal is not None:
             return False, refusal
@@ -48,13 +48,13 @@ class CustomChecks:
             start_new_session=True,  # so that a timeout kills what it started too
         )
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 output, _ = await process.communicate()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, 9)
             await process.wait()
-            return False, f"still running after {timeout:g} s: killed"
+            return False, f"still running after {seconds:g} s: killed"
         text = output.decode(errors="replace").strip()[-500:]
         if process.returncode == 0:
             return True, text or "exit 0"
