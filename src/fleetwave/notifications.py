@@ -87,8 +87,12 @@ class Notifier:
                     task = asyncio.create_task(self._deliver(client, target, event))
                     sending.add(task)
                     task.add_done_callback(sending.discard)
-            if sending:
-                await asyncio.wait(sending, timeout=self.timeout)
+            if sending:  # a last moment for deliveries under way, then they are given up
+                _, late = await asyncio.wait(sending, timeout=self.timeout)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+                self.failed += len(late)
 
     async def _next(self, stop: asyncio.Event) -> Any:
         with contextlib.suppress(TimeoutError):
