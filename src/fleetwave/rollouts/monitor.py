@@ -80,6 +80,22 @@ class RolloutMonitor:
                     )
                 ).scalars()
             )
+            finished = list(
+                (
+                    await conn.execute(
+                        select(device_rows.c.rollout_id)
+                        .join(
+                            image_rollouts, image_rollouts.c.rollout_id == device_rows.c.rollout_id
+                        )
+                        .where(
+                            device_rows.c.rollback_requested_at.is_not(None),
+                            device_rows.c.status.not_in(("rolled_back", "rollback_failed")),
+                            image_rollouts.c.status.not_in(NEEDS_ATTENTION),
+                        )
+                        .distinct()
+                    )
+                ).scalars()
+            )
         results = []
         for rollout_id in ids:
             if self.probes is not None:  # outside any transaction: probes take time
@@ -87,7 +103,23 @@ class RolloutMonitor:
             advanced = await self.advance(rollout_id)
             if advanced is not None:
                 results.append(advanced)
+        for rollout_id in sorted(finished):
+            advanced = await self.follow_rollbacks(rollout_id)
+            if advanced is not None:
+                results.append(advanced)
         return results
+
+    async def follow_rollbacks(self, rollout_id: str) -> Advanced | None:
+        """A finished rollout still waits for devices it sent back (rollback timeouts)."""
+        async with self.db.transaction() as conn:
+            rollout = await lock_rollout(conn, rollout_id, skip_locked=True)
+            if rollout is None or not rollout.settings:
+                return None
+            now = self.clock.now()
+            settings = RolloutSettings.from_json(rollout.settings)
+            events = await _unreturned_rollbacks(conn, rollout_id, settings, now)
+            await append(conn, events, now)
+        return Advanced(rollout_id, [e.message for e in events])
 
     async def advance(self, rollout_id: str) -> Advanced | None:
         """One rollout's turn, in one transaction; None if another worker holds it."""
@@ -197,25 +229,7 @@ class RolloutMonitor:
         ]
         if settings.auto_rollback:
             events += await restore_devices(conn, rid, timed_out, now)
-        stuck = await move(
-            conn,
-            rid,
-            ("failed", "completed", "health_checking", "updating", "pulling", "scheduled"),
-            "rollback_failed",
-            device_rows.c.rollback_requested_at <= now - settings.update_timeout,
-            now=now,
-            error_message=f"not back on its old images within {settings.update_timeout}",
-        )
-        events += [
-            Event(
-                rid,
-                "rollback_failed",
-                "not back on its old images in time: needs attention",
-                {"reason": "rollback_timeout"},
-                device_uuid=u,
-            )
-            for u in stuck
-        ]
+        events += await _unreturned_rollbacks(conn, rid, settings, now)
         skipped = await move(
             conn,
             rid,
@@ -300,6 +314,31 @@ class RolloutMonitor:
                     )
                 )
         return events
+
+
+async def _unreturned_rollbacks(
+    conn: AsyncConnection, rid: str, settings: RolloutSettings, now: datetime
+) -> list[Event]:
+    """Devices sent back that are not on their old images within the update timeout."""
+    stuck = await move(
+        conn,
+        rid,
+        ("failed", "completed", "health_checking", "updating", "pulling", "scheduled"),
+        "rollback_failed",
+        device_rows.c.rollback_requested_at <= now - settings.update_timeout,
+        now=now,
+        error_message=f"not back on its old images within {settings.update_timeout}",
+    )
+    return [
+        Event(
+            rid,
+            "rollback_failed",
+            "not back on its old images in time: needs attention",
+            {"reason": "rollback_timeout"},
+            device_uuid=u,
+        )
+        for u in stuck
+    ]
 
 
 async def lock_rollout(conn: AsyncConnection, rollout_id: str, *, skip_locked: bool) -> Any:

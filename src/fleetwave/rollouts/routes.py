@@ -112,8 +112,16 @@ async def rollout_events(
     app: App,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    event_type: str | None = None,
+    device_uuid: str | None = None,
 ) -> dict[str, Any]:
-    return await app.rollouts.events(rollout_id=rollout_id, after=after, limit=limit)
+    return await app.rollouts.events(
+        rollout_id=rollout_id,
+        after=after,
+        limit=limit,
+        event_type=event_type,
+        device_uuid=device_uuid,
+    )
 
 
 @router.get("/events", response_model=EventPage)

@@ -302,6 +302,7 @@ device_rollout_status = Table(
     CheckConstraint(one_of("status", DEVICE_ROLLOUT_STATUSES), name="status"),
     Index(None, "rollout_id", "batch_number", "status"),
     Index(None, "device_uuid", "status"),
+    Index(None, "rollback_requested_at"),
 )
 
 rollout_events = Table(

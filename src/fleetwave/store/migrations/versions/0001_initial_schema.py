@@ -423,6 +423,11 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            batch_op.f("ix_device_rollout_status_rollback_requested_at"),
+            ["rollback_requested_at"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_device_rollout_status_rollout_id_batch_number_status"),
             ["rollout_id", "batch_number", "status"],
             unique=False,
@@ -492,6 +497,7 @@ def downgrade() -> None:
     op.drop_table("device_target_images")
     with op.batch_alter_table("device_rollout_status", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_device_rollout_status_rollout_id_batch_number_status"))
+        batch_op.drop_index(batch_op.f("ix_device_rollout_status_rollback_requested_at"))
         batch_op.drop_index(batch_op.f("ix_device_rollout_status_device_uuid_status"))
 
     op.drop_table("device_rollout_status")
