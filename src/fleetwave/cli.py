@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import typer
 
@@ -141,6 +142,50 @@ def monitor_tick() -> None:
 
     lines = asyncio.run(run())
     typer.echo("\n".join(lines) if lines else "nothing to do")
+
+
+@cli.command("agent")
+def agent_command(
+    server: str = typer.Option(..., help="fleetwave's URL, e.g. http://127.0.0.1:3001"),
+    uuid: str = typer.Option(..., help="this device's uuid"),
+    key: str = typer.Option(..., envvar="FLEETWAVE_DEVICE_KEY", help="this device's API key"),
+    runtime: str = typer.Option("simulated", help="container runtime: simulated"),
+    poll_interval: float = typer.Option(60, help="seconds between polls (with jitter)"),
+    allow_custom_checks: Path | None = typer.Option(
+        None, help="run custom health checks, only programs inside this directory"
+    ),
+) -> None:
+    """Run the device agent: poll the target state, apply it, check health, report."""
+    import asyncio
+    import signal
+
+    import httpx
+
+    from fleetwave.agent.agent import Agent
+    from fleetwave.agent.client import DeviceClient
+    from fleetwave.agent.simulated import SimulatedRuntime
+    from fleetwave.health.custom import CustomChecks
+
+    if runtime != "simulated":
+        typer.echo(f"fleetwave: unknown runtime {runtime!r}; this build has: simulated", err=True)
+        raise typer.Exit(2)
+    configure_logging("info")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with httpx.AsyncClient(base_url=server) as http:
+            agent = Agent(
+                DeviceClient(http, uuid, key),
+                SimulatedRuntime(),
+                poll_interval=poll_interval,
+                custom_checks=CustomChecks(allow_custom_checks),
+            )
+            await agent.run(stop)
+
+    asyncio.run(run())
 
 
 @cli.command("admin-token")

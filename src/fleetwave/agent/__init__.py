@@ -1,0 +1,1 @@
+"""The device agent: polls its target state, pulls, restarts containers, checks, reports."""

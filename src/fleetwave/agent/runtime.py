@@ -1,0 +1,66 @@
+"""What the agent needs of a container runtime, whichever runs the containers.
+
+``DockerRuntime`` drives the Docker Engine API (Docker or Podman's compatible socket);
+``SimulatedRuntime`` keeps containers in memory for tests, demos and the fleet simulator.
+Containers the agent manages carry labels that name their service, so that an agent that
+restarts finds them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+MANAGED = "io.fleetwave.managed"
+SERVICE = "io.fleetwave.service"  # "<appId>/<serviceName>"
+
+
+class RuntimeFailure(Exception):
+    """A runtime operation failed; ``kind`` says which (pull_failed, start_failed)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service as the target state describes it."""
+
+    key: str  # "<appId>/<serviceName>"
+    app_id: str
+    service_name: str
+    service_id: int | None
+    image: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        own = {str(k): str(v) for k, v in (self.config.get("labels") or {}).items()}
+        return own | {MANAGED: "true", SERVICE: self.key}
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    key: str
+    image: str
+    state: str  # running | exited | created | ...
+    started_at: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    exit_code: int | None = None
+
+
+class Runtime(Protocol):
+    async def containers(self) -> list[Container]: ...
+
+    async def has_image(self, image: str) -> bool: ...
+
+    async def pull(self, image: str) -> None: ...
+
+    async def start(self, spec: ServiceSpec) -> Container: ...
+
+    async def remove(self, container: Container) -> None: ...
+
+    async def remove_image(self, image: str) -> None: ...
