@@ -7,6 +7,7 @@ when last-seen has gone stale (see ``domain.presence.touch_interval``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,11 +28,14 @@ from fleetwave.store.tables import device_current_state, device_target_state, de
 
 
 class ReportListener(Protocol):
-    """Told of every report with apps, inside the report's transaction (rollout progress)."""
+    """Told of every report with apps, inside the report's transaction (rollout progress).
+
+    It is called first (it locks rollouts before devices, the order every writer follows) and
+    returns what to run last, just before the commit."""
 
     async def device_reported(
         self, conn: AsyncConnection, uuid: str, apps: dict[str, Any], now: datetime
-    ) -> None: ...
+    ) -> Callable[[], Awaitable[None]]: ...
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,9 @@ class DeviceProtocol:
 
     async def _store_report(self, conn: AsyncConnection, uuid: str, report: StateReport) -> None:
         now = self.clock.now()
+        last = None
         if report.apps is not None and self.listener is not None:
-            # first: it locks rollouts before devices, the order every writer follows
-            await self.listener.device_reported(conn, uuid, report.apps, now)
+            last = await self.listener.device_reported(conn, uuid, report.apps, now)
         previous = (
             await conn.execute(
                 select(device_current_state.c.apps, device_current_state.c.config).where(
@@ -144,6 +148,8 @@ class DeviceProtocol:
         if report.local_ip is not None:
             changes["ip_address"] = report.local_ip
         await conn.execute(update(devices).where(devices.c.uuid == uuid).values(**changes))
+        if last is not None:
+            await last()
 
     async def _target_body(self, conn: AsyncConnection, uuid: str) -> tuple[str, dict[str, Any]]:
         """The served state and its ETag, read together so that they always agree."""

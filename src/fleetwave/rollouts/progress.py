@@ -8,6 +8,7 @@ with it. A move that changes anything wakes the monitor at once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -49,22 +50,21 @@ class DeviceProgress:
 
     async def device_reported(
         self, conn: AsyncConnection, uuid: str, apps: dict[str, Any], now: datetime
-    ) -> None:
+    ) -> Callable[[], Awaitable[None]]:
+        """Move the device's rollout rows by its report; returns what to do last in the
+        transaction (append the events: the event-log lock is taken only then, see events)."""
         rollout_ids = list(
             (
                 await conn.execute(
                     select(device_rows.c.rollout_id)
                     .join(image_rollouts, image_rollouts.c.rollout_id == device_rows.c.rollout_id)
-                    .where(
-                        device_rows.c.device_uuid == uuid,
-                        WATCHED,
-                    )
+                    .where(device_rows.c.device_uuid == uuid, WATCHED)
                     .order_by(device_rows.c.rollout_id)
                 )
             ).scalars()
         )
         services = reported_services(apps)
-        changed = False
+        events: list[Event] = []
         for rollout_id in rollout_ids:
             rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
             row = (
@@ -74,12 +74,14 @@ class DeviceProgress:
                     )
                 )
             ).one()
-            events = await self._follow(conn, rollout, row, services, now)
+            events += await self._follow(conn, rollout, row, services, now)
+
+        async def finish() -> None:
             if events:
                 await append(conn, events, now)
-                changed = True
-        if changed:
-            await self.waker.signal(conn)
+                await self.waker.signal(conn)
+
+        return finish
 
     async def _follow(
         self, conn: AsyncConnection, rollout: Any, row: Any, services: Any, now: datetime
