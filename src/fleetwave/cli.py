@@ -188,6 +188,64 @@ def agent_command(
     asyncio.run(run())
 
 
+@cli.command("simulate")
+def simulate_command(
+    server: str = typer.Option("http://127.0.0.1:3001", help="fleetwave's URL"),
+    devices: int = typer.Option(10, min=1, max=100_000, help="how many devices"),
+    image: str = typer.Option("iotistic/myapp:v2.0.0", help="the image they run at first"),
+    fail: list[str] = typer.Option([], help="TAG:RATE, e.g. v2.0.1:0.1 (repeatable)"),
+    poll_interval: float = typer.Option(10, help="seconds between each device's polls"),
+    token: str | None = typer.Option(None, envvar="FLEETWAVE_ADMIN_TOKEN", help="admin token"),
+    seed: int | None = typer.Option(None, help="fix which devices fail"),
+) -> None:
+    """Register N simulated devices and run N real agents on simulated runtimes."""
+    import asyncio
+    import signal
+
+    import httpx
+
+    from fleetwave.bootstrap import resolve_admin_token
+    from fleetwave.sim.simulator import FleetSimulator, describe, parse_failures
+
+    try:
+        failures = parse_failures(fail)
+    except ValueError as exc:
+        typer.echo(f"fleetwave: {exc}", err=True)
+        raise typer.Exit(2) from None
+    admin = token or resolve_admin_token(settings_or_exit())
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=server, limits=limits, timeout=30) as http:
+            fleet = FleetSimulator(
+                http,
+                admin,
+                count=devices,
+                image=image,
+                failures=failures,
+                poll_interval=poll_interval,
+                seed=seed,
+            )
+            await fleet.register()
+            typer.echo(f"registered {devices} devices ({fleet.prefix}-*); Ctrl-C stops")
+            agents = asyncio.create_task(fleet.run(stop))
+            while not stop.is_set():
+                typer.echo(describe(await fleet.summary()))
+                try:
+                    async with asyncio.timeout(2):
+                        await stop.wait()
+                except TimeoutError:
+                    pass
+            await agents
+            typer.echo("stopped: " + describe(await fleet.summary()))
+
+    asyncio.run(run())
+
+
 @cli.command("admin-token")
 def admin_token(show: bool = typer.Option(False, "--show", help="print the token itself")) -> None:
     """Where the admin token is kept (generated on first use); --show prints it."""

@@ -1,0 +1,1 @@
+"""The fleet simulator: many agents on simulated runtimes in one process."""

@@ -1,0 +1,127 @@
+"""``fleetwave simulate``: register N devices and run N real agents on simulated runtimes.
+
+Every device is a real :class:`~fleetwave.agent.agent.Agent` speaking the device protocol over
+HTTP; only the container runtime is simulated, with failures chosen per image tag and rate
+(``--fail v2.0.1:0.1`` makes a tenth of the devices crash on v2.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from fleetwave.agent.agent import Agent
+from fleetwave.agent.client import DeviceClient
+from fleetwave.agent.simulated import Behaviour, SimulatedRuntime
+
+
+@dataclass
+class SimulatedDevice:
+    uuid: str
+    agent: Agent
+    runtime: SimulatedRuntime
+    bad_tags: set[str] = field(default_factory=set)
+
+
+def parse_failures(values: list[str]) -> dict[str, float]:
+    """``["v2.0.1:0.1"]`` → ``{"v2.0.1": 0.1}``."""
+    failures = {}
+    for value in values:
+        tag, sep, rate = value.rpartition(":")
+        try:
+            fraction = float(rate)
+        except ValueError:
+            fraction = -1
+        if not sep or not tag or not 0 <= fraction <= 1:
+            raise ValueError(f"--fail {value!r}: write TAG:RATE with a rate between 0 and 1")
+        failures[tag] = fraction
+    return failures
+
+
+class FleetSimulator:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        admin_token: str,
+        *,
+        count: int,
+        image: str,
+        failures: Mapping[str, float] | None = None,
+        poll_interval: float = 60,
+        seed: int | None = None,
+    ) -> None:
+        self.http, self.admin_token = http, admin_token
+        self.count, self.image, self.poll_interval = count, image, poll_interval
+        self.failures = dict(failures or {})
+        self.rng = random.Random(seed)  # noqa: S311 - which devices fail, not secrets
+        self.prefix = f"sim-{secrets.token_hex(3)}"
+        self.devices: list[SimulatedDevice] = []
+
+    async def register(self, concurrency: int = 20) -> None:
+        """Register the devices (admin API), each running ``image``."""
+        slots = asyncio.Semaphore(concurrency)
+        self.devices = list(
+            await asyncio.gather(*(self._register(i, slots) for i in range(self.count)))
+        )
+
+    async def _register(self, index: int, slots: asyncio.Semaphore) -> SimulatedDevice:
+        uuid = f"{self.prefix}-{index:05d}"
+        service = {"serviceId": 1, "serviceName": "app", "imageName": self.image}
+        body = {
+            "uuid": uuid,
+            "device_name": f"simulated {index}",
+            "device_type": "simulated",
+            "tags": {"simulated": "true"},
+            "apps": {"1001": {"appId": 1001, "appName": "app", "services": [service]}},
+        }
+        async with slots:
+            response = await self.http.post(
+                "/api/v1/devices",
+                json=body,
+                headers={"Authorization": f"Bearer {self.admin_token}"},
+            )
+        response.raise_for_status()
+        bad = {tag for tag, rate in self.failures.items() if self.rng.random() < rate}
+        runtime = SimulatedRuntime({tag: Behaviour(exits_after_start=True) for tag in bad})
+        client = DeviceClient(self.http, uuid, response.json()["api_key"])
+        agent = Agent(client, runtime, poll_interval=self.poll_interval, rng=self.rng)
+        return SimulatedDevice(uuid, agent, runtime, bad)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every agent until ``stop`` (their first polls spread over one interval)."""
+        await asyncio.gather(*(self._run_one(device, stop) for device in self.devices))
+
+    async def _run_one(self, device: SimulatedDevice, stop: asyncio.Event) -> None:
+        try:
+            async with asyncio.timeout(self.rng.uniform(0, min(self.poll_interval, 5))):
+                await stop.wait()
+                return
+        except TimeoutError:
+            pass
+        await device.agent.run(stop)
+
+    async def summary(self) -> dict[str, Counter[str]]:
+        """Devices per running image, and per container state."""
+        images: Counter[str] = Counter()
+        states: Counter[str] = Counter()
+        for device in self.devices:
+            containers = await device.runtime.containers()
+            if not containers:
+                images["(nothing yet)"] += 1
+                states["none"] += 1
+            for container in containers:
+                images[container.image] += 1
+                states[container.state] += 1
+        return {"images": images, "states": states}
+
+
+def describe(summary: Mapping[str, Counter[str]]) -> str:
+    images = ", ".join(f"{image}: {n}" for image, n in sorted(summary["images"].items()))
+    states = ", ".join(f"{state}: {n}" for state, n in sorted(summary["states"].items()))
+    return f"{images} | {states}"

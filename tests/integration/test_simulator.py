@@ -1,0 +1,64 @@
+"""The fleet simulator: N real agents on simulated runtimes, some failing on a given tag."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from fleetwave.bootstrap import Container
+from fleetwave.clock import ManualClock
+from fleetwave.sim.simulator import FleetSimulator, describe, parse_failures
+from tests.conftest import ADMIN_TOKEN
+from tests.integration.engine import rollout, tick
+from tests.integration.pipeline import docker_hub_push, policy
+
+
+def test_failure_rates_are_read_as_tag_and_rate() -> None:
+    assert parse_failures(["v2.0.1:0.1", "v3:1"]) == {"v2.0.1": 0.1, "v3": 1.0}
+    for bad in ("v2.0.1", "v2:1.5", ":0.1", "v2:x"):
+        with pytest.raises(ValueError, match="TAG:RATE"):
+            parse_failures([bad])
+
+
+async def test_a_simulated_fleet_takes_a_staged_rollout_with_its_failures(
+    client: httpx.AsyncClient, container: Container, clock: ManualClock
+) -> None:
+    await policy(client, batch_delay_minutes=0, soak_seconds=0, max_retries=0, max_failure_rate=0.5)
+    fleet = FleetSimulator(
+        client,
+        ADMIN_TOKEN,
+        count=10,
+        image="iotistic/myapp:v2.0.0",
+        failures={"v2.0.1": 0.2},
+        poll_interval=0.05,
+        seed=3,
+    )
+    await fleet.register()
+    bad = sum(1 for d in fleet.devices if "v2.0.1" in d.bad_tags)
+    assert 0 < bad < 10
+    stop = asyncio.Event()
+    agents = asyncio.create_task(fleet.run(stop))
+    try:
+        for _ in range(200):  # let every agent start v2.0.0
+            await asyncio.sleep(0.02)
+            if (await fleet.summary())["images"]["iotistic/myapp:v2.0.0"] == 10:
+                break
+        rid = (await docker_hub_push(client, "v2.0.1")).json()["rollout_id"]
+        for _ in range(400):
+            await asyncio.sleep(0.02)
+            clock.advance(timedelta(seconds=1))
+            await tick(container)
+            if (await rollout(client, rid))["status"] not in ("in_progress", "paused"):
+                break
+    finally:
+        stop.set()
+        await agents
+    detail = await rollout(client, rid)
+    assert detail["status"] in ("completed", "failed", "paused")
+    assert detail["healthy_devices"] + detail["rolled_back_devices"] > 0
+    summary = await fleet.summary()
+    assert sum(summary["images"].values()) == 10
+    assert "iotistic/myapp:v2.0.1" in describe(summary)
