@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
-from fleetwave.domain.engine import gate_tripped
+from fleetwave.domain.engine import RolloutSnapshot, gate_tripped
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
 from fleetwave.errors import Conflict, NotFound
@@ -116,8 +116,7 @@ class RolloutControls:
     async def _resume(
         self, conn: AsyncConnection, rollout: Any, actor: Actor, now: datetime, force: bool
     ) -> list[Event]:
-        settings = RolloutSettings.from_json(rollout.settings)
-        snapshot = await load_snapshot(conn, rollout, settings, now)
+        settings, snapshot = await _snapshot(conn, rollout, now)
         accepted = rollout.gate_accepted_failures
         if gate_tripped(snapshot):
             if not force:
@@ -182,8 +181,7 @@ class RolloutControls:
     async def _promote(
         self, conn: AsyncConnection, rollout: Any, actor: Actor, now: datetime, force: bool
     ) -> list[Event]:
-        settings = RolloutSettings.from_json(rollout.settings)
-        snapshot = await load_snapshot(conn, rollout, settings, now)
+        settings, snapshot = await _snapshot(conn, rollout, now)
         batch = rollout.current_batch
         if batch >= snapshot.total_batches:
             raise Conflict(f"batch {batch} is the last; there is no batch to promote")
@@ -302,6 +300,13 @@ class RolloutControls:
             )
             await append(conn, events, now)
             await self.waker.signal(conn)
+
+
+async def _snapshot(
+    conn: AsyncConnection, rollout: Any, now: datetime
+) -> tuple[RolloutSettings, RolloutSnapshot]:
+    settings = RolloutSettings.from_json(rollout.settings)
+    return settings, await load_snapshot(conn, rollout, settings, now)
 
 
 def _event(rollout: Any, kind: str, message: str, actor: Actor, **data: Any) -> Event:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -251,69 +252,72 @@ class RolloutMonitor:
     async def _apply(
         self, conn: AsyncConnection, rollout: Any, actions: list[Action], now: datetime
     ) -> list[Event]:
-        rid, events = rollout.rollout_id, []
+        events: list[Event] = []
         for action in actions:
-            if isinstance(action, FinishBatch):
-                await update_rollout(conn, rid, now, current_batch_finished_at=now)
-                events.append(
-                    Event(
-                        rid,
-                        "batch_completed",
-                        f"batch {action.batch} finished",
-                        {"batch": action.batch},
-                    )
-                )
-            elif isinstance(action, StartBatch):
-                rollout = await lock_rollout(conn, rid, skip_locked=False)
-                events += await start_batch(conn, rollout, action.batch, now)
-                await update_rollout(conn, rid, now, current_batch_finished_at=None)
-            elif isinstance(action, AutoPause):
-                await update_rollout(
-                    conn, rid, now, status="paused", auto_paused=True, paused_at=now
-                )
-                events.append(
-                    Event(
-                        rid,
-                        "rollout_paused",
-                        f"paused automatically: failure rate {action.failure_rate:.1%} "
-                        f"({action.failed} of {action.finished} finished devices) is above "
-                        f"{action.bound:.1%}",
-                        {
-                            "auto": True,
-                            "failure_rate": action.failure_rate,
-                            "failed": action.failed,
-                            "finished": action.finished,
-                            "max_failure_rate": action.bound,
-                        },
-                    )
-                )
-            elif isinstance(action, Complete):
-                await update_rollout(conn, rid, now, status="completed", completed_at=now)
-                events.append(
-                    Event(
-                        rid,
-                        "rollout_completed",
-                        f"completed; failure rate {action.failure_rate:.1%}",
-                        {"failure_rate": action.failure_rate},
-                    )
-                )
-            elif isinstance(action, Fail):
-                message = (
-                    f"failed: final failure rate {action.failure_rate:.1%} "
-                    f"is above {action.bound:.1%}"
-                )
-                await update_rollout(
-                    conn, rid, now, status="failed", completed_at=now, error_message=message
-                )
-                events.append(
-                    Event(
-                        rid,
-                        "rollout_failed",
-                        message,
-                        {"failure_rate": action.failure_rate, "max_failure_rate": action.bound},
-                    )
-                )
+            apply = APPLY.get(type(action))
+            if apply is not None:  # Wait does nothing
+                events += await apply(conn, rollout.rollout_id, action, now)
         return events
+
+
+async def _finish_batch(
+    conn: AsyncConnection, rid: str, action: FinishBatch, now: datetime
+) -> list[Event]:
+    await update_rollout(conn, rid, now, current_batch_finished_at=now)
+    message = f"batch {action.batch} finished"
+    return [Event(rid, "batch_completed", message, {"batch": action.batch})]
+
+
+async def _start_batch(
+    conn: AsyncConnection, rid: str, action: StartBatch, now: datetime
+) -> list[Event]:
+    rollout = await lock_rollout(conn, rid, skip_locked=False)
+    events = await start_batch(conn, rollout, action.batch, now)
+    await update_rollout(conn, rid, now, current_batch_finished_at=None)
+    return events
+
+
+async def _auto_pause(
+    conn: AsyncConnection, rid: str, action: AutoPause, now: datetime
+) -> list[Event]:
+    await update_rollout(conn, rid, now, status="paused", auto_paused=True, paused_at=now)
+    message = (
+        f"paused automatically: failure rate {action.failure_rate:.1%} ({action.failed} of "
+        f"{action.finished} finished devices) is above {action.bound:.1%}"
+    )
+    numbers = {
+        "auto": True,
+        "failure_rate": action.failure_rate,
+        "failed": action.failed,
+        "finished": action.finished,
+        "max_failure_rate": action.bound,
+    }
+    return [Event(rid, "rollout_paused", message, numbers)]
+
+
+async def _complete(
+    conn: AsyncConnection, rid: str, action: Complete, now: datetime
+) -> list[Event]:
+    await update_rollout(conn, rid, now, status="completed", completed_at=now)
+    message = f"completed; failure rate {action.failure_rate:.1%}"
+    return [Event(rid, "rollout_completed", message, {"failure_rate": action.failure_rate})]
+
+
+async def _fail(conn: AsyncConnection, rid: str, action: Fail, now: datetime) -> list[Event]:
+    message = f"failed: final failure rate {action.failure_rate:.1%} is above {action.bound:.1%}"
+    await update_rollout(conn, rid, now, status="failed", completed_at=now, error_message=message)
+    numbers = {"failure_rate": action.failure_rate, "max_failure_rate": action.bound}
+    return [Event(rid, "rollout_failed", message, numbers)]
+
+
+# What each of decide()'s actions does to the database (Wait: nothing).
+APPLY: dict[type, Callable[[AsyncConnection, str, Any, datetime], Awaitable[list[Event]]]] = {
+    FinishBatch: _finish_batch,
+    StartBatch: _start_batch,
+    AutoPause: _auto_pause,
+    Complete: _complete,
+    Fail: _fail,
+}
 
 
 async def _unreturned_rollbacks(
