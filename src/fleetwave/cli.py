@@ -205,7 +205,12 @@ def simulate_command(
     import httpx
 
     from fleetwave.bootstrap import resolve_admin_token
-    from fleetwave.sim.simulator import FleetSimulator, describe, parse_failures
+    from fleetwave.sim.simulator import (
+        FleetSimulator,
+        QueuedTransport,
+        describe,
+        parse_failures,
+    )
 
     try:
         failures = parse_failures(fail)
@@ -219,8 +224,8 @@ def simulate_command(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        limits = httpx.Limits(max_connections=100)
-        async with httpx.AsyncClient(base_url=server, limits=limits, timeout=30) as http:
+        transport = QueuedTransport(limit=50)
+        async with httpx.AsyncClient(base_url=server, transport=transport, timeout=30) as http:
             fleet = FleetSimulator(
                 http,
                 admin,

@@ -62,3 +62,15 @@ async def test_a_simulated_fleet_takes_a_staged_rollout_with_its_failures(
     summary = await fleet.summary()
     assert sum(summary["images"].values()) == 10
     assert "iotistic/myapp:v2.0.1" in describe(summary)
+
+
+async def test_the_simulators_transport_holds_requests_in_its_own_queue() -> None:
+    from fleetwave.sim.simulator import QueuedTransport
+    from tests.integration.health_helpers import HttpServer
+
+    async with HttpServer(delay=0.05) as server:
+        transport = QueuedTransport(limit=3)
+        async with httpx.AsyncClient(transport=transport) as http:
+            answers = await asyncio.gather(*(http.get(server.url("/x")) for _ in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert server.max_in_flight == 3

@@ -29,6 +29,30 @@ class SimulatedDevice:
     bad_tags: set[str] = field(default_factory=set)
 
 
+class QueuedTransport(httpx.AsyncBaseTransport):
+    """At most ``limit`` requests in the connection pool at once; the rest queue here.
+
+    A thousand agents sharing one pool would otherwise all wait inside it, and the pool's
+    bookkeeping grows with its waiters: the simulator then spends its core managing the queue
+    instead of running agents.
+    """
+
+    def __init__(self, limit: int = 50) -> None:
+        self._inner = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+        )
+        self._slots = asyncio.Semaphore(limit)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with self._slots:
+            response = await self._inner.handle_async_request(request)
+            await response.aread()
+            return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def parse_failures(values: list[str]) -> dict[str, float]:
     """``["v2.0.1:0.1"]`` → ``{"v2.0.1": 0.1}``."""
     failures = {}
