@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 
 from fleetwave.bootstrap import Container
+from tests.integration.factories import register_device, target_apps
+from tests.integration.pipeline import docker_hub_push
 
 
 class ScriptedDevice:
@@ -65,3 +67,29 @@ async def device_rows(client: httpx.AsyncClient, rollout_id: str, **params: Any)
         f"/api/v1/rollouts/{rollout_id}/devices", params={"limit": 1000} | params
     )
     return {row["device_uuid"]: row for row in response.json()["items"]}
+
+
+OLD, NEW = "iotistic/myapp:v2.0.0", "iotistic/myapp:v2.0.1"
+
+
+async def fleet_of(client: httpx.AsyncClient, count: int) -> dict[str, ScriptedDevice]:
+    """``count`` devices, online and running the old image."""
+    devices = {}
+    for i in range(count):
+        device = await register_device(client, uuid=f"dev-{i:02}", apps=target_apps(OLD))
+        devices[device["uuid"]] = ScriptedDevice(client, device)
+        await devices[device["uuid"]].report(OLD)
+    return devices
+
+
+async def push(client: httpx.AsyncClient, tag: str = "v2.0.1") -> str:
+    """Docker Hub announces ``tag``; returns the rollout it made."""
+    response = await docker_hub_push(client, tag)
+    assert response.status_code == 200, response.text
+    rollout_id: str = response.json()["rollout_id"]
+    assert rollout_id
+    return rollout_id
+
+
+async def batch_devices(client: httpx.AsyncClient, rollout_id: str, batch: int) -> list[str]:
+    return sorted(await device_rows(client, rollout_id, batch=batch))

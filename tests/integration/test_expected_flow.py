@@ -11,24 +11,16 @@ import httpx
 
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
-from tests.integration.engine import ScriptedDevice, device_rows, rollout, tick
-from tests.integration.factories import register_device, target_apps
+from tests.integration.engine import (
+    NEW,
+    OLD,
+    batch_devices,
+    device_rows,
+    fleet_of,
+    rollout,
+    tick,
+)
 from tests.integration.pipeline import docker_hub_push, policy
-
-OLD, NEW = "iotistic/myapp:v2.0.0", "iotistic/myapp:v2.0.1"
-
-
-async def fleet_of(client: httpx.AsyncClient, count: int) -> dict[str, ScriptedDevice]:
-    devices = {}
-    for i in range(count):
-        device = await register_device(client, uuid=f"dev-{i:02}", apps=target_apps(OLD))
-        devices[device["uuid"]] = ScriptedDevice(client, device)
-        await devices[device["uuid"]].report(OLD)  # online, running the old image
-    return devices
-
-
-async def batch_devices(client: httpx.AsyncClient, rollout_id: str, batch: int) -> list[str]:
-    return sorted(await device_rows(client, rollout_id, batch=batch))
 
 
 async def test_the_expected_flow_completes_with_one_device_rolled_back(

@@ -13,28 +13,17 @@ import pytest
 
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
-from tests.integration.engine import ScriptedDevice, device_rows, rollout, tick
-from tests.integration.factories import register_device, target_apps
-from tests.integration.pipeline import docker_hub_push, policy, target_image
-
-OLD, NEW = "iotistic/myapp:v2.0.0", "iotistic/myapp:v2.0.1"
-
-
-async def fleet_of(client: httpx.AsyncClient, count: int) -> dict[str, ScriptedDevice]:
-    devices = {}
-    for i in range(count):
-        device = await register_device(client, uuid=f"dev-{i:02}", apps=target_apps(OLD))
-        devices[device["uuid"]] = ScriptedDevice(client, device)
-        await devices[device["uuid"]].report(OLD)  # online, running the old image
-    return devices
-
-
-async def push(client: httpx.AsyncClient, tag: str = "v2.0.1") -> str:
-    response = await docker_hub_push(client, tag)
-    assert response.status_code == 200, response.text
-    rollout_id: str = response.json()["rollout_id"]
-    assert rollout_id
-    return rollout_id
+from tests.integration.engine import (
+    NEW,
+    OLD,
+    batch_devices,
+    device_rows,
+    fleet_of,
+    push,
+    rollout,
+    tick,
+)
+from tests.integration.pipeline import policy, target_image
 
 
 async def control(
@@ -47,10 +36,6 @@ async def applied(client: httpx.AsyncClient, rollout_id: str, name: str, **body:
     response = await control(client, rollout_id, name, **body)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-async def batch_devices(client: httpx.AsyncClient, rollout_id: str, batch: int) -> list[str]:
-    return sorted(await device_rows(client, rollout_id, batch=batch))
 
 
 async def targets(client: httpx.AsyncClient, uuids: list[str]) -> set[str]:

@@ -18,38 +18,24 @@ from sqlalchemy import select
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
 from fleetwave.store.tables import device_rollout_status
-from tests.integration.engine import ScriptedDevice, device_rows, rollout, tick
-from tests.integration.factories import register_device, target_apps
-from tests.integration.pipeline import docker_hub_push, policy, target_image
+from tests.integration.engine import (
+    NEW,
+    OLD,
+    batch_devices,
+    device_rows,
+    fleet_of,
+    push,
+    rollout,
+    tick,
+)
+from tests.integration.pipeline import policy, target_image
 
-OLD, NEW = "iotistic/myapp:v2.0.0", "iotistic/myapp:v2.0.1"
 PARIS = ZoneInfo("Europe/Paris")
 
 
 def paris(day: int, hour: int, minute: int = 0) -> datetime:
     """A wall-clock time in Paris in January 2026 (UTC+1), as the UTC instant."""
     return datetime(2026, 1, day, hour, minute, tzinfo=PARIS).astimezone(UTC)
-
-
-async def fleet_of(client: httpx.AsyncClient, count: int) -> dict[str, ScriptedDevice]:
-    devices = {}
-    for i in range(count):
-        device = await register_device(client, uuid=f"dev-{i:02}", apps=target_apps(OLD))
-        devices[device["uuid"]] = ScriptedDevice(client, device)
-        await devices[device["uuid"]].report(OLD)  # online, running the old image
-    return devices
-
-
-async def push(client: httpx.AsyncClient, tag: str = "v2.0.1") -> str:
-    response = await docker_hub_push(client, tag)
-    assert response.status_code == 200, response.text
-    rollout_id: str = response.json()["rollout_id"]
-    assert rollout_id
-    return rollout_id
-
-
-async def batch_devices(client: httpx.AsyncClient, rollout_id: str, batch: int) -> list[str]:
-    return sorted(await device_rows(client, rollout_id, batch=batch))
 
 
 async def targets(client: httpx.AsyncClient, uuids: list[str]) -> set[str]:
