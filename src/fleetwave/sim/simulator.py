@@ -104,6 +104,9 @@ class FleetSimulator:
             "tags": {"simulated": "true"},
             "apps": {"1001": {"appId": 1001, "appName": "app", "services": [service]}},
         }
+        # drawn before the first await, so a seed picks the same devices whatever order the
+        # registrations complete in
+        bad = {tag for tag, rate in self.failures.items() if self.rng.random() < rate}
         async with slots:
             response = await self.http.post(
                 "/api/v1/devices",
@@ -111,7 +114,6 @@ class FleetSimulator:
                 headers={"Authorization": f"Bearer {self.admin_token}"},
             )
         response.raise_for_status()
-        bad = {tag for tag, rate in self.failures.items() if self.rng.random() < rate}
         runtime = SimulatedRuntime({tag: Behaviour(exits_after_start=True) for tag in bad})
         client = DeviceClient(self.http, uuid, response.json()["api_key"])
         agent = Agent(client, runtime, poll_interval=self.poll_interval, rng=self.rng)
