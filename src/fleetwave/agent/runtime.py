@@ -8,12 +8,17 @@ restarts finds them again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 MANAGED = "io.fleetwave.managed"
 SERVICE = "io.fleetwave.service"  # "<appId>/<serviceName>"
+IMAGE = "io.fleetwave.image"  # the reference as the target names it (engines rewrite theirs)
+CONFIG = "io.fleetwave.config"  # a digest of the service's configuration: a change restarts it
+DEVICE = "io.fleetwave.device"  # the uuid of the device whose agent made the container
 
 
 class RuntimeFailure(Exception):
@@ -38,7 +43,8 @@ class ServiceSpec:
     @property
     def labels(self) -> dict[str, str]:
         own = {str(k): str(v) for k, v in (self.config.get("labels") or {}).items()}
-        return own | {MANAGED: "true", SERVICE: self.key}
+        digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
+        return own | {MANAGED: "true", SERVICE: self.key, IMAGE: self.image, CONFIG: digest[:16]}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,284 @@
+"""The real parts of the end-to-end tests: a Distribution registry, Podman's Docker-compatible
+socket, and tiny images made here from a static busybox (DESIGN.md §7).
+
+Nothing here touches /etc: Podman reads the files these helpers write, through
+``CONTAINERS_CONF``, ``CONTAINERS_REGISTRIES_CONF`` and ``CONTAINERS_STORAGE_CONF``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+BUSYBOX = Path("/bin/busybox")
+# The service listens on its device's own loopback address, so several devices share the host.
+ENTRYPOINT = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    'trap "exit 0" TERM; /bin/busybox httpd -f -p "${LISTEN:-127.0.0.1:8080}" -h /www & wait',
+]
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def require(*commands: str) -> None:
+    """Fail in CI (FLEETWAVE_REQUIRE_REAL_PARTS=1), skip on a laptop, when a part is missing."""
+    missing = [c for c in commands if shutil.which(c) is None]
+    if not BUSYBOX.exists():
+        missing.append(str(BUSYBOX))
+    if not missing:
+        return
+    message = (
+        f"real parts missing: {', '.join(missing)} (Debian: podman docker-registry busybox-static)"
+    )
+    if os.environ.get("FLEETWAVE_REQUIRE_REAL_PARTS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def wait_until(check: object, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if callable(check) and check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Registry:
+    address: str  # host:port, as image references name it
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def push(self, repository: str, tag: str, *, healthy: bool) -> str:
+        """Build the test image and push it with the registry's HTTP API; returns its digest."""
+        layer, diff_id = _layer(tag, healthy)
+        config = json.dumps(
+            {
+                "architecture": _architecture(),
+                "os": "linux",
+                "config": {"Entrypoint": ENTRYPOINT, "Env": ["PATH=/bin"]},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            }
+        ).encode()
+        with httpx.Client(base_url=f"http://{self.address}", timeout=30) as http:
+            layer_digest = _upload(http, repository, layer)
+            config_digest = _upload(http, repository, config)
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": config_digest,
+                        "size": len(config),
+                    },
+                    "layers": [
+                        {
+                            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": layer_digest,
+                            "size": len(layer),
+                        }
+                    ],
+                }
+            ).encode()
+            answer = http.put(
+                f"/v2/{repository}/manifests/{tag}",
+                content=manifest,
+                headers={"Content-Type": OCI_MANIFEST},
+            )
+            answer.raise_for_status()
+            return str(answer.headers["Docker-Content-Digest"])
+
+
+def _upload(http: httpx.Client, repository: str, blob: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    if http.head(f"/v2/{repository}/blobs/{digest}").status_code == 200:
+        return digest
+    started = http.post(f"/v2/{repository}/blobs/uploads/")
+    started.raise_for_status()
+    location = httpx.URL(started.headers["Location"])  # carries the upload's own state
+    finished = http.put(
+        location.copy_add_param("digest", digest),
+        content=blob,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    finished.raise_for_status()
+    return digest
+
+
+def _layer(tag: str, healthy: bool) -> tuple[bytes, str]:
+    """A gzipped tar with busybox and a web root; only a healthy image serves /health."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in ("bin", "www", "tmp"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(info)
+        info = tar.gettarinfo(str(BUSYBOX), arcname="bin/busybox")
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        with BUSYBOX.open("rb") as binary:
+            tar.addfile(info, binary)
+        files = {"www/index.html": f"fleetwave e2e {tag}\n".encode()}
+        if healthy:
+            files["www/health"] = b"ok\n"
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(content), 0o644, 0
+            tar.addfile(info, io.BytesIO(content))
+    uncompressed = raw.getvalue()
+    diff_id = "sha256:" + hashlib.sha256(uncompressed).hexdigest()
+    return gzip.compress(uncompressed, mtime=0), diff_id
+
+
+def _architecture() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+@contextmanager
+def registry(workdir: Path, port: int, notify_url: str, secret: str) -> Iterator[Registry]:
+    """``docker-registry`` on 127.0.0.1:port, notifying ``notify_url`` with a header secret."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "registry.yml"
+    config.write_text(
+        json.dumps(  # YAML is a superset of JSON
+            {
+                "version": 0.1,
+                "log": {"level": "info", "accesslog": {"disabled": True}},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(workdir / "data")},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": f"127.0.0.1:{port}"},
+                "notifications": {
+                    "endpoints": [
+                        {
+                            "name": "fleetwave",
+                            "url": notify_url,
+                            "headers": {"Authorization": [f"Bearer {secret}"]},
+                            "timeout": "3s",
+                            "threshold": 5,
+                            "backoff": "1s",
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    log = workdir / "registry.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
+        )
+    found = Registry(f"127.0.0.1:{port}", process, log)
+    try:
+        wait_until(
+            lambda: httpx.get(f"http://{found.address}/v2/", timeout=1).status_code == 200,
+            "the registry",
+        )
+        yield found
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Podman:
+    socket_url: str
+    env: dict[str, str]
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            ["podman", *args], env=self.env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def running_images(self, device_uuid: str) -> list[str]:
+        """``podman ps`` for one device's containers: the image each runs."""
+        out = self.run(
+            "ps",
+            "--filter",
+            f"label=io.fleetwave.device={device_uuid}",
+            "--format",
+            "{{.Image}}",
+        )
+        return sorted(line for line in out.splitlines() if line)
+
+
+@contextmanager
+def podman(workdir: Path, insecure_registry: str) -> Iterator[Podman]:
+    """``podman system service`` on a socket of its own, configured as DESIGN.md §7 says."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "containers.conf").write_text(
+        "[containers]\n"
+        'default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n'
+        'netns = "host"\n'
+        "[engine]\n"
+        'runtime = "runc"\n'
+        'cgroup_manager = "cgroupfs"\n'
+        'events_logger = "file"\n'
+        f'tmp_dir = "{workdir / "tmp"}"\n'
+    )
+    (workdir / "registries.conf").write_text(
+        "unqualified-search-registries = []\n"
+        f'[[registry]]\nlocation = "{insecure_registry}"\ninsecure = true\n'
+    )
+    (workdir / "storage.conf").write_text(
+        '[storage]\ndriver = "vfs"\n'
+        f'runroot = "{workdir / "run"}"\ngraphroot = "{workdir / "graph"}"\n'
+    )
+    env = os.environ | {
+        "CONTAINERS_CONF": str(workdir / "containers.conf"),
+        "CONTAINERS_REGISTRIES_CONF": str(workdir / "registries.conf"),
+        "CONTAINERS_STORAGE_CONF": str(workdir / "storage.conf"),
+        "XDG_RUNTIME_DIR": str(workdir / "xdg"),
+    }
+    (workdir / "xdg").mkdir(exist_ok=True)
+    socket = workdir / "podman.sock"
+    log = workdir / "podman.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    found = Podman(f"unix://{socket}", env)
+    try:
+        transport = httpx.HTTPTransport(uds=str(socket))
+        with httpx.Client(transport=transport, base_url="http://podman") as http:
+            wait_until(lambda: http.get("/_ping").status_code == 200, "podman's socket")
+        yield found
+    finally:
+        subprocess.run(
+            ["podman", "rm", "--all", "--force", "--time", "0"],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        process.terminate()
+        process.wait(timeout=20)
+        subprocess.run(
+            ["podman", "system", "reset", "--force"], env=env, capture_output=True, check=False
+        )
