@@ -17,6 +17,7 @@ from fleetwave.policies import routes as policy_routes
 from fleetwave.provisioning import routes as provisioning_routes
 from fleetwave.registries import routes as webhook_routes
 from fleetwave.rollouts import routes as rollout_routes
+from fleetwave.rollouts import stream_routes
 from fleetwave.web import install_error_handlers
 
 
@@ -28,8 +29,10 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         stop = asyncio.Event()
         notifier = asyncio.create_task(container.notifier.run(stop))
         monitor = asyncio.create_task(container.monitor.run(stop)) if run_monitor else None
+        stream_routes.end_streams_on_exit_signals(container.broadcast)
         yield
         stop.set()
+        await container.broadcast.close()
         container.waker.wake()
         if monitor is not None:
             await monitor
@@ -53,7 +56,21 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         policy_routes.router,
         rollout_routes.router,
         rollout_routes.device_router,
+        stream_routes.router,
         webhook_routes.router,
     ):
         app.include_router(router)
+    if container.settings.metrics_port is None:  # else /metrics has a port of its own
+        public = container.settings.metrics_public
+        app.include_router(ops_routes.public_metrics_router if public else ops_routes.metrics_router)
+    return app
+
+
+def create_metrics_app(container: Container) -> FastAPI:
+    """``/metrics`` alone, without a token, for ``FLEETWAVE_METRICS_PORT`` (beside the API, or
+    beside a worker); the API's app owns the container's lifespan."""
+    app = FastAPI(title="fleetwave metrics", version=__version__, docs_url=None, redoc_url=None)
+    app.state.container = container
+    install_error_handlers(app)
+    app.include_router(ops_routes.public_metrics_router)
     return app

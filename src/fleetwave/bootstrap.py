@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
 from fleetwave.health.probes import Prober
 from fleetwave.notifications import Notifier
+from fleetwave.ops.metrics import FleetMetrics
 from fleetwave.policies.service import PolicyService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.registries.service import WebhookService
+from fleetwave.rollouts.broadcast import EventBroadcast
 from fleetwave.rollouts.controls import RolloutControls
 from fleetwave.rollouts.health import DeviceHealth, ServerProbes
 from fleetwave.rollouts.manager import ImageUpdateManager
 from fleetwave.rollouts.monitor import RolloutMonitor
 from fleetwave.rollouts.progress import DeviceProgress
 from fleetwave.rollouts.service import RolloutService
+from fleetwave.rollouts.stream import EventStream
 from fleetwave.rollouts.waker import Waker
 from fleetwave.security import load_or_create_admin_token, load_or_create_secret
+from fleetwave.sessions import Sessions
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
+from fleetwave.telemetry import Telemetry
 
 log = logging.getLogger("fleetwave")
 
@@ -48,8 +53,12 @@ class Container:
     controls: RolloutControls
     device_health: DeviceHealth
     notifier: Notifier
-    webhook_counters: Counter[str]
+    telemetry: Telemetry
+    metrics: FleetMetrics
     registration_limiter: RateLimiter
+    broadcast: EventBroadcast
+    event_stream: EventStream
+    sessions: Sessions
 
 
 def resolve_admin_token(settings: Settings) -> str:
@@ -78,29 +87,38 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
     db = db or Database(settings.resolved_database_url)
     notifier = Notifier(settings.notify_webhooks)
     db.committed.append(notifier.publish)
+    broadcast = EventBroadcast(db.url)
+    db.committed.append(broadcast.published)
+    admin_token = resolve_admin_token(settings)
+    telemetry = Telemetry(webhook_providers=PROVIDERS)
+    db.committed.append(telemetry.events_committed)
     manager = ImageUpdateManager(db, clock, settings)
-    counters: Counter[str] = Counter()
     waker = Waker()
-    protocol = DeviceProtocol(db, clock, settings, DeviceProgress(waker))
-    probes = ServerProbes(db, Prober(clock, settings.health_probe_concurrency))
-    monitor = RolloutMonitor(db, clock, settings, waker, probes)
+    protocol = DeviceProtocol(db, clock, settings, DeviceProgress(waker), telemetry=telemetry)
+    prober = Prober(clock, settings.health_probe_concurrency)
+    probes = ServerProbes(db, prober, telemetry)
+    monitor = RolloutMonitor(db, clock, settings, waker, probes, telemetry=telemetry)
     return Container(
         settings=settings,
         clock=clock,
         db=db,
-        admin_token=resolve_admin_token(settings),
+        admin_token=admin_token,
         devices=DeviceService(db, clock, settings),
         protocol=protocol,
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
         manager=manager,
         rollouts=RolloutService(db, manager, clock),
-        webhooks=WebhookService(db, manager, resolve_webhook_secrets(settings), counters),
-        webhook_counters=counters,
+        webhooks=WebhookService(db, manager, resolve_webhook_secrets(settings), telemetry),
+        telemetry=telemetry,
+        metrics=FleetMetrics(db, telemetry, settings.max_failure_rate),
         waker=waker,
         monitor=monitor,
         controls=RolloutControls(db, clock, monitor, waker),
-        device_health=DeviceHealth(db, clock, protocol, waker),
+        device_health=DeviceHealth(db, clock, protocol, waker, telemetry),
         notifier=notifier,
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
+        broadcast=broadcast,
+        event_stream=EventStream(db, broadcast, heartbeat_seconds=settings.event_stream_heartbeat),
+        sessions=Sessions(admin_token, clock, timedelta(hours=settings.session_hours)),
     )

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         description='e.g. [{"url": "https://hooks.slack.com/...", "format": "slack"}]',
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    session_hours: float = Field(default=12, gt=0, le=24 * 30, description="dashboard login")
+    session_cookie_secure: bool | None = Field(
+        default=None, description="the cookie's Secure flag; unset: when served over https"
+    )
+    event_stream_heartbeat: float = Field(default=15, gt=0, le=300, description="seconds")
 
     @field_validator("staged_batches")
     @classmethod

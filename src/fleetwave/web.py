@@ -21,6 +21,7 @@ from fleetwave.errors import (
     Unauthorized,
 )
 from fleetwave.security import tokens_equal
+from fleetwave.sessions import SESSION_COOKIE
 
 log = logging.getLogger("fleetwave.http")
 
@@ -48,6 +49,13 @@ async def require_admin(request: Request, app: Container = Depends(container)) -
         raise Unauthorized("admin endpoints need Authorization: Bearer <admin token>")
     if not tokens_equal(token, app.admin_token):
         raise Unauthorized("invalid admin token")
+
+
+async def require_admin_or_session(request: Request, app: Container = Depends(container)) -> None:
+    """The admin token, or a dashboard session cookie (for the dashboard's own requests)."""
+    if bearer(request) is None and app.sessions.session_id(request.cookies.get(SESSION_COOKIE)):
+        return
+    await require_admin(request, app)
 
 
 def client_address(request: Request) -> str:

@@ -22,6 +22,8 @@ from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import rollout_events
 
 EVENT_LOG_LOCK = 0x0F1EE7  # any constant shared by every writer of the log
+# NOTIFYed in the appending transaction (so sent on commit) for live streams on other replicas.
+EVENTS_CHANNEL = "fleetwave_events"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now: datetime) 
             for e in events
         ],
     )
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"NOTIFY {EVENTS_CHANNEL}"))
 
 
 async def read(
