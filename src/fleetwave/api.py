@@ -62,7 +62,9 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         app.include_router(router)
     if container.settings.metrics_port is None:  # else /metrics has a port of its own
         public = container.settings.metrics_public
-        app.include_router(ops_routes.public_metrics_router if public else ops_routes.metrics_router)
+        app.include_router(
+            ops_routes.public_metrics_router if public else ops_routes.metrics_router
+        )
     return app
 
 

@@ -64,6 +64,16 @@ class Settings(BaseSettings):
         description='e.g. [{"url": "https://hooks.slack.com/...", "format": "slack"}]',
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_public: bool = Field(
+        default=False, description="serve /metrics on the API port without the admin token"
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve /metrics on this port, without a token, and not on the API port",
+    )
+    metrics_host: str | None = Field(default=None, description="default: the API's host")
     session_hours: float = Field(default=12, gt=0, le=24 * 30, description="dashboard login")
     session_cookie_secure: bool | None = Field(
         default=None, description="the cookie's Secure flag; unset: when served over https"

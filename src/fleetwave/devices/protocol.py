@@ -25,6 +25,7 @@ from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.store.queries import upsert
 from fleetwave.store.tables import device_current_state, device_target_state, devices
+from fleetwave.telemetry import Telemetry
 
 
 class ReportListener(Protocol):
@@ -59,9 +60,11 @@ class DeviceProtocol:
         clock: Clock,
         settings: Settings,
         listener: ReportListener | None = None,
+        *,
+        telemetry: Telemetry,
     ) -> None:
         self.db, self.clock, self.settings = db, clock, settings
-        self.listener = listener
+        self.listener, self.telemetry = listener, telemetry
 
     async def poll(self, uuid: str, api_key: str | None, if_none_match: str | None) -> PollAnswer:
         now = self.clock.now()
@@ -82,6 +85,9 @@ class DeviceProtocol:
             etag, body = row.target_etag, None
             if not etag_matches(if_none_match, etag):
                 etag, body = await self._target_body(conn, uuid)
+        self.telemetry.device_polls.inc()
+        if body is None:
+            self.telemetry.device_polls_not_modified.inc()
         offline_after = self.settings.device_offline_after
         if needs_touch(row.is_online, row.last_connectivity_event, now, offline_after):
             async with self.db.transaction() as conn:

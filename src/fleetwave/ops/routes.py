@@ -1,13 +1,15 @@
-"""``/healthz`` says the process answers; ``/readyz`` says it can reach its database."""
+"""``/healthz`` says the process answers; ``/readyz`` says it can reach its database;
+``/metrics`` is the Prometheus exposition (behind the admin token unless configured public)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from fleetwave import __version__
 from fleetwave.bootstrap import Container
-from fleetwave.web import container
+from fleetwave.web import container, require_admin
 
 router = APIRouter(tags=["operations"])
 
@@ -26,3 +28,15 @@ async def readyz(app: Container = Depends(container)) -> JSONResponse | dict[str
             {"error": "database unreachable", "detail": type(exc).__name__}, status_code=503
         )
     return {"status": "ready", "database": app.db.dialect}
+
+
+async def metrics(app: Container = Depends(container)) -> Response:
+    return Response(await app.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+# Mounted by the app as its settings say: behind the admin token (the default), public, or
+# alone on its own port (``FLEETWAVE_METRICS_PORT``).
+metrics_router = APIRouter(tags=["operations"], dependencies=[Depends(require_admin)])
+metrics_router.add_api_route("/metrics", metrics, methods=["GET"], response_class=Response)
+public_metrics_router = APIRouter(tags=["operations"])
+public_metrics_router.add_api_route("/metrics", metrics, methods=["GET"], response_class=Response)

@@ -8,7 +8,6 @@ redeliveries and bursts are recognised by the update manager and make one rollou
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +29,7 @@ from fleetwave.registries.verification import verify
 from fleetwave.rollouts.manager import Delivery, ImageUpdateManager, UpdateRequest
 from fleetwave.store.db import Database
 from fleetwave.store.tables import webhook_deliveries
+from fleetwave.telemetry import Telemetry
 
 GENERIC = "docker-registry"
 
@@ -40,9 +40,9 @@ class WebhookService:
         db: Database,
         manager: ImageUpdateManager,
         secrets: Mapping[str, str],
-        counters: Counter[str],
+        telemetry: Telemetry,
     ) -> None:
-        self.db, self.manager, self.secrets, self.counters = db, manager, secrets, counters
+        self.db, self.manager, self.secrets, self.telemetry = db, manager, secrets, telemetry
 
     async def deliveries(
         self, *, provider: str | None = None, outcome: str | None = None, limit: int = 100
@@ -75,7 +75,7 @@ class WebhookService:
             provider = endpoint
             self._verify(provider, raw_body, headers, url_secret)
             payload = _json(raw_body)
-        self.counters[f"{provider}:received"] += 1
+        self.telemetry.webhooks_received.labels(provider=provider).inc()
         try:
             items = parse(provider, payload, headers)
         except PayloadError as exc:
@@ -106,7 +106,7 @@ class WebhookService:
         self, provider: str, raw_body: bytes, headers: Mapping[str, str], url_secret: str | None
     ) -> None:
         if not verify(provider, raw_body, headers, url_secret, self.secrets[provider]):
-            self.counters[f"{provider}:rejected"] += 1
+            self.telemetry.webhooks_rejected.labels(provider=provider).inc()
             raise Unauthorized(f"{provider} webhook failed verification")
 
     def _recognise(self, payload: Any, headers: Mapping[str, str]) -> str:
@@ -135,7 +135,7 @@ class WebhookService:
             )
         )
         if outcome.outcome == "duplicate":
-            self.counters[f"{provider}:deduplicated"] += 1
+            self.telemetry.webhooks_deduplicated.labels(provider=provider).inc()
         return outcome.as_json()
 
 

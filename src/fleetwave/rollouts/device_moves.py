@@ -155,7 +155,7 @@ async def restore_devices(
             rollout_id,
             "rollback_triggered",
             "target set back to " + ", ".join(sorted(set(old_images[uuid].values()))),
-            {"old_images": old_images[uuid]},
+            {"old_images": old_images[uuid], "rollback": rollback},
             device_uuid=uuid,
         )
         for uuid in uuids

@@ -32,6 +32,7 @@ from fleetwave.rollouts.waker import Waker
 from fleetwave.store.db import Database
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import devices, image_rollouts
+from fleetwave.telemetry import Telemetry
 
 MAX_KEPT_RESULTS = 50
 
@@ -147,8 +148,16 @@ async def judge(
 class DeviceHealth:
     """The agent reports the results of the checks it ran (device-side checks)."""
 
-    def __init__(self, db: Database, clock: Clock, protocol: Authenticator, waker: Waker) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        protocol: Authenticator,
+        waker: Waker,
+        telemetry: Telemetry,
+    ) -> None:
         self.db, self.clock, self.protocol, self.waker = db, clock, protocol, waker
+        self.telemetry = telemetry
 
     async def report(
         self, uuid: str, api_key: str | None, rollout_id: str | None, results: Sequence[Any]
@@ -156,10 +165,15 @@ class DeviceHealth:
         await self.protocol.authenticate(uuid, api_key)
         now = self.clock.now()  # the server's clock, not the device's
         found = [CheckResult(r.check, r.passed, now, r.detail) for r in results]
+        types: dict[str, str] = {}
         async with self.db.transaction() as conn:
             kept = await record_results(conn, uuid, found, rollout_id)
             if kept:
+                types = await _check_types(conn, uuid, rollout_id)
                 await self.waker.signal(conn)
+        if kept:
+            for result in found:
+                _count(self.telemetry, types.get(result.check, "unknown"), result, "device")
         return kept
 
 
@@ -170,8 +184,8 @@ class Authenticator(Protocol):
 class ServerProbes:
     """The server's own http/tcp checks against devices in ``health_checking``."""
 
-    def __init__(self, db: Database, prober: Prober) -> None:
-        self.db, self.prober = db, prober
+    def __init__(self, db: Database, prober: Prober, telemetry: Telemetry) -> None:
+        self.db, self.prober, self.telemetry = db, prober, telemetry
 
     async def probe(self, rollout_id: str, now: datetime) -> int:
         async with self.db.read() as conn:
@@ -214,7 +228,33 @@ class ServerProbes:
                 for uuid in sorted({u for u, _ in results}):
                     mine = [r for u, r in results if u == uuid]
                     await record_results(conn, uuid, mine, rollout_id)
+            for probe, (_, result) in zip(probes, results, strict=True):
+                _count(self.telemetry, probe.check.type, result, "server")
         return len(results)
+
+
+async def _check_types(conn: AsyncConnection, uuid: str, rollout_id: str | None) -> dict[str, str]:
+    """Each check's type by name, from the settings of the rollouts judging the device."""
+    query = (
+        select(image_rollouts.c.settings)
+        .join(device_rows, device_rows.c.rollout_id == image_rollouts.c.rollout_id)
+        .where(device_rows.c.device_uuid == uuid, device_rows.c.status == "health_checking")
+    )
+    if rollout_id is not None:
+        query = query.where(device_rows.c.rollout_id == rollout_id)
+    types: dict[str, str] = {}
+    for (settings,) in await conn.execute(query):
+        if settings:
+            checks = RolloutSettings.from_json(settings).health_checks
+            types |= {check.name: check.type for check in parse_checks(list(checks))}
+    return types
+
+
+def _count(telemetry: Telemetry, check_type: str, result: CheckResult, source: str) -> None:
+    outcome = "passed" if result.passed else "failed"
+    telemetry.health_check_results.labels(
+        check_type=check_type, result=outcome, source=source
+    ).inc()
 
 
 def _due(check: str, interval: float, details: dict[str, Any] | None, now: datetime) -> bool:

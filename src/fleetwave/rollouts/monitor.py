@@ -44,6 +44,7 @@ from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import devices, image_rollouts
+from fleetwave.telemetry import Telemetry
 
 log = logging.getLogger("fleetwave.monitor")
 NEEDS_ATTENTION = ("in_progress", "scheduled", "paused")
@@ -66,11 +67,20 @@ class RolloutMonitor:
         settings: Settings,
         waker: Waker,
         probes: ServerProbes | None = None,
+        *,
+        telemetry: Telemetry,
     ) -> None:
         self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
-        self.probes = probes
+        self.probes, self.telemetry = probes, telemetry
 
     async def tick(self) -> list[Advanced]:
+        started = time.perf_counter()
+        try:
+            return await self._tick()
+        finally:
+            self.telemetry.monitor_tick_seconds.observe(time.perf_counter() - started)
+
+    async def _tick(self) -> list[Advanced]:
         async with self.db.read() as conn:
             ids = list(
                 (
@@ -154,6 +164,7 @@ class RolloutMonitor:
                         for message in advanced.events:
                             log.info("rollout %s: %s", advanced.rollout_id, message)
                 except Exception:  # a tick failing must not stop the monitor
+                    self.telemetry.monitor_tick_errors.inc()
                     log.exception("monitor tick failed; the next tick retries")
                 log.debug("monitor tick took %.3f s", time.perf_counter() - started)
                 await self.waker.wait(interval)
