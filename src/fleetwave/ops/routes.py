@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from fleetwave import __version__
 from fleetwave.bootstrap import Container
@@ -31,7 +31,7 @@ async def readyz(app: Container = Depends(container)) -> JSONResponse | dict[str
 
 
 async def metrics(app: Container = Depends(container)) -> Response:
-    return Response(await app.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await app.metrics.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 # Mounted by the app as its settings say: behind the admin token (the default), public, or
