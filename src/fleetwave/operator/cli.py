@@ -1,0 +1,16 @@
+"""The operator commands, added to the ``fleetwave`` command in one call."""
+
+from __future__ import annotations
+
+import typer
+
+from fleetwave.operator.device_commands import devices_cli
+from fleetwave.operator.policy_commands import policies_cli
+from fleetwave.operator.rollout_commands import rollouts_cli, trigger
+
+
+def install(cli: typer.Typer) -> None:
+    cli.add_typer(policies_cli, name="policies")
+    cli.add_typer(rollouts_cli, name="rollouts")
+    cli.add_typer(devices_cli, name="devices")
+    cli.command("trigger")(trigger)

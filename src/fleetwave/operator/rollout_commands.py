@@ -1,0 +1,294 @@
+"""``fleetwave rollouts …`` and ``fleetwave trigger``: read, steer and watch rollouts."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+
+from fleetwave.operator.args import parse_tags
+from fleetwave.operator.client import AdminClient
+from fleetwave.operator.commands import (
+    JsonOption,
+    LimitOption,
+    TokenOption,
+    UrlOption,
+    admin_api,
+    console,
+    emit,
+    parsed,
+)
+from fleetwave.operator.outcomes import ExitCode
+from fleetwave.operator.render import (
+    control_view,
+    events_table,
+    rollout_devices_table,
+    rollout_view,
+    rollouts_table,
+    trigger_view,
+)
+from fleetwave.operator.watch import (
+    JsonDisplay,
+    LiveDisplay,
+    LogDisplay,
+    Pace,
+    RolloutFeed,
+    watch,
+)
+
+rollouts_cli = typer.Typer(help="Rollouts: list, inspect, steer, watch.", no_args_is_help=True)
+
+RolloutId = Annotated[str, typer.Argument(help="the rollout's id")]
+By = Annotated[str | None, typer.Option(help="who acts (default: your user name)")]
+Note = Annotated[str | None, typer.Option(help="why, kept in the event log")]
+Statuses = Annotated[list[str] | None, typer.Option("--status", help="repeatable")]
+Cursor = Annotated[str | None, typer.Option(help="the next page, as the previous one said")]
+
+CONTROLS = {
+    "pause": "Pause: no new batch; devices already updating finish.",
+    "approve": "Approve a rollout awaiting approval (manual strategy): it starts.",
+    "reject": "Reject a rollout awaiting approval: it is cancelled, no device changed.",
+    "promote": "Start the next batch now, skipping the delay (never the failure gate).",
+    "cancel": "Cancel: no new devices; devices not yet on the new image go back.",
+    "retry-failed": "Give failed and rolled-back devices with retries left the new image again.",
+    "rollback-all": "Send every device the rollout moved back to its own old images.",
+}
+
+
+def actor(by: str | None, note: str | None, force: bool = False) -> dict[str, Any]:
+    who = by or _user_name()
+    return {"by": who, "note": note, "force": force}
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()[:100] or "operator"
+    except (OSError, KeyError):  # no login name in a bare container
+        return "operator"
+
+
+@rollouts_cli.command("list")
+def list_rollouts(
+    status: Statuses = None,
+    image: Annotated[str | None, typer.Option(help="only this image, e.g. iotistic/myapp")] = None,
+    limit: LimitOption = None,
+    cursor: Annotated[int | None, typer.Option(help="the next page")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rollouts, newest first."""
+    with admin_api(url, token) as api:
+        page = api.rollouts(status=status, image=image, limit=limit, cursor=cursor)
+    emit(page, as_json, rollouts_table)
+
+
+@rollouts_cli.command("show")
+def show_rollout(
+    rollout_id: RolloutId,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One rollout: its settings, progress per batch, and what it waits for."""
+    with admin_api(url, token) as api:
+        emit(api.rollout(rollout_id), as_json, rollout_view)
+
+
+@rollouts_cli.command("devices")
+def rollout_devices(
+    rollout_id: RolloutId,
+    batch: Annotated[int | None, typer.Option(help="only this batch")] = None,
+    status: Statuses = None,
+    limit: LimitOption = None,
+    cursor: Cursor = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The rollout's devices: batch, status, old → new tag, health, error."""
+    with admin_api(url, token) as api:
+        page = api.rollout_devices(
+            rollout_id, batch=batch, status=status, limit=limit, cursor=cursor
+        )
+    emit(page, as_json, rollout_devices_table)
+
+
+@rollouts_cli.command("events")
+def rollout_events(
+    rollout_id: RolloutId,
+    after: Annotated[int, typer.Option(help="events after this id")] = 0,
+    limit: LimitOption = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="e.g. device_failed")] = None,
+    device: Annotated[str | None, typer.Option(help="only this device's events")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The rollout's event log, oldest first."""
+    with admin_api(url, token) as api:
+        page = api.rollout_events(
+            rollout_id, after=after, limit=limit, event_type=event_type, device_uuid=device
+        )
+    emit(page, as_json, events_table)
+
+
+def _control_command(name: str, doc: str) -> None:
+    def command(
+        rollout_id: RolloutId,
+        by: By = None,
+        note: Note = None,
+        url: UrlOption = None,
+        token: TokenOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        with admin_api(url, token) as api:
+            rollout = api.control(rollout_id, name, actor(by, note))
+        emit(rollout, as_json, lambda r: control_view(name, r))
+
+    command.__doc__ = doc
+    rollouts_cli.command(name)(command)
+
+
+for _name, _doc in CONTROLS.items():
+    _control_command(_name, _doc)
+
+
+@rollouts_cli.command("resume")
+def resume(
+    rollout_id: RolloutId,
+    force: Annotated[bool, typer.Option(help="pass a failure gate that is still tripped")] = False,
+    by: By = None,
+    note: Note = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Resume a paused rollout (--force past a failure gate still tripped)."""
+    with admin_api(url, token) as api:
+        rollout = api.control(rollout_id, "resume", actor(by, note, force))
+    emit(rollout, as_json, lambda r: control_view("resume", r))
+
+
+@rollouts_cli.command("rollback-device")
+def rollback_device(
+    rollout_id: RolloutId,
+    uuid: Annotated[str, typer.Argument(help="the device's uuid")],
+    by: By = None,
+    note: Note = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send one device of the rollout back to its own old images."""
+    with admin_api(url, token) as api:
+        rollout = api.rollback_device(rollout_id, uuid, actor(by, note))
+    emit(rollout, as_json, lambda r: control_view(f"rollback {uuid}", r))
+
+
+Interval = Annotated[float, typer.Option(min=0.05, help="seconds between reads")]
+Timeout = Annotated[
+    float | None, typer.Option(min=0, help="give up after this many seconds (exit 14)")
+]
+ThroughPause = Annotated[
+    bool, typer.Option("--through-pause", help="keep watching a paused rollout")
+]
+
+
+@rollouts_cli.command("watch")
+def watch_rollout(
+    rollout_id: RolloutId,
+    interval: Interval = 1.0,
+    timeout: Timeout = None,
+    through_pause: ThroughPause = False,
+    events: Annotated[int, typer.Option(min=0, help="how many of the newest events")] = 8,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Follow a rollout live until it ends: a bar per batch and the newest events.
+
+    Exit codes: 0 completed, 10 failed, 11 cancelled, 12 rolled back, 13 paused (unless
+    --through-pause), 14 --timeout reached; 1 refused, 3 unreachable, 4 bad token."""
+    with admin_api(url, token) as api:
+        code = follow(api, rollout_id, Pace(time.sleep, time.monotonic, interval, timeout),
+                      through_pause=through_pause, keep=events, as_json=as_json)  # fmt: skip
+    raise typer.Exit(int(code))
+
+
+def follow(
+    api: AdminClient,
+    rollout_id: str,
+    pace: Pace,
+    *,
+    through_pause: bool = False,
+    keep: int = 8,
+    as_json: bool = False,
+) -> ExitCode:
+    """Watch with the display that suits the output: live, log lines, or JSON lines."""
+    feed = RolloutFeed(api, rollout_id, keep=keep)
+    out = console()
+    if as_json:
+        code = watch(feed, JsonDisplay(typer.echo), pace, through_pause=through_pause)
+        typer.echo(json.dumps(api.rollout(rollout_id)))
+        return code
+    if not out.is_terminal:
+        code = watch(feed, LogDisplay(out), pace, through_pause=through_pause)
+    else:
+        with Live(console=out, auto_refresh=False, transient=False) as live:
+            code = watch(feed, LiveDisplay(live), pace, through_pause=through_pause)
+    out.print(ending_line(rollout_id, code))
+    return code
+
+
+ENDING_WORDS = {
+    ExitCode.OK: "completed",
+    ExitCode.FAILED: "failed",
+    ExitCode.CANCELLED: "was cancelled",
+    ExitCode.ROLLED_BACK: "was rolled back",
+    ExitCode.PAUSED: "is paused",
+    ExitCode.TIMED_OUT: "is not finished yet (timeout)",
+}
+
+
+def ending_line(rollout_id: str, code: ExitCode) -> str:
+    return f"rollout {rollout_id} {ENDING_WORDS.get(code, 'ended')} (exit {int(code)})"
+
+
+def trigger(
+    image: Annotated[str, typer.Argument(help="IMAGE:TAG, e.g. iotistic/myapp:v2.0.1")],
+    strategy: Annotated[
+        str | None, typer.Option(help="auto | staged | manual | scheduled (default: the policy's)")
+    ] = None,
+    fleet: Annotated[str | None, typer.Option(help="only devices of this fleet")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="only devices tagged k=v (repeat)")] = None,
+    device: Annotated[list[str] | None, typer.Option(help="only these uuids (repeat)")] = None,
+    then_watch: Annotated[
+        bool, typer.Option("--watch", help="then watch the rollout (watch's exit codes)")
+    ] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Roll an image out now, as if its registry had announced it."""
+    request: dict[str, Any] = {"image": image, "strategy": strategy}
+    filters = {
+        "fleet_id": fleet,
+        "device_tags": parsed(parse_tags, tag or []),
+        "device_uuids": device,
+    }
+    filters = {k: v for k, v in filters.items() if v}
+    if filters:
+        request["filters"] = filters
+    with admin_api(url, token) as api:
+        answer = api.trigger({k: v for k, v in request.items() if v is not None})
+        emit(answer, as_json and not then_watch, trigger_view)
+        if not then_watch or not answer.get("rollout_id"):
+            return
+        pace = Pace(time.sleep, time.monotonic)
+        code = follow(api, answer["rollout_id"], pace, as_json=as_json)
+    raise typer.Exit(int(code))
