@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from fleetwave import __version__
+from fleetwave.operator.cli import install as install_operator_commands
 from fleetwave.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
@@ -16,6 +17,7 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+install_operator_commands(cli)  # policies, rollouts, devices, trigger: over the HTTP API
 
 
 def settings_or_exit() -> Settings:
