@@ -47,10 +47,12 @@ class EventStream:
         self, after: int | None, rollout_id: str | None = None
     ) -> AsyncIterator[dict[str, Any] | None]:
         """Events after ``after`` (None: from now on), then live, until the server shuts
-        down. ``None`` is yielded when a heartbeat is due (nothing happened for a while)."""
+        down. ``None`` is yielded first, once subscribed (from then on nothing is missed), and
+        then whenever a heartbeat is due (nothing happened for a while)."""
         async with self.broadcast.subscribe() as subscription:
             # Subscribed before the first read: a commit after that read wakes us.
             cursor = after if after is not None else await self.latest_id()
+            yield None
             while not subscription.closed:
                 async with self.db.read() as conn:
                     page = await events.read(conn, after=cursor, limit=PAGE, rollout_id=rollout_id)

@@ -58,9 +58,13 @@ def _resume_from(last_event_id: str | None, after: int | None) -> int | None:
 
 
 async def _sse(app: Container, cursor: int | None, rollout_id: str | None) -> AsyncIterator[str]:
-    yield SSE_OPENING
+    opened = False
     async for event in app.event_stream.follow(cursor, rollout_id):
-        yield SSE_HEARTBEAT if event is None else sse_message(event)
+        if event is not None:
+            yield sse_message(event)
+        else:
+            yield SSE_HEARTBEAT if opened else SSE_OPENING
+            opened = True
 
 
 def end_streams_on_exit_signals(broadcast: EventBroadcast) -> None:
