@@ -59,21 +59,23 @@ def serve(
     from fleetwave.api import create_app
     from fleetwave.bootstrap import build
     from fleetwave.logs import uvicorn_log_config
+    from fleetwave.serving import run_api
     from fleetwave.store.migrate import upgrade
 
     settings = settings_or_exit()
     configure_logging(settings.log_level)
     if migrate_first:
         upgrade(settings.resolved_database_url)
-    app = create_app(build(settings), run_monitor=worker)
-    uvicorn.run(
-        app,
+    container = build(settings)
+    api = uvicorn.Config(
+        create_app(container, run_monitor=worker),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
         log_config=uvicorn_log_config(),
         proxy_headers=False,
     )
+    run_api(api, container)  # and /metrics on its own port, with FLEETWAVE_METRICS_PORT
 
 
 @cli.command("worker")
@@ -83,6 +85,7 @@ def worker_command() -> None:
     import signal
 
     from fleetwave.bootstrap import build
+    from fleetwave.serving import beside, metrics_config
 
     settings = settings_or_exit()
     configure_logging(settings.log_level)
@@ -102,8 +105,8 @@ def worker_command() -> None:
             "rollout monitor running every %.3g s", settings.monitor_interval
         )
         sender = asyncio.create_task(container.notifier.run(stop))
-        try:
-            await container.monitor.run(stop)
+        try:  # with FLEETWAVE_METRICS_PORT, the worker's /metrics is served there
+            await beside(container.monitor.run(stop), metrics_config(container))
         finally:
             stop.set()
             await sender
