@@ -1,8 +1,9 @@
 """Operator controls of a rollout: approve, reject, pause, resume, cancel, promote, retry.
 
-Each control is valid only from the statuses where it makes sense (``ALLOWED``); elsewhere it
-is refused with a 409 that says why. Each writes its change and an event naming who did it in
-one transaction, then lets the monitor act on the rollout at once.
+Each control is valid only from the statuses where it makes sense (``ALLOWED``, the domain's
+table, which the dashboard shares); elsewhere it is refused with a 409 that says why. Each
+writes its change and an event naming who did it in one transaction, then lets the monitor act
+on the rollout at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.domain.controls import (
+    CONTROL_STATUSES,
+    FAILED_DEVICE_STATUSES,
+    MOVED_DEVICE_STATUSES,
+    device_can_roll_back,
+    status_refusal,
+)
 from fleetwave.domain.engine import RolloutSnapshot, gate_tripped
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
@@ -26,19 +34,10 @@ from fleetwave.rollouts.waker import Waker
 from fleetwave.store.db import Database
 from fleetwave.store.tables import device_rollout_status as device_rows
 
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "approve": ("awaiting_approval",),
-    "reject": ("awaiting_approval",),
-    "pause": ("in_progress", "scheduled"),
-    "resume": ("paused",),
-    "cancel": ("pending", "awaiting_approval", "scheduled", "in_progress", "paused"),
-    "promote": ("in_progress",),
-    "retry-failed": ("in_progress", "paused", "completed", "failed"),
-    "rollback-all": ("in_progress", "paused", "scheduled", "completed", "failed"),
-}
-# Devices whose target the rollout moved, and that are not back on their old images yet.
-MOVED = ("scheduled", "pulling", "updating", "health_checking", "completed", "failed")
-FAILED = ("failed", "rolled_back", "rollback_failed")
+# The rules live in the domain, shared with the dashboard.
+ALLOWED = CONTROL_STATUSES
+MOVED = MOVED_DEVICE_STATUSES
+FAILED = FAILED_DEVICE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,9 @@ class RolloutControls:
             rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
             if rollout is None:
                 raise NotFound(f"rollout {rollout_id} not found")
-            if rollout.status not in ALLOWED[control]:
-                raise Conflict(
-                    f"cannot {control} a rollout that is {rollout.status}; "
-                    f"{control} applies to a rollout that is {' or '.join(ALLOWED[control])}"
-                )
+            refusal = status_refusal(control, rollout.status)
+            if refusal is not None:
+                raise Conflict(refusal)
             events = await handler(conn, rollout, actor, now, force)
             await append(conn, events, now)
             await self.waker.signal(conn)
@@ -282,7 +279,7 @@ class RolloutControls:
             ).first()
             if row is None:
                 raise NotFound(f"device {uuid} is not part of rollout {rollout_id}")
-            if row.status not in MOVED or row.rollback_requested_at is not None:
+            if not device_can_roll_back(row.status, row.rollback_requested_at is not None):
                 raise Conflict(
                     f"device {uuid} is {row.status}"
                     + (" and already sent back" if row.rollback_requested_at else "")

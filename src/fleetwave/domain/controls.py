@@ -1,0 +1,91 @@
+"""Which operator controls apply to a rollout now, and which devices can be rolled back.
+
+One table for everyone: the API refuses a control outside it with a 409, the dashboard
+disables the control's button and says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONTROL_STATUSES: dict[str, tuple[str, ...]] = {
+    "approve": ("awaiting_approval",),
+    "reject": ("awaiting_approval",),
+    "pause": ("in_progress", "scheduled"),
+    "resume": ("paused",),
+    "cancel": ("pending", "awaiting_approval", "scheduled", "in_progress", "paused"),
+    "promote": ("in_progress",),
+    "retry-failed": ("in_progress", "paused", "completed", "failed"),
+    "rollback-all": ("in_progress", "paused", "scheduled", "completed", "failed"),
+}
+# Devices whose target the rollout moved, and that are not back on their old images yet.
+MOVED_DEVICE_STATUSES = (
+    "scheduled",
+    "pulling",
+    "updating",
+    "health_checking",
+    "completed",
+    "failed",
+)
+FAILED_DEVICE_STATUSES = ("failed", "rolled_back", "rollback_failed")
+
+
+@dataclass(frozen=True)
+class RolloutPosition:
+    """What the rules need to know of a rollout."""
+
+    status: str
+    current_batch: int
+    total_batches: int
+    unfinished_in_current_batch: int = 0
+    failed_devices: int = 0
+
+
+@dataclass(frozen=True)
+class ControlOption:
+    control: str
+    allowed: bool
+    reason: str | None = None  # why not, when not allowed
+
+
+def status_refusal(control: str, status: str) -> str | None:
+    """Why ``control`` does not apply to a rollout in ``status`` (None if it does)."""
+    allowed = CONTROL_STATUSES[control]
+    if status in allowed:
+        return None
+    return (
+        f"cannot {control} a rollout that is {status}; "
+        f"{control} applies to a rollout that is {' or '.join(allowed)}"
+    )
+
+
+def control_options(rollout: RolloutPosition) -> list[ControlOption]:
+    """Every control, in a stable order, each allowed or not with the reason."""
+    return [
+        ControlOption(control, reason is None, reason)
+        for control in CONTROL_STATUSES
+        for reason in [_refusal(control, rollout)]
+    ]
+
+
+def _refusal(control: str, rollout: RolloutPosition) -> str | None:
+    refusal = status_refusal(control, rollout.status)
+    if refusal is not None:
+        return refusal
+    if control == "promote":
+        batch = rollout.current_batch
+        if batch >= rollout.total_batches:
+            return f"batch {batch} is the last; there is no batch to promote"
+        if batch > 0 and rollout.unfinished_in_current_batch:
+            return (
+                f"batch {batch} still has {rollout.unfinished_in_current_batch} "
+                "devices not finished"
+            )
+    if control == "retry-failed" and rollout.failed_devices == 0:
+        return "no device of this rollout has failed"
+    return None
+
+
+def device_can_roll_back(status: str, rollback_requested: bool) -> bool:
+    """Only a device the rollout moved, and not already sent back, can be rolled back."""
+    return status in MOVED_DEVICE_STATUSES and not rollback_requested
