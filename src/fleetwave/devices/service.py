@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuidlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +25,20 @@ from fleetwave.devices.targets import (
     replace_targets,
     target_version,
 )
-from fleetwave.domain.target_state import normalize_config, normalize_target_apps, state_etag
+from fleetwave.domain.target_state import (
+    normalize_config,
+    normalize_target_apps,
+    service_image,
+    service_key,
+    state_etag,
+)
 from fleetwave.errors import Conflict, NotFound
 from fleetwave.security import hash_key, new_key
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.store.tables import device_current_state, device_target_state, devices
+
+ServiceList = list[dict[str, Any]]
 
 
 class DeviceService:
@@ -192,3 +201,27 @@ class DeviceService:
             if result.rowcount == 0:
                 raise NotFound(f"device {uuid} not found")
         return {"uuid": uuid, "api_key": api_key}
+
+    async def running_services(self, uuids: Sequence[str]) -> dict[str, ServiceList]:
+        """What each device last reported running, per service: ``{"service": "<appId>/<name>",
+        "image", "status"}``, in one query (the dashboard's device list)."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(device_current_state.c.device_uuid, device_current_state.c.apps).where(
+                    device_current_state.c.device_uuid.in_(uuids)
+                )
+            )
+            return {row.device_uuid: reported_services(row.apps) for row in rows}
+
+
+def reported_services(apps: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The services of a device's report (validated when it was received)."""
+    return [
+        {
+            "service": service_key(app_id, service),
+            "image": service_image(service),
+            "status": service.get("status"),
+        }
+        for app_id, app in (apps or {}).items()
+        for service in app.get("services") or []
+    ]

@@ -85,6 +85,26 @@ class RolloutService:
         items = [rollout_view(r) for r in rows[:limit]]
         return {"items": items, "next_cursor": rows[limit - 1].id if len(rows) > limit else None}
 
+    async def with_batches(self, rollouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rollouts (as :meth:`search` lists them), each with its batches' progress."""
+        async with self.db.read() as conn:
+            counts = await batch_counts(conn, [r["rollout_id"] for r in rollouts])
+        return [
+            rollout
+            | {
+                "batches": [
+                    _batch_progress(
+                        number,
+                        size,
+                        counts.get(rollout["rollout_id"], {}).get(number, {}),
+                        rollout["current_batch"],
+                    )
+                    for number, size in enumerate(rollout["batch_sizes"] or [], start=1)
+                ]
+            }
+            for rollout in rollouts
+        ]
+
     async def active(self) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             rows = await conn.execute(ACTIVE_ROLLOUTS)
@@ -204,3 +224,18 @@ async def _load(conn: AsyncConnection, rollout_id: str) -> Any:
     if row is None:
         raise NotFound(f"rollout {rollout_id} not found")
     return row
+
+
+async def batch_counts(conn: AsyncConnection, rollout_ids: list[str]) -> dict[str, Any]:
+    """Devices per rollout, batch and status, in one query."""
+    rows = await conn.execute(
+        select(
+            device_rows.c.rollout_id, device_rows.c.batch_number, device_rows.c.status, func.count()
+        )
+        .where(device_rows.c.rollout_id.in_(rollout_ids))
+        .group_by(device_rows.c.rollout_id, device_rows.c.batch_number, device_rows.c.status)
+    )
+    counts: dict[str, dict[int, dict[str, int]]] = {}
+    for rollout_id, batch, status, count in rows:
+        counts.setdefault(rollout_id, {}).setdefault(batch, {})[status] = count
+    return counts
