@@ -83,8 +83,8 @@ def admin_api(url: str | None, token: str | None) -> Iterator[AdminClient]:
 
 
 def console() -> Console:
-    out = Console(soft_wrap=False)
-    return out if out.is_terminal else Console(width=WIDE, soft_wrap=False)
+    out = Console(soft_wrap=False, highlight=False)
+    return out if out.is_terminal else Console(width=WIDE, soft_wrap=False, highlight=False)
 
 
 def emit(data: Any, as_json: bool, view: Callable[[Any], RenderableType]) -> None:

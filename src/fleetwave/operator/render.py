@@ -75,17 +75,22 @@ def table(*columns: str) -> Table:
     return grid
 
 
-def fields(record: Row, names: Iterable[str], title: str | None = None) -> Table:
+def fields(record: Row, names: Iterable[str]) -> Table:
     """One record as ``name  value`` lines."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
-    if title:
-        grid.title = title
     for name in names:
-        value = record.get(name)
-        grid.add_row(name, status(value) if name == "status" else cell(value))
+        grid.add_row(name, field_value(name, record.get(name)))
     return grid
+
+
+def field_value(name: str, value: Any) -> Text | str:
+    if name == "status":
+        return status(value)
+    if name.endswith("_at") and isinstance(value, str):
+        return when(value)
+    return cell(value)
 
 
 def tags(old: str | None, new: str | None) -> str:
@@ -250,7 +255,8 @@ def rollout_devices_table(page: Row) -> RenderableType:
 
 def event_line(event: Row) -> Text:
     """``12:00:01  batch_started  pump-3  Batch 2 started``."""
-    line = Text(f"{when(event.get('timestamp'), '%H:%M:%S')}  ", style="dim")
+    line = Text()
+    line.append(f"{when(event.get('timestamp'), '%H:%M:%S')}  ", style="dim")
     line.append(f"{event['event_type']:<20} ", style=_event_style(event["event_type"]))
     if event.get("device_uuid"):
         line.append(f"{event['device_uuid']}  ")

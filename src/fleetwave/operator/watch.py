@@ -12,7 +12,7 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -35,8 +35,7 @@ class Frame:
     new: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Display(Protocol):
-    def __call__(self, frame: Frame) -> None: ...
+Display = Callable[[Frame], None]
 
 
 class RolloutFeed:
