@@ -17,6 +17,7 @@ from fleetwave.clock import ManualClock
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from tests.conftest import ADMIN_TOKEN
+from tests.dashboards import load_dashboard, queries, unknown_names
 from tests.integration.engine import NEW, OLD, ScriptedDevice, device_rows, rollout, tick
 from tests.integration.factories import as_device, register_device, target_apps
 from tests.integration.health_helpers import free_port
@@ -29,6 +30,7 @@ class Exposition:
     """A parsed exposition: ``value(name, **labels)`` is one sample (missing: ``None``)."""
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.samples = [
             (sample.name, sample.labels, sample.value)
             for family in text_string_to_metric_families(text)
@@ -232,6 +234,7 @@ async def test_a_staged_rollout_its_failed_canary_rollback_and_pause_show_in_the
     assert after.value("fleetwave_rollback_results_total", result="rolled_back") == 1
     assert after.value("fleetwave_monitor_tick_duration_seconds_count") == 2
     assert after.value("fleetwave_monitor_tick_duration_seconds_bucket", le="+Inf") == 2
+    assert unknown_names(queries(load_dashboard()), after.text) == set()  # Grafana's queries
 
     rolled_back = await client.post(f"/api/v1/rollouts/{rid}/rollback-all", json={"by": "ops"})
     assert rolled_back.status_code == 200, rolled_back.text

@@ -214,6 +214,11 @@ class FleetMetrics:
     async def exposition(self) -> bytes:
         async with self.db.read() as conn:
             figures = await read_figures(conn, self.default_bound)
-        fleet = CollectorRegistry(auto_describe=False)
-        fleet.register(_Families(families(figures)))
-        return generate_latest(self.telemetry.registry) + generate_latest(fleet)
+        return render(self.telemetry, figures)
+
+
+def render(telemetry: Telemetry, figures: FleetFigures) -> bytes:
+    """The text exposition: the process's counters, then the fleet's figures."""
+    fleet = CollectorRegistry(auto_describe=False)
+    fleet.register(_Families(families(figures)))
+    return generate_latest(telemetry.registry) + generate_latest(fleet)
