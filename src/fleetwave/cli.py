@@ -256,6 +256,32 @@ def simulate_command(
     asyncio.run(run())
 
 
+@cli.command("demo")
+def demo_command(
+    devices: int = typer.Option(50, min=1, max=1000, help="how many simulated devices"),
+    fail_rate: float = typer.Option(0.06, min=0, max=1, help="share crashing on the new tag"),
+    seed: int = typer.Option(3, help="which devices crash (the same ones every run)"),
+    batches: int = typer.Option(3, min=1, max=10, help="staged batches (10% → 50% → 100%)"),
+    soak: int = typer.Option(3, min=0, help="seconds an updated device is watched"),
+    poll_interval: float = typer.Option(1.0, min=0.1, help="seconds between device polls"),
+    timeout: float = typer.Option(120, min=10, help="give up after this many seconds"),
+    plain: bool = typer.Option(False, "--plain", help="print lines, never redraw"),
+) -> None:
+    """Start a server and 50 simulated devices, push v2.0.1, watch the staged rollout live."""
+    from fleetwave.sim.demo import DemoOptions, main
+
+    options = DemoOptions(
+        devices=devices,
+        fail_rate=fail_rate,
+        seed=seed,
+        batches=batches,
+        soak_seconds=soak,
+        poll_interval=poll_interval,
+        timeout=timeout,
+    )
+    raise typer.Exit(main(options, plain=plain))
+
+
 @cli.command("admin-token")
 def admin_token(show: bool = typer.Option(False, "--show", help="print the token itself")) -> None:
     """Where the admin token is kept (generated on first use); --show prints it."""
