@@ -1,13 +1,14 @@
 # Two commands set everything up on a fresh machine with Python ≥ 3.11, make and git:
 #   make run   — create .venv, install fleetwave, migrate, serve on 127.0.0.1:3001 (SQLite in ./var)
 #   make test  — create .venv, install fleetwave with its test tools, run the whole suite
+#   make demo  — a server, 50 simulated devices and a staged rollout with rollbacks, live
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint check clean
+.PHONY: install run demo test lint check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/fleetwave migrate
 	$(BIN)/fleetwave serve --no-migrate
+
+demo: install
+	$(BIN)/fleetwave demo
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
