@@ -140,12 +140,12 @@ def test_the_watch_view_says_what_the_rollout_waits_for_and_a_failure_gate_pause
     paused = rollout(
         status="paused",
         auto_paused=True,
-        waiting_for="batch delay",
+        waiting_for="batch 3 starts after the 30-minute delay",
         next_action_at="2026-01-02T04:00:00Z",
     )
     text = to_text(watch_view(paused, []))
     assert "paused (failure gate)" in text
-    assert "waiting for: batch delay (until 2026-01-02 04:00:00)" in text
+    assert "waiting: batch 3 starts after the 30-minute delay (until 2026-01-02 04:00:00)" in text
 
 
 def test_rollouts_table_lists_each_rollout_and_the_next_page() -> None:

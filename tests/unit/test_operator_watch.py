@@ -127,6 +127,12 @@ def test_a_server_gone_for_good_ends_the_watch_as_unreachable() -> None:
         run(["in_progress", refused, refused, refused], patience=2)
 
 
+def test_no_answer_at_the_first_read_ends_the_watch_at_once() -> None:
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    with pytest.raises(Unreachable):
+        run([refused, "completed"], patience=5)
+
+
 @pytest.mark.parametrize("status", [401, 404])
 def test_a_refusal_ends_the_watch_at_once(status: int) -> None:
     with pytest.raises(ApiError) as refused:

@@ -219,7 +219,7 @@ def waiting_line(rollout: Row) -> Text | None:
         return None
     until = rollout.get("next_action_at")
     suffix = f" (until {when(until)})" if until else ""
-    return Text(f"waiting for: {rollout['waiting_for']}{suffix}", style="yellow")
+    return Text(f"waiting: {rollout['waiting_for']}{suffix}", style="yellow")
 
 
 def batch_bars(rollout: Row, width: int = 30) -> list[Text]:

@@ -3,7 +3,8 @@
 Each round reads the rollout, then the events after the last one seen (in that order, so the
 event that ended the rollout is shown with its ending). Sleep and clock come in as parameters:
 tests run a whole watch without waiting. A server that stops answering for a moment (a
-restart) is waited for, briefly; a refusal (404, 401) ends the watch at once.
+restart) is waited for, briefly; a refusal (404, 401), or no answer at the first read, ends
+the watch at once.
 """
 
 from __future__ import annotations
@@ -79,17 +80,17 @@ class Pace:
 def watch(feed: RolloutFeed, show: Display, pace: Pace, *, through_pause: bool = False) -> ExitCode:
     """Show the rollout every ``pace.interval`` seconds until it ends; its exit code."""
     deadline = None if pace.timeout is None else pace.clock() + pace.timeout
-    misses = 0
+    misses, answered = 0, False
     while True:
         try:
             frame = feed.read()
         except (Unreachable, ApiError) as exc:
             misses += 1
-            if not transient(exc) or misses > pace.patience:
-                raise
+            if not answered or not transient(exc) or misses > pace.patience:
+                raise  # a server that never answered is a wrong URL, not a restart
             pace.sleep(pace.interval * misses)
             continue
-        misses = 0
+        misses, answered = 0, True
         show(frame)
         ending = watch_ending(frame.rollout["status"], through_pause=through_pause)
         if ending is not None:
