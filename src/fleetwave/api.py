@@ -18,6 +18,7 @@ from fleetwave.provisioning import routes as provisioning_routes
 from fleetwave.registries import routes as webhook_routes
 from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.rollouts import stream_routes
+from fleetwave.ui import routes as ui_routes
 from fleetwave.web import install_error_handlers
 
 
@@ -57,6 +58,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         rollout_routes.router,
         rollout_routes.device_router,
         stream_routes.router,
+        ui_routes.router,
         webhook_routes.router,
     ):
         app.include_router(router)

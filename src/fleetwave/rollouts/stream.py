@@ -43,6 +43,17 @@ class EventStream:
             latest = await conn.execute(select(func.max(rollout_events.c.id)))
             return int(latest.scalar_one() or 0)
 
+    async def recent(self, rollout_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """A rollout's newest ``limit`` events, oldest first (a feed's start)."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(rollout_events)
+                .where(rollout_events.c.rollout_id == rollout_id)
+                .order_by(rollout_events.c.id.desc())
+                .limit(limit)
+            )
+            return [dict(row._mapping) for row in reversed(rows.all())]
+
     async def follow(
         self, after: int | None, rollout_id: str | None = None
     ) -> AsyncIterator[dict[str, Any] | None]:

@@ -1,0 +1,98 @@
+"""Rendering the dashboard: the templates, the session behind a page, the CSRF check, and the
+security headers every page carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from fleetwave.bootstrap import Container
+from fleetwave.sessions import SESSION_COOKIE
+from fleetwave.ui.views import short_tag
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["tag"] = short_tag
+templates.env.filters["when"] = lambda value: _when(value)
+
+# Scripts and styles only from our own files; no inline script, no frame, forms only to us.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    csrf_token: str
+
+
+def app_of(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+def current_session(request: Request) -> Session | None:
+    sessions = app_of(request).sessions
+    session_id = sessions.session_id(request.cookies.get(SESSION_COOKIE))
+    if session_id is None:
+        return None
+    return Session(session_id, sessions.csrf_token(session_id))
+
+
+async def require_session(request: Request) -> Session:
+    """The page's session; without one, the browser is sent to the login page."""
+    session = current_session(request)
+    if session is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, "log in first", {"Location": f"/ui/login?next={quote(target)}"})
+    return session
+
+
+async def require_csrf(request: Request) -> Session:
+    """A form post from one of our pages: the session's CSRF token must come with it."""
+    session = await require_session(request)
+    form = await request.form()
+    token = form.get("csrf_token") or request.headers.get("x-csrf-token")
+    if not isinstance(token, str) or not app_of(request).sessions.csrf_valid(session.id, token):
+        raise HTTPException(403, "the form's CSRF token is missing or wrong; reload the page")
+    return session
+
+
+def render(
+    request: Request,
+    template: str,
+    session: Session | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"session": session, "path": request.url.path, **context},
+        status_code=status_code,
+        headers=SECURITY_HEADERS,
+    )
+    return response
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
