@@ -126,15 +126,20 @@ class DeviceProtocol:
             last = await self.listener.device_reported(conn, uuid, report.apps, now)
         previous = (
             await conn.execute(
-                select(device_current_state.c.apps, device_current_state.c.config).where(
-                    device_current_state.c.device_uuid == uuid
-                )
+                select(
+                    device_current_state.c.apps,
+                    device_current_state.c.config,
+                    device_current_state.c.system_info,
+                ).where(device_current_state.c.device_uuid == uuid)
             )
         ).first()
         apps = report.apps if report.apps is not None else (previous.apps if previous else {})
         config = (
             report.config if report.config is not None else (previous.config if previous else {})
         )
+        # the iotistic agent sends metrics every 5 minutes and state-only reports in between:
+        # a report without metrics keeps the last ones
+        system_info = report.system_info or (previous.system_info if previous else None) or {}
         await upsert(
             conn,
             device_current_state,
@@ -142,7 +147,7 @@ class DeviceProtocol:
                 "device_uuid": uuid,
                 "apps": apps,
                 "config": config,
-                "system_info": report.system_info,
+                "system_info": system_info,
                 "reported_at": now,
             },
             key=["device_uuid"],
