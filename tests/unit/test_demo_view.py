@@ -12,7 +12,8 @@ from rich.console import Console
 
 from fleetwave.registries.payloads import PushedImage, parse
 from fleetwave.sim import view
-from fleetwave.sim.demo import PlainDisplay, docker_hub_payload
+from fleetwave.sim.demo import docker_hub_payload
+from fleetwave.sim.display import PlainDisplay
 
 CREATED = "2026-11-28T03:10:00.000000Z"
 ORIGIN = datetime(2026, 11, 28, 3, 10, tzinfo=UTC)

@@ -20,17 +20,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import httpx
 from rich.console import Console
-from rich.live import Live
 
 from fleetwave.sim import view
+from fleetwave.sim.display import Display, LiveDisplay, PlainDisplay
 from fleetwave.sim.simulator import FleetSimulator, QueuedTransport
 
 READY_TIMEOUT = 30.0
@@ -71,14 +69,6 @@ class DemoResult:
 
 class DemoError(RuntimeError):
     """The demo could not go on (server did not start, rollout did not end in time)."""
-
-
-class Display(Protocol):
-    def note(self, text: str) -> None: ...
-    def update(
-        self, rollout: Mapping[str, Any], new_events: Sequence[Mapping[str, Any]]
-    ) -> None: ...
-    def close(self) -> None: ...
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -354,68 +344,6 @@ async def _run(
     return DemoResult(rollout, events, summary["images"], summary["states"], timings)
 
 
-# --- displays ----------------------------------------------------------------------------------
-
-
-class PlainDisplay:
-    """Lines for a log or CI: each notable event, and a progress line when the counts move
-    (at most one a second)."""
-
-    def __init__(self, out: TextIO, now: Callable[[], float] = time.monotonic) -> None:
-        self.out, self.now = out, now
-        self.origin: datetime | None = None
-        self.pushed_at: float | None = None
-        self.last_line = ""
-        self.last_at = float("-inf")
-
-    def note(self, text: str) -> None:
-        self._print(f"• {text}")
-
-    def update(self, rollout: Mapping[str, Any], new_events: Sequence[Mapping[str, Any]]) -> None:
-        self.origin = self.origin or view.parse_time(rollout["created_at"])
-        for event in new_events:
-            if view.is_notable(event):
-                self._print(view.event_line(event, self.origin))
-        self.pushed_at = self.now() if self.pushed_at is None else self.pushed_at
-        line = view.progress_line(rollout)
-        if line != self.last_line and (view.settled(rollout) or self.now() - self.last_at >= 1):
-            self._print(f"+{self.now() - self.pushed_at:5.1f}s  {line}")
-            self.last_line, self.last_at = line, self.now()
-
-    def close(self) -> None:
-        self.out.flush()
-
-    def _print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
-
-
-class LiveDisplay:
-    """A terminal panel redrawn in place (bars, batches, newest events); rollout-level events
-    and failures are also printed above it, so they stay on screen."""
-
-    def __init__(self, console: Console, recent: int = 8) -> None:
-        self.console, self.recent = console, recent
-        self.origin: datetime | None = None
-        self.newest: list[Mapping[str, Any]] = []
-        self.live = Live(console=console, refresh_per_second=8, transient=False)
-        self.live.start()
-
-    def note(self, text: str) -> None:
-        self.console.print(f"• {text}", highlight=False)
-
-    def update(self, rollout: Mapping[str, Any], new_events: Sequence[Mapping[str, Any]]) -> None:
-        self.origin = self.origin or view.parse_time(rollout["created_at"])
-        for event in new_events:
-            if view.is_notable(event):
-                self.console.print(view.event_line(event, self.origin), highlight=False)
-        self.newest = [*self.newest, *new_events][-self.recent :]
-        width = max(20, min(50, self.console.width - 10))
-        self.live.update(view.live_panel(rollout, self.newest, self.origin, width))
-
-    def close(self) -> None:
-        self.live.stop()
-
-
 # --- the command -------------------------------------------------------------------------------
 
 
@@ -425,7 +353,7 @@ def print_summary(result: DemoResult, out: TextIO) -> None:
     t = result.timings
     print(
         f"wall time {t['total']:.1f} s: server {t['server']:.1f} s,"
-        f" fleet up {t['fleet']:.1f} s, rollout {t['rollout']:.1f} s",
+        f" fleet up {t['fleet']:.1f} s, push → settled {t['rollout']:.1f} s",
         file=out,
         flush=True,
     )

@@ -175,9 +175,13 @@ def batch_line(batch: Mapping[str, Any], current: int, width: int = 20) -> str:
     tally = Tally.of(batch["counts"])
     marker = "▸" if batch["batch"] == current and tally.in_flight else " "
     return (
-        f"{marker} batch {batch['batch']} ({batch['size']:>3} devices) {plain_bar(tally, width)} "
+        f"{marker} batch {batch['batch']} ({devices(batch['size'])}) {plain_bar(tally, width)} "
         f"{tally_words(tally)}"
     )
+
+
+def devices(n: int) -> str:
+    return f"{n:>3} device" + ("" if n == 1 else "s")
 
 
 def rate_words(rollout: Mapping[str, Any]) -> str:
@@ -294,7 +298,7 @@ def summary_lines(
             if end is not None:
                 when += f" → +{(end - created).total_seconds():.1f} s"
         lines.append(
-            f"  batch {batch['batch']}: {batch['size']:>3} devices, "
+            f"  batch {batch['batch']}: {devices(batch['size'])}, "
             f"{tally_words(Tally.of(batch['counts']))}{when}"
         )
     lines.append(f"  {rate_words(rollout)}")
