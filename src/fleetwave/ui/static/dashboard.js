@@ -55,7 +55,8 @@
     item.setAttribute("data-event-id", String(data.id));
     item.className = "event-" + data.event_type.replace(/_/g, "-") + " fresh";
     var when = document.createElement("time");
-    when.textContent = data.timestamp.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC");
+    when.textContent = data.timestamp.replace("T", " ").replace(/\.\d+/, "")
+      .replace(/(Z|\+00:00)$/, "") + " UTC";
     var type = document.createElement("span");
     type.className = "type";
     type.textContent = data.event_type.replace(/_/g, " ");
