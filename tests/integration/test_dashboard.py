@@ -184,6 +184,9 @@ async def test_a_policy_form_with_a_bad_value_shows_the_apis_message_beside_the_
     csrf = await logged_in(browser)
     form = (await browser.get("/ui/policies/new")).text
     assert 'for="image_pattern"' in form and 'for="max_failure_rate"' in form
+    # The configured defaults are shown, so saving the form as it comes keeps them.
+    assert re.search(r'id="auto_rollback" name="auto_rollback" value="true" checked', form)
+    assert re.search(r'id="batch_delay_minutes" [^>]*value="30"', form)
     bad = {"csrf_token": csrf, "image_pattern": "iotistic/myapp:*", "max_failure_rate": "1.5"}
     answer = await browser.post("/ui/policies", data=bad)
     assert answer.status_code == 422

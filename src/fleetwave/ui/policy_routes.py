@@ -33,7 +33,14 @@ async def policies_page(request: Request, session: Page) -> Response:
 
 @router.get("/new", response_class=HTMLResponse)
 async def new_policy_page(request: Request, session: Page) -> Response:
-    return _form(request, session, None, form_values(NEW_POLICY))
+    settings = app_of(request).settings
+    defaults = NEW_POLICY | {  # what the service fills in when these are left out
+        "auto_rollback": settings.auto_rollback,
+        "batch_delay_minutes": settings.batch_delay_minutes,
+        "max_failure_rate": settings.max_failure_rate,
+        "health_check_timeout_seconds": settings.health_check_timeout,
+    }
+    return _form(request, session, None, form_values(defaults))
 
 
 @router.post("", response_class=HTMLResponse)
