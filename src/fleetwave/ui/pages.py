@@ -21,6 +21,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["tag"] = short_tag
 templates.env.filters["when"] = lambda value: _when(value)
+templates.env.filters["number"] = lambda value: f"{value:g}"
 
 # Scripts and styles only from our own files; no inline script, no frame, forms only to us.
 SECURITY_HEADERS = {
