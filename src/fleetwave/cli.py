@@ -154,8 +154,16 @@ def agent_command(
     server: str = typer.Option(..., help="fleetwave's URL, e.g. http://127.0.0.1:3001"),
     uuid: str = typer.Option(..., help="this device's uuid"),
     key: str = typer.Option(..., envvar="FLEETWAVE_DEVICE_KEY", help="this device's API key"),
-    runtime: str = typer.Option("simulated", help="container runtime: simulated"),
+    runtime: str = typer.Option("docker", help="container runtime: docker or simulated"),
+    docker_url: str | None = typer.Option(
+        None,
+        help="the engine's socket, e.g. unix:///run/podman/podman.sock (default: DOCKER_HOST)",
+    ),
     poll_interval: float = typer.Option(60, help="seconds between polls (with jitter)"),
+    report_interval: float = typer.Option(10, help="at most one state report per this many s"),
+    device_address: str = typer.Option(
+        "127.0.0.1", help="where this device's services answer its own health checks"
+    ),
     allow_custom_checks: Path | None = typer.Option(
         None, help="run custom health checks, only programs inside this directory"
     ),
@@ -168,11 +176,25 @@ def agent_command(
 
     from fleetwave.agent.agent import Agent
     from fleetwave.agent.client import DeviceClient
+    from fleetwave.agent.runtime import Runtime
     from fleetwave.agent.simulated import SimulatedRuntime
     from fleetwave.health.custom import CustomChecks
 
-    if runtime != "simulated":
-        typer.echo(f"fleetwave: unknown runtime {runtime!r}; this build has: simulated", err=True)
+    engine: Runtime
+    if runtime == "simulated":
+        engine = SimulatedRuntime()
+    elif runtime == "docker":
+        from docker.errors import DockerException
+
+        from fleetwave.agent.docker_runtime import DockerRuntime
+
+        try:
+            engine = DockerRuntime(uuid, docker_url)
+        except DockerException as exc:
+            typer.echo(f"fleetwave: cannot reach the container engine: {exc}", err=True)
+            raise typer.Exit(2) from None
+    else:
+        typer.echo(f"fleetwave: unknown runtime {runtime!r}; use docker or simulated", err=True)
         raise typer.Exit(2)
     configure_logging("info")
 
@@ -184,8 +206,10 @@ def agent_command(
         async with httpx.AsyncClient(base_url=server) as http:
             agent = Agent(
                 DeviceClient(http, uuid, key),
-                SimulatedRuntime(),
+                engine,
                 poll_interval=poll_interval,
+                report_interval=report_interval,
+                device_address=device_address,
                 custom_checks=CustomChecks(allow_custom_checks),
             )
             await agent.run(stop)

@@ -70,7 +70,8 @@ class Registry:
     log: Path
 
     def push(self, repository: str, tag: str, *, healthy: bool) -> str:
-        """Build the test image and push it with the registry's HTTP API; returns its digest."""
+        """Build the test image and push it with the registry's HTTP API; returns its image ID
+        (the digest of its config), which ``podman ps`` shows however the image was named."""
         layer, diff_id = _layer(tag, healthy)
         config = json.dumps(
             {
@@ -107,7 +108,7 @@ class Registry:
                 headers={"Content-Type": OCI_MANIFEST},
             )
             answer.raise_for_status()
-            return str(answer.headers["Docker-Content-Digest"])
+            return config_digest.removeprefix("sha256:")
 
 
 def _upload(http: httpx.Client, repository: str, blob: bytes) -> str:
@@ -215,13 +216,14 @@ class Podman:
         return done.stdout
 
     def running_images(self, device_uuid: str) -> list[str]:
-        """``podman ps`` for one device's containers: the image each runs."""
+        """``podman ps`` for one device's running containers: the ID of the image each runs."""
         out = self.run(
             "ps",
+            "--no-trunc",
             "--filter",
             f"label=io.fleetwave.device={device_uuid}",
             "--format",
-            "{{.Image}}",
+            "{{.ImageID}}",
         )
         return sorted(line for line in out.splitlines() if line)
 

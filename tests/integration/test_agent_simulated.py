@@ -32,7 +32,10 @@ async def test_agents_pull_restart_report_and_roll_back_a_bad_device(
         bad = {"v2.0.1": Behaviour(exits_after_start=True)} if i == 2 else {}
         runtime = SimulatedRuntime(bad, now=clock.now)
         agent = Agent(
-            DeviceClient(client, device["uuid"], device["api_key"]), runtime, sleep=no_sleep
+            DeviceClient(client, device["uuid"], device["api_key"]),
+            runtime,
+            report_interval=0,
+            sleep=no_sleep,
         )
         agents[device["uuid"]] = (agent, runtime)
     for agent, runtime in agents.values():  # first contact: the agents start v2.0.0

@@ -34,6 +34,7 @@ async def test_a_simulated_fleet_takes_a_staged_rollout_with_its_failures(
         image="iotistic/myapp:v2.0.0",
         failures={"v2.0.1": 0.2},
         poll_interval=0.05,
+        report_interval=0.05,
         seed=3,
     )
     await fleet.register()

@@ -2,7 +2,9 @@
 
 It polls every ``poll_interval`` seconds (with jitter), backs off on errors
 (``min(interval, 15 s · 2^n)``), keeps the running containers through a server outage, and
-finds its containers again by their labels after a restart.
+finds its containers again by their labels after a restart. It reports its state when it
+changes, at most every ``report_interval`` seconds: a change inside the interval is sent when
+the interval ends, as the state is then.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from fleetwave.agent.client import DeviceClient
-from fleetwave.agent.reconciler import Reconciler, target_services
+from fleetwave.agent.reconciler import Reconciler, TargetSuperseded, target_services
 from fleetwave.agent.runtime import Container, Runtime
 from fleetwave.domain.health import CheckSpec, parse_checks
 from fleetwave.health.custom import CustomChecks
@@ -34,25 +37,39 @@ class Agent:
         runtime: Runtime,
         *,
         poll_interval: float = 60,
+        report_interval: float = 10,
+        device_address: str = "127.0.0.1",
         custom_checks: CustomChecks | None = None,
         sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.client, self.runtime = client, runtime
         self.reconciler = Reconciler(runtime)
-        self.poll_interval = poll_interval
+        self.poll_interval, self.report_interval = poll_interval, report_interval
+        self.device_address = device_address
         self.custom = custom_checks or CustomChecks(None)
-        self.sleep, self.rng = sleep, rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self.sleep, self.monotonic = sleep, monotonic
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.etag: str | None = None
         self.progress: dict[str, tuple[str, str | None, str]] = {}  # key → (status, error, image)
         self.last_report: dict[str, Any] | None = None
+        self.last_sent_at: float | None = None
+        self.report_pending = False
+        self.previous_images: dict[str, str] = {}  # key → the image its service ran before
+        self.newer: tuple[str | None, dict[str, Any]] | None = None
         self.errors = 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        next_poll = self.monotonic()
         while not stop.is_set():
-            wait = await self.step()
+            if self.monotonic() >= next_poll:
+                next_poll = self.monotonic() + await self.step()
+            elif self.report_pending:
+                await self.flush()
+            wake = min(next_poll, self.report_due()) if self.report_pending else next_poll
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout(max(0.0, wake - self.monotonic())):
                     await stop.wait()
 
     async def step(self) -> float:
@@ -60,8 +77,7 @@ class Agent:
         try:
             etag, state = await self.client.poll(self.etag)
             if state is not None:
-                await self.apply(state)
-                self.etag = etag
+                await self.apply(state, etag)
             await self.report()
             self.errors = 0
             return self.poll_interval * self.rng.uniform(0.9, 1.1)
@@ -70,7 +86,18 @@ class Agent:
             log.warning("server unreachable (%s); containers keep running", type(exc).__name__)
             return float(min(self.poll_interval, 15 * 2 ** (self.errors - 1)))
 
-    async def apply(self, state: dict[str, Any]) -> None:
+    async def apply(self, state: dict[str, Any], etag: str | None) -> None:
+        """Apply ``state``, or the newer target that arrives while it downloads."""
+        while True:
+            try:
+                await self._apply(state, etag)
+                return
+            except TargetSuperseded:
+                assert self.newer is not None
+                (etag, state), self.newer = self.newer, None
+                log.info("a newer target arrived during the download; applying it instead")
+
+    async def _apply(self, state: dict[str, Any], etag: str | None) -> None:
         self.progress = {}
         targets = {s.key: s.image for s in target_services(state.get("apps") or {})}
 
@@ -78,19 +105,71 @@ class Agent:
             self.progress[key] = (status, error, targets.get(key, ""))
             await self.report()
 
-        failed = await self.reconciler.apply(state.get("apps") or {}, progress)
-        self.progress = {k: v for k, v in self.progress.items() if k in failed}
+        async def superseded() -> bool:
+            try:
+                newer_etag, newer = await self.client.poll(etag)
+            except httpx.HTTPError:
+                return False  # the server is away: carry on with what we have
+            if newer is None:
+                return False
+            self.newer = (newer_etag, newer)
+            return True
+
+        applied = await self.reconciler.apply(state.get("apps") or {}, progress, superseded)
+        self.etag = etag
+        self.progress = {k: v for k, v in self.progress.items() if k in applied.failed}
         await self.report()
+        await self.drop_older_images(applied.replaced)
         extension = state.get("fleetwave") or {}
-        if extension.get("health_checks") and not failed:
+        if extension.get("health_checks") and not applied.failed:
+            await self.report_now()  # the server counts results from the restart it was told of
             await self.check_health(extension)
 
+    async def drop_older_images(self, replaced: dict[str, str]) -> None:
+        """Keep each service's previous image (a rollback needs no download); drop the one
+        before it."""
+        wanted = {c.image for c in await self.runtime.containers()}
+        for key, old_image in replaced.items():
+            older = self.previous_images.get(key)
+            if older is not None and older != old_image and older not in wanted:
+                await self.runtime.remove_image(older)
+            self.previous_images[key] = old_image
+
+    def report_due(self) -> float:
+        if self.last_sent_at is None:
+            return self.monotonic()
+        return self.last_sent_at + self.report_interval
+
     async def report(self) -> None:
-        """Send the current state when it differs from what was last sent."""
-        state = {"apps": await self.current_apps(), "is_online": True}
-        if state != self.last_report:
-            await self.client.report(state)
-            self.last_report = state
+        """Send the current state when it differs from what was last sent — now, or when
+        ``report_interval`` has passed since the last report."""
+        state = {
+            "apps": await self.current_apps(),
+            "is_online": True,
+            "local_ip": self.device_address,
+        }
+        if state == self.last_report:
+            self.report_pending = False
+            return
+        if self.report_due() > self.monotonic():
+            self.report_pending = True
+            return
+        self.last_sent_at, self.report_pending = self.monotonic(), True
+        await self.client.report(state)
+        self.last_report, self.report_pending = state, False
+
+    async def report_now(self) -> None:
+        """Wait for the report interval to allow it, then send what is pending."""
+        if self.report_pending:
+            await self.sleep(max(0.0, self.report_due() - self.monotonic()))
+            await self.report()
+
+    async def flush(self) -> None:
+        """Send a report that waited for its interval (a failure waits for the next one)."""
+        try:
+            await self.report()
+        except httpx.HTTPError as exc:
+            log.warning("report failed (%s); will retry", type(exc).__name__)
 
     async def current_apps(self) -> dict[str, Any]:
         apps: dict[str, Any] = {}
@@ -131,8 +210,7 @@ class Agent:
     async def run_one(self, check: CheckSpec) -> tuple[bool, str]:
         if check.type == "custom":
             return await self.custom.run(check.command, check.timeout_seconds)
-        local = check.with_device("127.0.0.1")
-        return await run_check(local)
+        return await run_check(check.with_device(self.device_address))
 
 
 def _describe(container: Container) -> dict[str, Any]:

@@ -78,10 +78,12 @@ class FleetSimulator:
         image: str,
         failures: Mapping[str, float] | None = None,
         poll_interval: float = 60,
+        report_interval: float = 10,
         seed: int | None = None,
     ) -> None:
         self.http, self.admin_token = http, admin_token
         self.count, self.image, self.poll_interval = count, image, poll_interval
+        self.report_interval = report_interval
         self.failures = dict(failures or {})
         self.rng = random.Random(seed)  # noqa: S311 - which devices fail, not secrets
         self.prefix = f"sim-{secrets.token_hex(3)}"
@@ -116,7 +118,13 @@ class FleetSimulator:
         response.raise_for_status()
         runtime = SimulatedRuntime({tag: Behaviour(exits_after_start=True) for tag in bad})
         client = DeviceClient(self.http, uuid, response.json()["api_key"])
-        agent = Agent(client, runtime, poll_interval=self.poll_interval, rng=self.rng)
+        agent = Agent(
+            client,
+            runtime,
+            poll_interval=self.poll_interval,
+            report_interval=self.report_interval,
+            rng=self.rng,
+        )
         return SimulatedDevice(uuid, agent, runtime, bad)
 
     async def run(self, stop: asyncio.Event) -> None:

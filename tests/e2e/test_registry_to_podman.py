@@ -1,0 +1,289 @@
+"""A push to a real registry changes what really runs on the devices.
+
+Real parts only: Debian's ``docker-registry`` notifies fleetwave itself; fleetwave runs as
+``fleetwave serve``; each device is a ``fleetwave agent --runtime docker`` process driving
+Podman's Docker-compatible socket; images are made here from a static busybox. ``v1`` and ``v2``
+serve ``/health``; ``v2-bad`` does not. Each device's service listens on the device's own
+loopback address (127.0.0.N), so several devices share one host network.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.realparts import Podman, Registry, podman, registry, require, wait_until
+from tests.e2e.test_quickstart import FLEETWAVE, clean_env, free_port
+
+TOKEN = "e2e-admin-token-0123456789abcdef"
+SECRET = "e2e-registry-secret-0123456789"
+HEALTH = [
+    {
+        "type": "http",
+        "name": "health-endpoint",
+        "url": "http://{device_ip}:8080/health",
+        "timeout_seconds": 2,
+        "retries": 2,
+        "interval_seconds": 1,
+    }
+]
+
+
+@dataclass
+class Stack:
+    api: httpx.Client
+    registry: Registry
+    podman: Podman
+    server_url: str
+    workdir: Path
+    agents: list[subprocess.Popen[bytes]]
+
+    def device(self, uuid: str, image: str, address: str) -> None:
+        """Register a device running ``image`` and start its agent."""
+        config = {
+            "image": image,
+            "environment": {"LISTEN": f"{address}:8080"},
+            "networkMode": "host",
+            "restart": "always",
+        }
+        service = {"serviceId": 1, "serviceName": "web", "imageName": image, "config": config}
+        answer = self.api.post(
+            "/api/v1/devices",
+            json={
+                "uuid": uuid,
+                "device_name": uuid,
+                "apps": {"1001": {"appId": 1001, "appName": "web", "services": [service]}},
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        log = (self.workdir / f"agent-{uuid}.log").open("wb")
+        self.agents.append(
+            subprocess.Popen(
+                [
+                    *FLEETWAVE,
+                    "agent",
+                    "--server",
+                    self.server_url,
+                    "--uuid",
+                    uuid,
+                    "--runtime",
+                    "docker",
+                    "--docker-url",
+                    self.podman.socket_url,
+                    "--poll-interval",
+                    "1",
+                    "--report-interval",
+                    "1",
+                    "--device-address",
+                    address,
+                ],
+                env=clean_env(self.workdir / "agent")
+                | {"FLEETWAVE_DEVICE_KEY": answer.json()["api_key"]},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    def policy(self, repository: str) -> None:
+        answer = self.api.post(
+            "/api/v1/image-policies",
+            json={
+                "image_pattern": f"{self.registry.address}/{repository}:*",
+                "update_strategy": "staged",
+                "staged_batches": 3,
+                "batch_delay_minutes": 0,
+                "health_check_enabled": True,
+                "health_check_config": HEALTH,
+                "soak_seconds": 2,
+                "max_retries": 0,
+                "max_failure_rate": 0.3,
+                "failure_rate_min_devices": 1,
+                "update_timeout_minutes": 2,
+            },
+        )
+        assert answer.status_code == 201, answer.text
+
+    def rollout_for(self, image: str, timeout: float = 30) -> dict[str, Any]:
+        """The rollout the registry's own notification started for ``image``."""
+        found: list[dict[str, Any]] = []
+
+        def started() -> bool:
+            rollouts = self.api.get("/api/v1/rollouts").json()["items"]
+            found[:] = [r for r in rollouts if f"{r['image_name']}:{r['new_tag']}" == image]
+            return bool(found)
+
+        wait_until(started, f"a rollout of {image}", timeout)
+        return found[0]
+
+    def wait_status(
+        self, rollout_id: str, statuses: set[str], timeout: float = 120
+    ) -> dict[str, Any]:
+        detail: dict[str, Any] = {}
+
+        def reached() -> bool:
+            detail.update(self.api.get(f"/api/v1/rollouts/{rollout_id}").json())
+            return detail["status"] in statuses
+
+        try:
+            wait_until(reached, f"rollout {rollout_id} to reach {statuses}", timeout)
+        except AssertionError:
+            raise AssertionError(f"{detail}\n{self.logs()}") from None
+        return detail
+
+    def devices(self, rollout_id: str) -> dict[str, dict[str, Any]]:
+        rows = self.api.get(f"/api/v1/rollouts/{rollout_id}/devices").json()["items"]
+        return {row["device_uuid"]: row for row in rows}
+
+    def wait_rolled_back(self, rollout_id: str) -> dict[str, dict[str, Any]]:
+        """The device rows once batch 1's device has run its old image again."""
+        rows: dict[str, dict[str, Any]] = {}
+
+        def rolled_back() -> bool:
+            rows.update(self.devices(rollout_id))
+            return any(
+                r["batch_number"] == 1 and r["status"] == "rolled_back" for r in rows.values()
+            )
+
+        try:
+            wait_until(rolled_back, "the failed device to be rolled back", 60)
+        except AssertionError:
+            raise AssertionError(f"{rows}\n{self.logs()}") from None
+        return rows
+
+    def logs(self) -> str:
+        parts = []
+        for path in sorted(self.workdir.glob("*.log")):
+            lines = [
+                line
+                for line in path.read_text(errors="replace").splitlines()
+                if '" 304 ' not in line and "GET /api/v1/rollouts" not in line
+            ]
+            parts.append(f"--- {path.name}\n" + "\n".join(lines[-40:]))
+        return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require("podman", "docker-registry")
+    workdir = tmp_path_factory.mktemp("real-parts")
+    port, registry_port = free_port(), free_port()
+    server_url = f"http://127.0.0.1:{port}"
+    env = clean_env(
+        workdir / "var",
+        FLEETWAVE_PORT=str(port),
+        FLEETWAVE_ADMIN_TOKEN=TOKEN,
+        FLEETWAVE_WEBHOOK_SECRET=SECRET,
+        FLEETWAVE_MONITOR_INTERVAL="0.5",
+    )
+    with (workdir / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [*FLEETWAVE, "serve"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+    agents: list[subprocess.Popen[bytes]] = []
+    try:
+        wait_until(
+            lambda: httpx.get(f"{server_url}/readyz", timeout=1).status_code == 200, "fleetwave"
+        )
+        notify = f"{server_url}/api/v1/webhooks/distribution"
+        with (
+            registry(workdir / "registry", registry_port, notify, SECRET) as reg,
+            podman(workdir / "podman", reg.address) as runtime,
+            httpx.Client(
+                base_url=server_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+            ) as api,
+        ):
+            yield Stack(api, reg, runtime, server_url, workdir, agents)
+            for agent in agents:
+                agent.terminate()
+            for agent in agents:
+                agent.wait(timeout=20)
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.kill()
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def wait_running(stack: Stack, uuids: list[str], image_id: str, timeout: float = 60) -> None:
+    try:
+        wait_until(
+            lambda: all(stack.podman.running_images(u) == [image_id] for u in uuids),
+            f"image {image_id[:12]} running on {uuids}",
+            timeout,
+        )
+    except AssertionError:
+        seen = {u: stack.podman.running_images(u) for u in uuids}
+        raise AssertionError(f"podman ps: {seen}\n{stack.logs()}") from None
+
+
+def test_a_registry_push_rolls_out_through_podman_and_a_bad_image_is_rolled_back(
+    stack: Stack,
+) -> None:
+    reg = stack.registry.address
+    v1, v2, bad = (f"{reg}/e2e/app:{tag}" for tag in ("v1", "v2", "v2-bad"))
+    v1_id = stack.registry.push("e2e/app", "v1", healthy=True)
+    stack.policy("e2e/app")
+    uuids = [f"e2e-app-{i}" for i in range(3)]
+    for i, uuid in enumerate(uuids):
+        stack.device(uuid, v1, f"127.0.0.{i + 2}")
+    wait_running(stack, uuids, v1_id)  # first contact: each agent pulls v1 and starts it
+    assert httpx.get("http://127.0.0.2:8080/health", timeout=2).text == "ok\n"
+
+    started = time.monotonic()
+    v2_id = stack.registry.push("e2e/app", "v2", healthy=True)
+    rollout = stack.rollout_for(v2)
+    assert rollout["triggered_by"] == "webhook:distribution", rollout
+    assert rollout["batch_sizes"] == [1, 1, 1]
+    done = stack.wait_status(rollout["rollout_id"], {"completed", "failed", "paused"})
+    assert done["status"] == "completed", done
+    assert {r["status"] for r in stack.devices(rollout["rollout_id"]).values()} == {"completed"}
+    wait_running(stack, uuids, v2_id)  # podman ps: v2 everywhere
+    print(
+        f"v1 → v2 on 3 devices through the registry and podman: {time.monotonic() - started:.1f} s"
+    )
+
+    stack.registry.push("e2e/app", "v2-bad", healthy=False)
+    bad_rollout = stack.rollout_for(bad)
+    paused = stack.wait_status(bad_rollout["rollout_id"], {"paused", "failed", "completed"})
+    assert paused["status"] == "paused", paused
+    rows = stack.wait_rolled_back(bad_rollout["rollout_id"])
+    [first] = [uuid for uuid, row in rows.items() if row["batch_number"] == 1]
+    assert rows[first]["status"] == "rolled_back", rows[first]
+    assert {rows[u]["status"] for u in uuids if u != first} == {"pending"}
+    wait_running(stack, uuids, v2_id)  # the failed device runs its own previous image again
+
+
+def test_a_bad_image_on_a_fresh_fleet_is_rolled_back_to_v1_and_the_rollout_pauses(
+    stack: Stack,
+) -> None:
+    reg = stack.registry.address
+    v1, bad = f"{reg}/e2e/sensor:v1", f"{reg}/e2e/sensor:v2-bad"
+    v1_id = stack.registry.push("e2e/sensor", "v1", healthy=True)
+    stack.policy("e2e/sensor")
+    uuids = [f"e2e-sensor-{i}" for i in range(3)]
+    for i, uuid in enumerate(uuids):
+        stack.device(uuid, v1, f"127.0.1.{i + 2}")
+    wait_running(stack, uuids, v1_id)
+
+    stack.registry.push("e2e/sensor", "v2-bad", healthy=False)
+    rollout = stack.rollout_for(bad)
+    paused = stack.wait_status(rollout["rollout_id"], {"paused", "failed", "completed"})
+    assert paused["status"] == "paused" and paused["auto_paused"] is True, paused
+    rows = stack.wait_rolled_back(rollout["rollout_id"])
+    [first] = [uuid for uuid, row in rows.items() if row["batch_number"] == 1]
+    assert rows[first]["status"] == "rolled_back"
+    assert rows[first]["health_check_passed"] is False, rows[first]
+    wait_running(stack, uuids, v1_id)  # podman ps: v1 again on the failed device, v1 elsewhere
+    events = stack.api.get(f"/api/v1/rollouts/{rollout['rollout_id']}/events").json()["items"]
+    types = [e["event_type"] for e in events]
+    assert {"health_check_failed", "rollout_paused", "device_rolled_back"} <= set(types), types
+    detail = stack.api.get(f"/api/v1/rollouts/{rollout['rollout_id']}").json()
+    assert detail["status"] == "paused" and detail["rolled_back_devices"] == 1, detail
