@@ -288,6 +288,7 @@ def demo_command(
     batches: int = typer.Option(3, min=1, max=10, help="staged batches (10% → 50% → 100%)"),
     soak: int = typer.Option(3, min=0, help="seconds an updated device is watched"),
     poll_interval: float = typer.Option(1.0, min=0.1, help="seconds between device polls"),
+    report_interval: float = typer.Option(1.0, min=0.1, help="least seconds between reports"),
     timeout: float = typer.Option(120, min=10, help="give up after this many seconds"),
     plain: bool = typer.Option(False, "--plain", help="print lines, never redraw"),
 ) -> None:
@@ -301,6 +302,7 @@ def demo_command(
         batches=batches,
         soak_seconds=soak,
         poll_interval=poll_interval,
+        report_interval=report_interval,
         timeout=timeout,
     )
     raise typer.Exit(main(options, plain=plain))

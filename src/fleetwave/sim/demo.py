@@ -46,6 +46,7 @@ class DemoOptions:
     batches: int = 3
     soak_seconds: int = 3
     poll_interval: float = 1.0
+    report_interval: float = 1.0
     max_failure_rate: float = 0.2
     timeout: float = 120.0
 
@@ -315,6 +316,7 @@ async def _run(
         image=options.image,
         failures={options.new_tag: options.fail_rate},
         poll_interval=options.poll_interval,
+        report_interval=options.report_interval,
         seed=options.seed,
     )
     await fleet.register()
