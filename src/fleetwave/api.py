@@ -30,10 +30,11 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         stop = asyncio.Event()
         notifier = asyncio.create_task(container.notifier.run(stop))
         monitor = asyncio.create_task(container.monitor.run(stop)) if run_monitor else None
-        stream_routes.end_streams_on_exit_signals(container.broadcast)
+        stream_routes.end_streams_on_exit_signals(container.broadcast, container.target_watch)
         yield
         stop.set()
         await container.broadcast.close()
+        await container.target_watch.close()
         container.waker.wake()
         if monitor is not None:
             await monitor

@@ -9,6 +9,7 @@ from datetime import timedelta
 from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
+from fleetwave.devices.target_watch import TargetWatch
 from fleetwave.health.probes import Prober
 from fleetwave.notifications import Notifier
 from fleetwave.ops.metrics import FleetMetrics
@@ -58,6 +59,7 @@ class Container:
     registration_limiter: RateLimiter
     broadcast: EventBroadcast
     event_stream: EventStream
+    target_watch: TargetWatch
     sessions: Sessions
 
 
@@ -89,12 +91,16 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
     db.committed.append(notifier.publish)
     broadcast = EventBroadcast(db.url)
     db.committed.append(broadcast.published)
+    target_watch = TargetWatch(db.url)
+    db.committed.append(target_watch.published)
     admin_token = resolve_admin_token(settings)
     telemetry = Telemetry(webhook_providers=PROVIDERS)
     db.committed.append(telemetry.events_committed)
     manager = ImageUpdateManager(db, clock, settings)
     waker = Waker()
-    protocol = DeviceProtocol(db, clock, settings, DeviceProgress(waker), telemetry=telemetry)
+    protocol = DeviceProtocol(
+        db, clock, settings, DeviceProgress(waker), telemetry=telemetry, watch=target_watch
+    )
     prober = Prober(clock, settings.health_probe_concurrency)
     probes = ServerProbes(db, prober, telemetry)
     monitor = RolloutMonitor(db, clock, settings, waker, probes, telemetry=telemetry)
@@ -120,5 +126,6 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         registration_limiter=RateLimiter(clock, settings.register_rate_per_minute),
         broadcast=broadcast,
         event_stream=EventStream(db, broadcast, heartbeat_seconds=settings.event_stream_heartbeat),
+        target_watch=target_watch,
         sessions=Sessions(admin_token, clock, timedelta(hours=settings.session_hours)),
     )

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         default=None, description="the cookie's Secure flag; unset: when served over https"
     )
     event_stream_heartbeat: float = Field(default=15, gt=0, le=300, description="seconds")
+    long_poll_max: float = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="seconds a device's poll with ?wait= may be held; 0: long-poll is off",
+    )
 
     @field_validator("staged_batches")
     @classmethod

@@ -3,10 +3,16 @@
 The poll is the hottest path of the system (every device, every minute): answering 304 reads
 one indexed row (the device's key hash, target ETag and last-seen time) and writes it only
 when last-seen has gone stale (see ``domain.presence.touch_interval``).
+
+A poll with ``wait`` (long-poll) that would be answered 304 is held, holding no database
+connection, until the device's target changes (a :class:`TargetWatch` wake-up, then one re-read
+of the ETag) or the wait ends; plain polls take the same path as ever.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.target_watch import TargetWatch, Watcher
 from fleetwave.domain.presence import needs_touch
 from fleetwave.domain.report import StateReport, parse_state_report
 from fleetwave.domain.target_state import served_state
@@ -62,11 +69,46 @@ class DeviceProtocol:
         listener: ReportListener | None = None,
         *,
         telemetry: Telemetry,
+        watch: TargetWatch,
     ) -> None:
         self.db, self.clock, self.settings = db, clock, settings
         self.listener, self.telemetry = listener, telemetry
+        self.watch = watch
 
-    async def poll(self, uuid: str, api_key: str | None, if_none_match: str | None) -> PollAnswer:
+    @property
+    def long_poll_max(self) -> float:
+        """The longest ``wait`` a poll may ask for (0: long-poll is not offered)."""
+        return self.settings.long_poll_max
+
+    async def poll(
+        self,
+        uuid: str,
+        api_key: str | None,
+        if_none_match: str | None,
+        wait: float | None = None,
+    ) -> PollAnswer:
+        """The device's target state, or "not modified"; with ``wait`` seconds, a "not
+        modified" is held until the target changes or the wait ends."""
+        if wait is not None and not (math.isfinite(wait) and 0 <= wait <= self.long_poll_max):
+            raise InvalidInput.one(
+                "wait", f"must be a number of seconds from 0 to {self.long_poll_max:g}"
+            )
+        if not wait:
+            answer = await self._answer(uuid, api_key, if_none_match)
+        else:
+            # watching before the first read: a change committed after it wakes us
+            async with self.watch.watch(uuid) as watcher:
+                answer = await self._answer(uuid, api_key, if_none_match)
+                if answer.body is None:
+                    answer = await self._hold(uuid, if_none_match, answer, watcher, wait)
+        self.telemetry.device_polls.inc()
+        if answer.body is None:
+            self.telemetry.device_polls_not_modified.inc()
+        return answer
+
+    async def _answer(
+        self, uuid: str, api_key: str | None, if_none_match: str | None
+    ) -> PollAnswer:
         now = self.clock.now()
         async with self.db.single_read() as conn:
             row = (
@@ -85,14 +127,36 @@ class DeviceProtocol:
             etag, body = row.target_etag, None
             if not etag_matches(if_none_match, etag):
                 etag, body = await self._target_body(conn, uuid)
-        self.telemetry.device_polls.inc()
-        if body is None:
-            self.telemetry.device_polls_not_modified.inc()
         offline_after = self.settings.device_offline_after
         if needs_touch(row.is_online, row.last_connectivity_event, now, offline_after):
             async with self.db.transaction() as conn:
                 await self._mark_seen(conn, uuid)
         return PollAnswer(etag=etag, body=body)
+
+    async def _hold(
+        self,
+        uuid: str,
+        if_none_match: str | None,
+        unchanged: PollAnswer,
+        watcher: Watcher,
+        wait: float,
+    ) -> PollAnswer:
+        """Wait for a wake-up, re-read the ETag, answer if it no longer matches."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while not watcher.closed:
+            if not await watcher.wait(deadline - loop.time()) or watcher.closed:
+                break
+            async with self.db.single_read() as conn:
+                etag = (
+                    await conn.execute(select(devices.c.target_etag).where(devices.c.uuid == uuid))
+                ).scalar_one_or_none()
+                if etag is None:  # deleted meanwhile: its next poll is refused
+                    break
+                if not etag_matches(if_none_match, etag):
+                    etag, body = await self._target_body(conn, uuid)
+                    return PollAnswer(etag=etag, body=body)
+        return unchanged
 
     async def authenticate(self, uuid: str, api_key: str | None) -> None:
         """Raise 401 for a bad key, 403 for a good key of another device."""

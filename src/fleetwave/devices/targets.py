@@ -5,6 +5,10 @@ A target state lives in ``device_target_state`` (what devices are served), its E
 ``device_target_images`` (what "which devices run this image" looks up). These helpers keep
 the three in step, for one device or thousands, with one statement per table; they take the
 caller's connection and never commit.
+
+Every change of a target's ETag goes through :func:`replace_targets`, which also announces it
+(:class:`TargetsChanged`, handed to the database's listeners on commit; on PostgreSQL also a
+NOTIFY on :data:`TARGETS_CHANNEL`, for other replicas): that is what wakes long polls.
 """
 
 from __future__ import annotations
@@ -14,18 +18,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.devices.records import online_clause
 from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.target_state import service_image, state_etag
 from fleetwave.errors import NotFound
+from fleetwave.store.db import publish
 from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import device_target_images, device_target_state, devices
 
 __all__ = [
+    "EVERYONE",
+    "TARGETS_CHANNEL",
     "NewTarget",
+    "TargetsChanged",
     "image_rows",
     "index_images",
     "insert_targets",
@@ -34,6 +42,20 @@ __all__ = [
     "replace_targets",
     "target_version",
 ]
+
+
+# NOTIFYed in the writing transaction (so sent on commit): the uuids, separated by spaces, or
+# "*" (everyone re-checks) when they would not fit PostgreSQL's 8,000-byte payload.
+TARGETS_CHANNEL = "fleetwave_targets"
+NOTIFY_PAYLOAD_LIMIT = 7900
+EVERYONE = "*"
+
+
+@dataclass(frozen=True)
+class TargetsChanged:
+    """Published with a transaction that changed these devices' target ETags."""
+
+    uuids: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,26 @@ async def replace_targets(
         [{"target_uuid": t.uuid, "new_etag": t.etag} for t in targets],
     )
     await index_images(conn, targets)
+    await announce_changes(conn, frozenset(t.uuid for t in targets))
+
+
+async def announce_changes(conn: AsyncConnection, uuids: frozenset[str]) -> None:
+    """Wake the long polls of ``uuids`` once the transaction commits (one statement at most,
+    however many devices)."""
+    publish(conn, [TargetsChanged(uuids)])
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": TARGETS_CHANNEL, "payload": notify_payload(uuids)},
+        )
+
+
+def notify_payload(uuids: frozenset[str]) -> str:
+    """The uuids (letters, digits, '-' and '_': a space separates them), or "*" if too long."""
+    if len(uuids) > NOTIFY_PAYLOAD_LIMIT // 2:
+        return EVERYONE
+    payload = " ".join(sorted(uuids))
+    return payload if len(payload) <= NOTIFY_PAYLOAD_LIMIT else EVERYONE
 
 
 async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str, NewTarget]:

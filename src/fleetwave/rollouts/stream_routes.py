@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
 from fleetwave.bootstrap import Container
 from fleetwave.errors import InvalidInput
-from fleetwave.rollouts.broadcast import EventBroadcast
 from fleetwave.rollouts.stream import SSE_HEARTBEAT, SSE_OPENING, sse_message
 from fleetwave.web import container, require_admin_or_session
 
@@ -67,8 +66,12 @@ async def _sse(app: Container, cursor: int | None, rollout_id: str | None) -> As
             opened = True
 
 
-def end_streams_on_exit_signals(broadcast: EventBroadcast) -> None:
-    """Make SIGINT/SIGTERM end every open stream at once.
+class EndsResponses(Protocol):
+    def shut_down(self) -> None: ...
+
+
+def end_streams_on_exit_signals(*hubs: EndsResponses) -> None:
+    """Make SIGINT/SIGTERM end every open stream (and answer every held poll) at once.
 
     uvicorn waits for open responses to finish before it runs the application's shutdown, and
     a stream never finishes by itself: so the signal handler uvicorn installed is wrapped to
@@ -81,7 +84,8 @@ def end_streams_on_exit_signals(broadcast: EventBroadcast) -> None:
             continue
 
         def chained(sig: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(broadcast.shut_down)
+            for hub in hubs:
+                loop.call_soon_threadsafe(hub.shut_down)
             previous(sig, frame)
 
         try:

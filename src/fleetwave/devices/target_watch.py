@@ -1,0 +1,112 @@
+"""Waking held device polls (``?wait=N``) when their device's target changes.
+
+In one process the database's ``committed`` listeners say so (:class:`TargetsChanged`, published
+by :func:`fleetwave.devices.targets.replace_targets`, so a rolled-back change wakes no one).
+Across replicas on PostgreSQL the same writer NOTIFYs ``fleetwave_targets`` in its transaction
+with the uuids (or "*": everyone), relayed here by one LISTEN connection per process.
+
+A wake-up only says "look again": the poll re-reads its device's ETag, so a wake-up for a change
+that makes no difference, or several coalesced into one, answers nothing wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+
+from fleetwave.devices.targets import EVERYONE, TARGETS_CHANNEL, TargetsChanged
+from fleetwave.store.listen import ChannelRelay, listen_dsn
+
+
+class Watcher:
+    """One held poll's wake-up flag."""
+
+    def __init__(self, watch: TargetWatch) -> None:
+        self._watch = watch
+        self._woken = asyncio.Event()
+
+    @property
+    def closed(self) -> bool:
+        """The server is shutting down: answer now."""
+        return self._watch.closed
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if woken (a target changed, or shutting down)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._woken.wait()
+        woken = self._woken.is_set()
+        self._woken.clear()
+        return woken
+
+
+class TargetWatch:
+    def __init__(self, database_url: str) -> None:
+        self._watchers: dict[str, set[Watcher]] = {}
+        dsn = listen_dsn(database_url)
+        self._relay = ChannelRelay(dsn, TARGETS_CHANNEL, self._notified) if dsn else None
+        self.closed = False
+
+    @property
+    def waiting(self) -> int:
+        """How many polls are held."""
+        return sum(len(watchers) for watchers in self._watchers.values())
+
+    def published(self, items: Sequence[object]) -> None:
+        """A ``Database.committed`` listener: wake the polls of devices whose target changed."""
+        for item in items:
+            if isinstance(item, TargetsChanged):
+                self.wake(item.uuids)
+
+    def wake(self, uuids: Iterable[str]) -> None:
+        changed = uuids if isinstance(uuids, frozenset | set) else set(uuids)
+        # walk the smaller side: a batch may change 100,000 targets while a few polls are held
+        if len(changed) > len(self._watchers):
+            held = [uuid for uuid in self._watchers if uuid in changed]
+        else:
+            held = [uuid for uuid in changed if uuid in self._watchers]
+        for uuid in held:
+            for watcher in self._watchers[uuid]:
+                watcher.wake()
+
+    def wake_all(self) -> None:
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.wake()
+
+    @contextlib.asynccontextmanager
+    async def watch(self, uuid: str) -> AsyncIterator[Watcher]:
+        """Be woken when ``uuid``'s target may have changed, from now on: on PostgreSQL,
+        returns once this process LISTENs, so that a change committed by another replica
+        after the poll's first read wakes it."""
+        watcher = Watcher(self)
+        self._watchers.setdefault(uuid, set()).add(watcher)
+        try:
+            if self._relay is not None and not self.closed:
+                await self._relay.ready()
+            yield watcher
+        finally:
+            watchers = self._watchers.get(uuid, set())
+            watchers.discard(watcher)
+            if not watchers:
+                self._watchers.pop(uuid, None)
+
+    def shut_down(self) -> None:
+        """Answer every held poll now (server shutdown); new ones are not held."""
+        self.closed = True
+        self.wake_all()
+
+    async def close(self) -> None:
+        self.shut_down()
+        if self._relay is not None:
+            await self._relay.close()
+
+    def _notified(self, payload: str | None) -> None:
+        if payload is None or payload == EVERYONE:
+            self.wake_all()
+        else:
+            self.wake(payload.split())

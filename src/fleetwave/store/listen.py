@@ -1,0 +1,69 @@
+"""Relaying a PostgreSQL NOTIFY channel to this process: one LISTEN connection, started lazily.
+
+Writers NOTIFY in their transaction, so a notification is delivered once, and only if, the
+change is committed, to every replica listening. The connection is kept open and reopened
+after a failure; on every (re)connection the relay delivers ``None``: "anything may have
+changed while no one listened".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("fleetwave.store")
+LISTEN_READY_SECONDS = 5.0
+
+
+def listen_dsn(database_url: str) -> str | None:
+    """The libpq DSN to LISTEN on, or None for a database without NOTIFY (SQLite)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class ChannelRelay:
+    def __init__(self, dsn: str, channel: str, deliver: Callable[[str | None], None]) -> None:
+        self.dsn, self.channel, self.deliver = dsn, channel, deliver
+        self._task: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._closed = False
+
+    async def ready(self) -> None:
+        """Start listening if not yet, and wait (a few seconds at most) until it listens, so
+        that whatever commits from now on is delivered."""
+        if self._closed:
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LISTEN_READY_SECONDS):
+                await self._listening.wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _listen(self) -> None:
+        while not self._closed:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {self.channel}")
+                    self._listening.set()
+                    self.deliver(None)
+                    async for notification in conn.notifies():
+                        self.deliver(notification.payload)
+            except (psycopg.Error, OSError) as exc:
+                self._listening.clear()
+                log.warning("LISTEN %s lost its connection (%s); retrying", self.channel, exc)
+                await asyncio.sleep(1)
