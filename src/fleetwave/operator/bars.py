@@ -67,14 +67,14 @@ def legend(tallies: Mapping[str, int]) -> str:
     return " · ".join(parts) or "no devices"
 
 
-def batch_line(batch: Mapping[str, Any], width: int = 30) -> Text:
+def batch_line(batch: Mapping[str, Any], width: int = 24) -> Text:
     """``batch 2  ███▓▓░░░  3/5  completed 3 · updating 1 · pending 1  in_progress``."""
     size = int(batch.get("size") or 0)
     tallies = tally(batch.get("counts") or {}, size)
     done = size - tallies["updating"] - tallies["pending"]
     line = Text(f"batch {batch.get('batch', '?')!s:<3} ")
     line.append_text(bar(tallies, width))
-    line.append(f" {done:>4}/{size:<4} ")
+    line.append(f" {done:>3}/{size:<3} ")
     line.append(legend(tallies))
     line.append(f"  ({batch.get('status', '?')})", style="dim")
     return line

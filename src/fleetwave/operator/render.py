@@ -222,7 +222,7 @@ def waiting_line(rollout: Row) -> Text | None:
     return Text(f"waiting: {rollout['waiting_for']}{suffix}", style="yellow")
 
 
-def batch_bars(rollout: Row, width: int = 30) -> list[Text]:
+def batch_bars(rollout: Row, width: int = 24) -> list[Text]:
     return [batch_line(batch, width) for batch in rollout.get("batches") or []]
 
 
