@@ -146,6 +146,8 @@ def test_the_watch_view_says_what_the_rollout_waits_for_and_a_failure_gate_pause
     text = to_text(watch_view(paused, []))
     assert "paused (failure gate)" in text
     assert "waiting: batch 3 starts after the 30-minute delay (until 2026-01-02 04:00:00)" in text
+    plainly_paused = to_text(watch_view(rollout(status="paused", waiting_for="paused"), []))
+    assert "waiting:" not in plainly_paused  # the headline says it already
 
 
 def test_rollouts_table_lists_each_rollout_and_the_next_page() -> None:

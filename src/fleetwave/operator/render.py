@@ -215,8 +215,8 @@ def progress_line(rollout: Row) -> Text:
 
 
 def waiting_line(rollout: Row) -> Text | None:
-    if not rollout.get("waiting_for"):
-        return None
+    if rollout.get("waiting_for") in (None, "", rollout.get("status")):
+        return None  # "paused" is already in the headline
     until = rollout.get("next_action_at")
     suffix = f" (until {when(until)})" if until else ""
     return Text(f"waiting: {rollout['waiting_for']}{suffix}", style="yellow")
