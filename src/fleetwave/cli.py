@@ -167,6 +167,9 @@ def agent_command(
     allow_custom_checks: Path | None = typer.Option(
         None, help="run custom health checks, only programs inside this directory"
     ),
+    long_poll: bool = typer.Option(
+        True, help="when the server offers it, wait for a new target in each poll (?wait=)"
+    ),
 ) -> None:
     """Run the device agent: poll the target state, apply it, check health, report."""
     import asyncio
@@ -211,6 +214,7 @@ def agent_command(
                 report_interval=report_interval,
                 device_address=device_address,
                 custom_checks=CustomChecks(allow_custom_checks),
+                long_poll=long_poll,
             )
             await agent.run(stop)
 

@@ -36,6 +36,7 @@ async def test_agents_pull_restart_report_and_roll_back_a_bad_device(
             runtime,
             report_interval=0,
             sleep=no_sleep,
+            long_poll=False,  # a step answers at once (long-poll: test_long_poll.py)
         )
         agents[device["uuid"]] = (agent, runtime)
     for agent, runtime in agents.values():  # first contact: the agents start v2.0.0
@@ -72,7 +73,12 @@ async def test_an_agent_keeps_its_containers_through_a_server_outage(
 ) -> None:
     device = await register_device(client, uuid="steady", apps=target_apps())
     runtime = SimulatedRuntime(now=clock.now)
-    agent = Agent(DeviceClient(client, "steady", device["api_key"]), runtime, poll_interval=60)
+    agent = Agent(
+        DeviceClient(client, "steady", device["api_key"]),
+        runtime,
+        poll_interval=60,
+        long_poll=False,
+    )
     await agent.step()
 
     def refuse(_: httpx.Request) -> httpx.Response:

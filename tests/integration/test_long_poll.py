@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fleetwave.agent.agent import LONG_POLL_JITTER, Agent
+from fleetwave.agent.client import DeviceClient
+from fleetwave.agent.simulated import SimulatedRuntime
 from fleetwave.api import create_app
 from fleetwave.bootstrap import Container, build
 from fleetwave.clock import ManualClock
@@ -213,6 +216,27 @@ async def test_with_long_poll_off_there_is_no_offer_and_a_wait_is_refused(
     finally:
         await container.target_watch.close()
         await db.dispose()
+
+
+async def test_the_agent_long_polls_and_starts_a_new_target_as_soon_as_it_is_set(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    device = await register_device(client, uuid="lp10", apps=target_apps(OLD))
+    runtime = SimulatedRuntime()
+    agent = Agent(
+        DeviceClient(client, "lp10", device["api_key"]),
+        runtime,
+        poll_interval=30,
+        report_interval=0,
+    )
+    assert 27 <= await agent.step() <= 33  # no offer seen yet: a plain poll, then the interval
+    assert agent.client.long_poll_max == 60
+    step = asyncio.create_task(agent.step())  # held: ?wait=30
+    await until_held(container, 1)
+    await client.put("/api/v1/devices/lp10/target-state", json={"apps": target_apps(NEW)})
+    assert await asyncio.wait_for(step, 5) <= LONG_POLL_JITTER
+    [running] = await runtime.containers()
+    assert running.image == NEW and running.state == "running"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """The agent loop: poll the target, reconcile, check health, report — and keep going.
 
-It polls every ``poll_interval`` seconds (with jitter), backs off on errors
+It polls every ``poll_interval`` seconds (with jitter) — or, when the server offers long-poll
+(and ``long_poll`` is on), asks it to hold each poll up to ``min(offer, poll_interval)`` and polls
+again right after the answer, so a new target arrives at once — backs off on errors
 (``min(interval, 15 s · 2^n)``), keeps the running containers through a server outage, and
 finds its containers again by their labels after a restart. It reports its state when it
 changes, at most every ``report_interval`` seconds: a change inside the interval is sent when
@@ -28,6 +30,7 @@ from fleetwave.health.probes import run_check
 
 log = logging.getLogger("fleetwave.agent")
 Sleep = Callable[[float], Awaitable[None]]
+LONG_POLL_JITTER = 1.0  # seconds at most between a long-poll's answer and the next poll
 
 
 class Agent:
@@ -43,6 +46,7 @@ class Agent:
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        long_poll: bool = True,
     ) -> None:
         self.client, self.runtime = client, runtime
         self.reconciler = Reconciler(runtime)
@@ -59,8 +63,11 @@ class Agent:
         self.previous_images: dict[str, str] = {}  # key → the image its service ran before
         self.newer: tuple[str | None, dict[str, Any]] | None = None
         self.errors = 0
+        self.long_poll = long_poll
+        self.stopping: asyncio.Event | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.stopping = stop
         next_poll = self.monotonic()
         while not stop.is_set():
             if self.monotonic() >= next_poll:
@@ -75,16 +82,46 @@ class Agent:
     async def step(self) -> float:
         """One poll (and apply, check, report); returns how long to wait before the next."""
         try:
-            etag, state = await self.client.poll(self.etag)
+            wait = self.long_poll_wait()
+            etag, state = await self.poll(wait)
             if state is not None:
                 await self.apply(state, etag)
             await self.report()
             self.errors = 0
+            if wait is not None:
+                return self.rng.uniform(0, LONG_POLL_JITTER)
             return self.poll_interval * self.rng.uniform(0.9, 1.1)
         except httpx.HTTPError as exc:
             self.errors += 1
             log.warning("server unreachable (%s); containers keep running", type(exc).__name__)
             return float(min(self.poll_interval, 15 * 2 ** (self.errors - 1)))
+
+    def long_poll_wait(self) -> float | None:
+        """How long the server may hold the next poll; None: a plain poll, then the interval."""
+        offer = self.client.long_poll_max
+        if not self.long_poll or not offer:
+            return None
+        wait = min(offer, self.poll_interval)
+        if self.report_pending:  # a report waiting for its interval still goes out on time
+            wait = min(wait, max(0.0, self.report_due() - self.monotonic()))
+        return round(wait, 1)
+
+    async def poll(self, wait: float | None) -> tuple[str | None, dict[str, Any] | None]:
+        """Poll; a held poll gives way at once when the agent is told to stop."""
+        if not wait or self.stopping is None:
+            return await self.client.poll(self.etag, wait=wait)
+        poll = asyncio.ensure_future(self.client.poll(self.etag, wait=wait))
+        stopped = asyncio.ensure_future(self.stopping.wait())
+        try:
+            done, _ = await asyncio.wait({poll, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not poll.done():
+                poll.cancel()
+        if poll in done:
+            return poll.result()
+        await asyncio.wait({poll})  # let the cancelled request close its connection
+        return self.etag, None  # stopping: nothing new
 
     async def apply(self, state: dict[str, Any], etag: str | None) -> None:
         """Apply ``state``, or the newer target that arrives while it downloads."""

@@ -124,6 +124,7 @@ class FleetSimulator:
             poll_interval=self.poll_interval,
             report_interval=self.report_interval,
             rng=self.rng,
+            long_poll=False,  # held polls would fill the shared request queue's few slots
         )
         return SimulatedDevice(uuid, agent, runtime, bad)
 
