@@ -212,8 +212,9 @@ def watch_rollout(
 ) -> None:
     """Follow a rollout live until it ends: a bar per batch and the newest events.
 
-    Exit codes: 0 completed, 10 failed, 11 cancelled, 12 rolled back, 13 paused (unless
-    --through-pause), 14 --timeout reached; 1 refused, 3 unreachable, 4 bad token."""
+    Exit codes: 0 completed, 10 failed, 11 cancelled, 12 rolled back,
+    13 paused (unless --through-pause), 14 --timeout reached;
+    1 refused, 3 unreachable, 4 no or wrong token."""
     with admin_api(url, token) as api:
         code = follow(api, rollout_id, Pace(time.sleep, time.monotonic, interval, timeout),
                       through_pause=through_pause, keep=events, as_json=as_json)  # fmt: skip
