@@ -92,9 +92,17 @@ class Agent:
                 return self.rng.uniform(0, LONG_POLL_JITTER)
             return self.poll_interval * self.rng.uniform(0.9, 1.1)
         except httpx.HTTPError as exc:
-            self.errors += 1
             log.warning("server unreachable (%s); containers keep running", type(exc).__name__)
-            return float(min(self.poll_interval, 15 * 2 ** (self.errors - 1)))
+            return self.back_off()
+        except Exception:
+            # The engine restarting, a target it refuses, a bug: an agent on a device nobody
+            # can walk to must never stop. Keep the containers, say why, try again later.
+            log.exception("could not apply the target state; containers keep running")
+            return self.back_off()
+
+    def back_off(self) -> float:
+        self.errors += 1
+        return float(min(self.poll_interval, 15 * 2 ** (self.errors - 1)))
 
     def long_poll_wait(self) -> float | None:
         """How long the server may hold the next poll; None: a plain poll, then the interval."""
@@ -153,7 +161,6 @@ class Agent:
             return True
 
         applied = await self.reconciler.apply(state.get("apps") or {}, progress, superseded)
-        self.etag = etag
         self.progress = {k: v for k, v in self.progress.items() if k in applied.failed}
         await self.report()
         await self.drop_older_images(applied.replaced)
@@ -161,6 +168,10 @@ class Agent:
         if extension.get("health_checks") and not applied.failed:
             await self.report_now()  # the server counts results from the restart it was told of
             await self.check_health(extension)
+        # Only now is this target done: if a report or a health result could not be sent, the
+        # next poll answers with the same target, and applying it again (a no-op for the
+        # containers) sends them again.
+        self.etag = etag
 
     async def drop_older_images(self, replaced: dict[str, str]) -> None:
         """Keep each service's previous image (a rollback needs no download); drop the one

@@ -12,7 +12,7 @@ import re
 import shlex
 from typing import Any
 
-from fleetwave.agent.runtime import DEVICE, ServiceSpec
+from fleetwave.agent.runtime import DEVICE, RuntimeFailure, ServiceSpec
 
 RESTART = {"always", "unless-stopped", "on-failure", "no"}
 
@@ -20,7 +20,8 @@ RESTART = {"always", "unless-stopped", "on-failure", "no"}
 def container_name(spec: ServiceSpec, device_uuid: str) -> str:
     """Unique per device and service, so agents sharing one engine never collide."""
     raw = f"{spec.service_name}_{spec.app_id}_{device_uuid}"
-    return re.sub(r"[^a-zA-Z0-9_.-]", "-", raw)
+    name = re.sub(r"[^a-zA-Z0-9_.-]", "-", raw)
+    return name if name[0].isalnum() else f"fw{name}"  # engines want a letter or digit first
 
 
 def create_options(spec: ServiceSpec, device_uuid: str) -> dict[str, Any]:
@@ -77,16 +78,29 @@ def _environment(value: Any) -> list[str]:
 
 
 def _ports(value: Any) -> dict[str, Any]:
-    """``["8080:80", "127.0.0.1:53:53/udp", "9000"]`` → the SDK's ``{"80/tcp": 8080, ...}``."""
+    """``["8080:80", "127.0.0.1:53:53/udp", "9000", "8000-8001:8000-8001"]`` → the SDK's
+    ``{"80/tcp": 8080, ...}``. A mapping the agent cannot read is a start failure, reported."""
     ports: dict[str, Any] = {}
     for item in value or []:
         mapping, _, protocol = str(item).partition("/")
         parts = mapping.split(":")
-        inner = f"{parts[-1]}/{protocol or 'tcp'}"
-        if len(parts) == 1:
-            ports[inner] = None
-        elif len(parts) == 2:
-            ports[inner] = int(parts[0])
-        else:
-            ports[inner] = (":".join(parts[:-2]), int(parts[-2]))
+        try:
+            inner = _port_range(parts[-1])
+            outer = _port_range(parts[-2]) if len(parts) >= 2 else [None] * len(inner)
+        except ValueError:
+            raise RuntimeFailure("start_failed", f"cannot read the port mapping {item!r}") from None
+        if len(outer) != len(inner):
+            raise RuntimeFailure("start_failed", f"port ranges of unequal length in {item!r}")
+        host = ":".join(parts[:-2])
+        for port, published in zip(inner, outer, strict=True):
+            key = f"{port}/{protocol or 'tcp'}"
+            ports[key] = (host, published) if host and published else published
     return ports
+
+
+def _port_range(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    low, high = int(first), int(last or first)
+    if not 0 < low <= high <= 65535:
+        raise ValueError(text)
+    return list(range(low, high + 1))

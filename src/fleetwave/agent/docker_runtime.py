@@ -65,7 +65,7 @@ class DockerRuntime:
             raise RuntimeFailure("pull_failed", f"pull of {image} failed: {_reason(exc)}") from exc
 
     async def start(self, spec: Spec) -> Container:
-        options = create_options(spec, self.device_uuid)
+        options = create_options(spec, self.device_uuid)  # RuntimeFailure if unreadable
         try:
             created = await self._call(self._client.containers.create, spec.image, **options)
             await self._call(created.start)
