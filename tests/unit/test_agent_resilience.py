@@ -35,7 +35,7 @@ def test_a_port_range_is_published() -> None:
 
 
 async def test_a_configuration_the_agent_cannot_translate_fails_the_service_not_the_agent() -> None:
-    device = Device()
+    device = Device(report_interval=0)
 
     async def start(spec: ServiceSpec) -> Container:
         create_options(spec, "dev-1")  # as DockerRuntime.start does
