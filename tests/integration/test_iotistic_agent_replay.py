@@ -19,6 +19,8 @@ The agent runs on Node's ``fetch``, which adds its own headers; they are sent he
 
 from __future__ import annotations
 
+import gzip
+import json
 import secrets
 import uuid as uuids
 from collections.abc import AsyncIterator
@@ -227,3 +229,37 @@ async def test_the_agent_registering_again_after_a_restart_keeps_its_device(
     assert str(again.json()["id"]) == agent.uuid
     assert (await agent.exchange_keys()).is_success
     assert (await agent.poll()).status_code == 200
+
+
+async def test_the_newer_agents_gzipped_report_is_read_and_a_bomb_or_garbage_is_refused(
+    client: httpx.AsyncClient, agent_http: httpx.AsyncClient
+) -> None:
+    """Iotistica/iotistic's newer api-binder gzips its report (``Content-Encoding: gzip``)."""
+    provisioning = await client.post("/api/v1/provisioning-keys", json={"fleet_id": "north"})
+    agent = IotisticAgent(agent_http)
+    assert (await agent.register(provisioning.json()["key"])).is_success
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "X-Device-API-Key": agent.device_api_key,
+    }
+    state = {agent.uuid: {"apps": running_apps("c0ffee"), "is_online": True} | METRICS}
+
+    sent = await agent_http.patch(
+        "/api/v1/device/state", content=gzip.compress(json.dumps(state).encode()), headers=headers
+    )
+    assert sent.status_code == 200, sent.text
+    current = (await client.get(f"/api/v1/devices/{agent.uuid}/current-state")).json()
+    assert current["apps"]["1001"]["services"][0]["containerId"] == "c0ffee"
+
+    bomb = gzip.compress(b" " * (2 * 1024 * 1024))  # 2 MiB of blanks in about 2 KiB
+    refused = await agent_http.patch("/api/v1/device/state", content=bomb, headers=headers)
+    assert refused.status_code == 413, refused.text
+    garbage = await agent_http.patch("/api/v1/device/state", content=b"not gzip", headers=headers)
+    assert garbage.status_code == 422 and "gzip" in garbage.json()["error"]
+    brotli = await agent_http.patch(
+        "/api/v1/device/state",
+        content=b"{}",
+        headers=headers | {"Content-Encoding": "br"},
+    )
+    assert brotli.status_code == 415 and "br" in brotli.json()["error"]
