@@ -13,16 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Sequence
 
-import psycopg
-from sqlalchemy.engine import make_url
-
 from fleetwave.rollouts.events import EVENTS_CHANNEL, Event
-
-log = logging.getLogger("fleetwave.events")
-LISTEN_READY_SECONDS = 5.0
+from fleetwave.store.listen import ChannelRelay, listen_dsn
 
 
 class Subscription:
@@ -52,15 +46,11 @@ class Subscription:
 
 class EventBroadcast:
     def __init__(self, database_url: str) -> None:
-        url = make_url(database_url)
-        self._dsn = (
-            url.set(drivername="postgresql").render_as_string(hide_password=False)
-            if url.get_backend_name() == "postgresql"
-            else None
+        dsn = listen_dsn(database_url)
+        self._relay = (
+            ChannelRelay(dsn, EVENTS_CHANNEL, lambda _payload: self.wake()) if dsn else None
         )
         self._subscriptions: set[Subscription] = set()
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
         self.closed = False
 
     @property
@@ -83,12 +73,8 @@ class EventBroadcast:
         subscription = Subscription(self)
         self._subscriptions.add(subscription)
         try:
-            if self._dsn is not None and not self.closed:
-                if self._listener is None or self._listener.done():
-                    self._listener = asyncio.create_task(self._listen(self._dsn))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(LISTEN_READY_SECONDS):
-                        await self._listening.wait()
+            if self._relay is not None and not self.closed:
+                await self._relay.ready()
             yield subscription
         finally:
             self._subscriptions.discard(subscription)
@@ -100,22 +86,5 @@ class EventBroadcast:
 
     async def close(self) -> None:
         self.shut_down()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-
-    async def _listen(self, dsn: str) -> None:
-        while not self.closed:
-            try:
-                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-                    self._listening.set()
-                    self.wake()  # whatever was committed while no one listened
-                    async for _ in conn.notifies():
-                        self.wake()
-            except (psycopg.Error, OSError) as exc:
-                self._listening.clear()
-                log.warning("event stream listener lost its connection (%s); retrying", exc)
-                await asyncio.sleep(1)
+        if self._relay is not None:
+            await self._relay.close()

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.store.listen import ChannelRelay, listen_dsn
+
 CHANNEL = "fleetwave_monitor"
-log = logging.getLogger("fleetwave.monitor")
 
 
 class Waker:
@@ -42,17 +40,13 @@ class Waker:
         return woken
 
     async def listen(self, database_url: str, stop: asyncio.Event) -> None:
-        """Relay NOTIFYs from other processes into this one (PostgreSQL only)."""
-        url = make_url(database_url).set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
-        while not stop.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    async for _ in conn.notifies():
-                        self._event.set()
-                        if stop.is_set():
-                            return
-            except (psycopg.Error, OSError) as exc:
-                log.warning("monitor wake-up listener lost its connection (%s); retrying", exc)
-                await asyncio.sleep(1)
+        """Relay NOTIFYs from other processes into this one (PostgreSQL only), until ``stop``."""
+        dsn = listen_dsn(database_url)
+        if dsn is None:
+            return
+        relay = ChannelRelay(dsn, CHANNEL, lambda _payload: self._event.set())
+        await relay.ready()
+        try:
+            await stop.wait()
+        finally:
+            await relay.close()
