@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_quickstart import FLEETWAVE, clean_env, free_port
+from tests.e2e.processes import fleetwave_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,7 +34,7 @@ ADMIN_TOKEN = "browser-test-admin-token-0123456789abcdef"
 class Server:
     base: str
     admin: httpx.Client
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="session")
@@ -52,41 +51,16 @@ def chromium_path() -> Path:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    data_dir, port = tmp_path / "var", free_port()
-    env = clean_env(
-        data_dir,
-        FLEETWAVE_PORT=str(port),
-        FLEETWAVE_ADMIN_TOKEN=ADMIN_TOKEN,
-        FLEETWAVE_WEBHOOK_SECRET="browser-test-webhook-secret-0123",
-        FLEETWAVE_MONITOR_INTERVAL="0.2",
-        FLEETWAVE_LOG_LEVEL="warning",
-    )
-    migrated = subprocess.run(
-        [*FLEETWAVE, "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    process = subprocess.Popen(
-        [*FLEETWAVE, "serve", "--no-migrate"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"server did not become ready: {process.communicate()[0]}")
-    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    yield Server(base, admin, process)
-    admin.close()
-    process.terminate()
-    output = process.communicate(timeout=15)[0]
+    settings = {
+        "FLEETWAVE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "FLEETWAVE_WEBHOOK_SECRET": "browser-test-webhook-secret-0123",
+        "FLEETWAVE_MONITOR_INTERVAL": "0.2",
+        "FLEETWAVE_LOG_LEVEL": "warning",
+    }
+    with fleetwave_server(tmp_path, **settings) as running:
+        base = running.base
+        admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        yield Server(base, admin, running.process)
+        admin.close()
+        output = running.stop()
     assert ADMIN_TOKEN not in output

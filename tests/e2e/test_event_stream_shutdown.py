@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.e2e.test_quickstart import server  # noqa: F401 (the fixture)
+from tests.e2e.processes import RunningServer, fleetwave_server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    with fleetwave_server(tmp_path) as running:
+        yield running
 
 
 def test_sigterm_ends_open_event_streams_and_the_server_exits_promptly(
-    server: tuple[str, Path, subprocess.Popen[str]],  # noqa: F811
+    server: RunningServer,
 ) -> None:
-    base, data_dir, process = server
+    base, data_dir, process = server.base, server.data_dir, server.process
     token = (data_dir / "admin-token").read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
     with (
@@ -31,5 +38,4 @@ def test_sigterm_ends_open_event_streams_and_the_server_exits_promptly(
         # uvicorn re-raises the signal once it has shut down gracefully.
         assert process.wait(timeout=10) in (0, -15)
         assert time.monotonic() - started < 5
-    output = process.communicate()[0]
-    assert "Application shutdown complete" in output
+    assert "Application shutdown complete" in server.output()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_quickstart import clean_env, free_port
-
-FLEETWAVE = [sys.executable, "-m", "fleetwave.cli"]
+from tests.e2e.processes import FLEETWAVE, clean_env, fleetwave_server, free_port
 
 
 @dataclass
@@ -47,31 +44,9 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("operator")
-    data_dir, port = home / "var", free_port()
-    env = clean_env(data_dir, FLEETWAVE_PORT=str(port), FLEETWAVE_MONITOR_INTERVAL="0.1")
-    subprocess.run([*FLEETWAVE, "migrate"], env=env, cwd=home, check=True, capture_output=True)
-    process = subprocess.Popen(
-        [*FLEETWAVE, "serve", "--no-migrate"],
-        env=env,
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: ready(url), timeout=20, what="the server to answer")
-        token = (data_dir / "admin-token").read_text().strip()
-        yield Server(url, token, data_dir, port)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with fleetwave_server(home, FLEETWAVE_MONITOR_INTERVAL="0.1") as running:
+        token = (running.data_dir / "admin-token").read_text().strip()
+        yield Server(running.base, token, running.data_dir, int(running.base.rsplit(":", 1)[1]))
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = 20, what: str = "") -> Any:

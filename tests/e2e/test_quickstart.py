@@ -3,11 +3,8 @@ SQLite, and a newcomer's curl steps made with an HTTP client."""
 
 from __future__ import annotations
 
-import os
-import socket
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,57 +12,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-FLEETWAVE = [sys.executable, "-m", "fleetwave.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWAVE_")}
-    return env | {"FLEETWAVE_DATA_DIR": str(data_dir)} | extra
+from tests.e2e.processes import FLEETWAVE, RunningServer, clean_env, fleetwave_server
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
-    data_dir, port = tmp_path / "var", free_port()
-    env = clean_env(data_dir, FLEETWAVE_PORT=str(port))
-    migrated = subprocess.run(
-        [*FLEETWAVE, "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    process = subprocess.Popen(
-        [*FLEETWAVE, "serve", "--no-migrate"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"server did not become ready: {process.communicate()[0]}")
-    yield base, data_dir, process
-    process.terminate()
-    process.wait(timeout=10)
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    with fleetwave_server(tmp_path) as running:
+        yield running
 
 
 def test_a_newcomer_registers_a_device_targets_it_polls_it_and_reports(
-    server: tuple[str, Path, subprocess.Popen[str]],
+    server: RunningServer,
 ) -> None:
-    base, data_dir, process = server
+    base, data_dir = server.base, server.data_dir
     token_file = data_dir / "admin-token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     token = token_file.read_text().strip()
@@ -124,8 +83,7 @@ def test_a_newcomer_registers_a_device_targets_it_polls_it_and_reports(
     assert admin.get("/api/v1/devices/pi-1").json()["is_online"] is True
     assert admin.get("/api/v1/devices", headers={"Authorization": "Bearer x"}).status_code == 401
 
-    process.terminate()
-    output = process.communicate(timeout=10)[0]
+    output = server.stop()
     assert token not in output and key not in output
     assert str(token_file.resolve()) in output
 
@@ -179,9 +137,9 @@ def test_invalid_settings_stop_start_up_naming_the_setting(
 
 
 def test_the_plans_scenario_over_http_with_a_docker_hub_webhook(
-    server: tuple[str, Path, subprocess.Popen[str]],
+    server: RunningServer,
 ) -> None:
-    base, data_dir, process = server
+    base, data_dir = server.base, server.data_dir
     token = (data_dir / "admin-token").read_text().strip()
     secret = (data_dir / "webhook-secret").read_text().strip()
     assert stat.S_IMODE((data_dir / "webhook-secret").stat().st_mode) == 0o600
@@ -217,8 +175,7 @@ def test_the_plans_scenario_over_http_with_a_docker_hub_webhook(
     target = admin.get(f"/api/v1/devices/{uuid}/target-state").json()
     assert target["apps"]["1001"]["services"][0]["imageName"] == "iotistic/myapp:v2.0.1"
 
-    process.terminate()
-    output = process.communicate(timeout=10)[0]
+    output = server.stop()
     assert "/api/v1/webhooks/docker-registry?secret=<redacted>" in output
     assert secret not in output and token not in output
 
@@ -235,25 +192,13 @@ def wait_for(check: object, seconds: float = 10) -> None:
 def test_the_embedded_monitor_wakes_on_a_device_report_and_monitor_tick_reports(
     tmp_path: Path,
 ) -> None:
-    data_dir, port = tmp_path / "var", free_port()
-    env = clean_env(
-        data_dir,
-        FLEETWAVE_PORT=str(port),
-        FLEETWAVE_MONITOR_INTERVAL="600",  # only a wake-up can move it within the test
-        FLEETWAVE_ADMIN_TOKEN="e2e-admin-token-0123456789abcdef",
-        FLEETWAVE_WEBHOOK_SECRET="e2e-webhook-secret",
-    )
-    process = subprocess.Popen(
-        [*FLEETWAVE, "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _ready(base), 20)
+    settings = {
+        "FLEETWAVE_MONITOR_INTERVAL": "600",  # only a wake-up can move it within the test
+        "FLEETWAVE_ADMIN_TOKEN": "e2e-admin-token-0123456789abcdef",
+        "FLEETWAVE_WEBHOOK_SECRET": "e2e-webhook-secret",
+    }
+    with fleetwave_server(tmp_path, **settings) as server:
+        base = server.base
         admin = httpx.Client(
             base_url=base, headers={"Authorization": "Bearer e2e-admin-token-0123456789abcdef"}
         )
@@ -301,14 +246,12 @@ def test_the_embedded_monitor_wakes_on_a_device_report_and_monitor_tick_reports(
             f"{base}/api/v1/device/state", json=report, headers={"X-Device-API-Key": keys[first]}
         ).raise_for_status()
         wait_for(lambda: admin.get(f"/api/v1/rollouts/{rid}").json()["current_batch"] == 2)
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=10)[0]
+        output = server.stop()
     assert "batch 2 of 3 started" in output
 
     ticked = subprocess.run(
         [*FLEETWAVE, "monitor", "tick"],
-        env=env,
+        env=clean_env(server.data_dir, **settings),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -316,10 +259,3 @@ def test_the_embedded_monitor_wakes_on_a_device_report_and_monitor_tick_reports(
         check=True,
     )
     assert f"{rid}: waiting: batch 2 has 1 devices not finished" in ticked.stdout
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

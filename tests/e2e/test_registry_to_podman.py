@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.processes import FLEETWAVE, clean_env, free_port
 from tests.e2e.realparts import Podman, Registry, podman, registry, require, wait_until
-from tests.e2e.test_quickstart import FLEETWAVE, clean_env, free_port
 
 TOKEN = "e2e-admin-token-0123456789abcdef"
 SECRET = "e2e-registry-secret-0123456789"

@@ -11,37 +11,18 @@ that makes no difference, or several coalesced into one, answers nothing wrong.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from fleetwave.devices.targets import EVERYONE, TARGETS_CHANNEL, TargetsChanged
-from fleetwave.store.listen import ChannelRelay, listen_dsn
+from fleetwave.store.listen import ChannelRelay, WakeFlag, listen_dsn
 
 
-class Watcher:
+class Watcher(WakeFlag):
     """One held poll's wake-up flag."""
 
     def __init__(self, watch: TargetWatch) -> None:
-        self._watch = watch
-        self._woken = asyncio.Event()
-
-    @property
-    def closed(self) -> bool:
-        """The server is shutting down: answer now."""
-        return self._watch.closed
-
-    def wake(self) -> None:
-        self._woken.set()
-
-    async def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True if woken (a target changed, or shutting down)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._woken.wait()
-        woken = self._woken.is_set()
-        self._woken.clear()
-        return woken
+        super().__init__(lambda: watch.closed)
 
 
 class TargetWatch:

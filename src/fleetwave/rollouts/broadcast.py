@@ -11,37 +11,18 @@ wake-ups coalesce, nothing is missed and nothing is sent twice.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from fleetwave.rollouts.events import EVENTS_CHANNEL, Event
-from fleetwave.store.listen import ChannelRelay, listen_dsn
+from fleetwave.store.listen import ChannelRelay, WakeFlag, listen_dsn
 
 
-class Subscription:
-    """One subscriber's wake-up flag."""
+class Subscription(WakeFlag):
+    """One stream subscriber's wake-up flag."""
 
     def __init__(self, hub: EventBroadcast) -> None:
-        self._hub = hub
-        self._woken = asyncio.Event()
-
-    @property
-    def closed(self) -> bool:
-        """The server is shutting down: the subscriber should end its stream."""
-        return self._hub.closed
-
-    def wake(self) -> None:
-        self._woken.set()
-
-    async def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True if woken (new events, or shutting down)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._woken.wait()
-        woken = self._woken.is_set()
-        self._woken.clear()
-        return woken
+        super().__init__(lambda: hub.closed)
 
 
 class EventBroadcast:

@@ -28,6 +28,33 @@ def listen_dsn(database_url: str) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class WakeFlag:
+    """A wake-up that carries nothing: anyone sets it, its one waiter takes it. Whoever is woken
+    looks again at what it waits for (the database), so coalesced or spurious wake-ups are
+    harmless."""
+
+    def __init__(self, is_closed: Callable[[], bool] = lambda: False) -> None:
+        self._is_closed = is_closed
+        self._woken = asyncio.Event()
+
+    @property
+    def closed(self) -> bool:
+        """The server is shutting down: stop waiting and answer now."""
+        return self._is_closed()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if woken meanwhile (or before)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._woken.wait()
+        woken = self._woken.is_set()
+        self._woken.clear()
+        return woken
+
+
 class ChannelRelay:
     def __init__(self, dsn: str, channel: str, deliver: Callable[[str | None], None]) -> None:
         self.dsn, self.channel, self.deliver = dsn, channel, deliver
