@@ -226,7 +226,12 @@ def simulate_command(
     server: str = typer.Option("http://127.0.0.1:3001", help="fleetwave's URL"),
     devices: int = typer.Option(10, min=1, max=100_000, help="how many devices"),
     image: str = typer.Option("iotistic/myapp:v2.0.0", help="the image they run at first"),
-    fail: list[str] = typer.Option([], help="TAG:RATE, e.g. v2.0.1:0.1 (repeatable)"),
+    fail: list[str] = typer.Option(
+        [], help="TAG:RATE: that share of devices crash on TAG, e.g. v2.0.1:0.1 (repeatable)"
+    ),
+    unhealthy: list[str] = typer.Option(
+        [], help="TAG:RATE: that share run TAG but fail their health checks (repeatable)"
+    ),
     poll_interval: float = typer.Option(10, help="seconds between each device's polls"),
     token: str | None = typer.Option(None, envvar="FLEETWAVE_ADMIN_TOKEN", help="admin token"),
     seed: int | None = typer.Option(None, help="fix which devices fail"),
@@ -247,6 +252,7 @@ def simulate_command(
 
     try:
         failures = parse_failures(fail)
+        sick = parse_failures(unhealthy, "--unhealthy")
     except ValueError as exc:
         typer.echo(f"fleetwave: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -265,6 +271,7 @@ def simulate_command(
                 count=devices,
                 image=image,
                 failures=failures,
+                unhealthy=sick,
                 poll_interval=poll_interval,
                 seed=seed,
             )

@@ -12,7 +12,7 @@ from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
 from fleetwave.sim.simulator import FleetSimulator, describe, parse_failures
 from tests.conftest import ADMIN_TOKEN
-from tests.integration.engine import rollout, tick
+from tests.integration.engine import device_rows, rollout, tick
 from tests.integration.pipeline import docker_hub_push, policy
 
 
@@ -75,3 +75,53 @@ async def test_the_simulators_transport_holds_requests_in_its_own_queue() -> Non
             answers = await asyncio.gather(*(http.get(server.url("/x")) for _ in range(20)))
     assert [a.status_code for a in answers] == [200] * 20
     assert server.max_in_flight == 3
+
+
+async def test_devices_whose_new_service_answers_its_checks_badly_are_rolled_back(
+    client: httpx.AsyncClient, container: Container, clock: ManualClock
+) -> None:
+    check = {"type": "http", "url": "http://{device_ip}:8080/health", "retries": 0}
+    await policy(
+        client,
+        batch_delay_minutes=0,
+        soak_seconds=0,
+        max_retries=0,
+        max_failure_rate=1,
+        health_check_config=[check],
+    )
+    fleet = FleetSimulator(
+        client,
+        ADMIN_TOKEN,
+        count=6,
+        image="iotistic/myapp:v2.0.0",
+        unhealthy={"v2.0.1": 0.5},
+        poll_interval=0.05,
+        report_interval=0.05,
+        seed=2,
+    )
+    await fleet.register()
+    sick = {d.uuid for d in fleet.devices if "v2.0.1" in d.bad_tags}
+    assert 0 < len(sick) < 6
+    stop = asyncio.Event()
+    agents = asyncio.create_task(fleet.run(stop))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if (await fleet.summary())["images"]["iotistic/myapp:v2.0.0"] == 6:
+                break
+        rid = (await docker_hub_push(client, "v2.0.1")).json()["rollout_id"]
+        for _ in range(400):
+            await asyncio.sleep(0.02)
+            clock.advance(timedelta(seconds=1))
+            await tick(container)
+            rows = await device_rows(client, rid)
+            if all(r["status"] in ("completed", "rolled_back") for r in rows.values()):
+                break
+    finally:
+        stop.set()
+        await agents
+    rows = await device_rows(client, rid)
+    assert {u for u, r in rows.items() if r["status"] == "rolled_back"} == sick
+    assert {r["status"] for u, r in rows.items() if u not in sick} == {"completed"}
+    failed = rows[sorted(sick)[0]]["health_check_details"]
+    assert "answers HTTP 503" in str(failed)

@@ -85,3 +85,21 @@ async def test_a_health_result_that_could_not_be_posted_is_posted_later(
         await device.agent.step()
 
     assert "health" in [kind for kind, _ in device.client.sent]
+
+
+async def test_a_simulated_service_answers_its_checks_and_an_unhealthy_tag_fails_them() -> None:
+    from fleetwave.agent.simulated import Behaviour, SimulatedRuntime
+
+    runtime = SimulatedRuntime({"v2": Behaviour(unhealthy=True)}, images={"app:v1", "app:v2"})
+    assert await runtime.answer_check("http") == (
+        False,
+        "simulated http check: nothing is running",
+    )
+    web = ServiceSpec("1001/web", "1001", "web", 1, "app:v1")
+    first = await runtime.start(web)
+    assert await runtime.answer_check("http") == (True, "simulated http check: HTTP 200")
+    await runtime.remove(first)
+    await runtime.start(ServiceSpec("1001/web", "1001", "web", 1, "app:v2"))
+    passed, detail = await runtime.answer_check("tcp") or (True, "")
+    assert not passed and "app:v2 answers HTTP 503" in detail
+    assert await SimulatedRuntime(answers_checks=False).answer_check("http") is None

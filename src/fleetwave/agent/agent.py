@@ -258,6 +258,9 @@ class Agent:
     async def run_one(self, check: CheckSpec) -> tuple[bool, str]:
         if check.type == "custom":
             return await self.custom.run(check.command, check.timeout_seconds)
+        answered = await self.runtime.answer_check(check.type)
+        if answered is not None:
+            return answered
         return await run_check(check.with_device(self.device_address))
 
 

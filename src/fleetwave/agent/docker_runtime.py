@@ -91,6 +91,9 @@ class DockerRuntime:
         except (NotFound, APIError):
             return  # in use by another container, or gone: keep it
 
+    async def answer_check(self, kind: str) -> tuple[bool, str] | None:
+        return None  # real services answer on the network
+
     def close(self) -> None:
         self._client.close()
 

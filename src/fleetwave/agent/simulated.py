@@ -32,8 +32,10 @@ class SimulatedRuntime:
         *,
         images: set[str] | None = None,
         now: Callable[[], datetime] | None = None,
+        answers_checks: bool = True,
     ) -> None:
         self.behaviours = dict(behaviours or {})
+        self.answers_checks = answers_checks
         self.images: set[str] = set(images or ())
         self._containers: dict[str, Container] = {}
         self._ids = itertools.count(1)
@@ -85,6 +87,20 @@ class SimulatedRuntime:
     async def remove_image(self, image: str) -> None:
         if not any(c.image == image for c in self._containers.values()):
             self.images.discard(image)
+
+    async def answer_check(self, kind: str) -> tuple[bool, str] | None:
+        """Simulated services answer their checks: badly where a running container's tag is
+        configured ``unhealthy`` (or nothing runs). With ``answers_checks=False`` the agent
+        probes the real address instead (tests that run a real server there)."""
+        if not self.answers_checks:
+            return None
+        running = [c for c in self._containers.values() if c.state == "running"]
+        sick = sorted(c.image for c in running if not self.healthy(c.image))
+        if not running:
+            return False, f"simulated {kind} check: nothing is running"
+        if sick:
+            return False, f"simulated {kind} check: {sick[0]} answers HTTP 503"
+        return True, f"simulated {kind} check: HTTP 200"
 
     def crash(self, key: str) -> None:
         """Make a running service's container exit (for tests)."""

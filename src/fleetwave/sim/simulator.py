@@ -53,7 +53,7 @@ class QueuedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def parse_failures(values: list[str]) -> dict[str, float]:
+def parse_failures(values: list[str], option: str = "--fail") -> dict[str, float]:
     """``["v2.0.1:0.1"]`` → ``{"v2.0.1": 0.1}``."""
     failures = {}
     for value in values:
@@ -63,7 +63,7 @@ def parse_failures(values: list[str]) -> dict[str, float]:
         except ValueError:
             fraction = -1
         if not sep or not tag or not 0 <= fraction <= 1:
-            raise ValueError(f"--fail {value!r}: write TAG:RATE with a rate between 0 and 1")
+            raise ValueError(f"{option} {value!r}: write TAG:RATE with a rate between 0 and 1")
         failures[tag] = fraction
     return failures
 
@@ -77,6 +77,7 @@ class FleetSimulator:
         count: int,
         image: str,
         failures: Mapping[str, float] | None = None,
+        unhealthy: Mapping[str, float] | None = None,
         poll_interval: float = 60,
         report_interval: float = 10,
         seed: int | None = None,
@@ -84,7 +85,8 @@ class FleetSimulator:
         self.http, self.admin_token = http, admin_token
         self.count, self.image, self.poll_interval = count, image, poll_interval
         self.report_interval = report_interval
-        self.failures = dict(failures or {})
+        self.failures = dict(failures or {})  # tag → share of devices whose container exits
+        self.unhealthy = dict(unhealthy or {})  # tag → share whose service fails its checks
         self.rng = random.Random(seed)  # noqa: S311 - which devices fail, not secrets
         self.prefix = f"sim-{secrets.token_hex(3)}"
         self.devices: list[SimulatedDevice] = []
@@ -109,6 +111,7 @@ class FleetSimulator:
         # drawn before the first await, so a seed picks the same devices whatever order the
         # registrations complete in
         bad = {tag for tag, rate in self.failures.items() if self.rng.random() < rate}
+        sick = {tag for tag, rate in self.unhealthy.items() if self.rng.random() < rate}
         async with slots:
             response = await self.http.post(
                 "/api/v1/devices",
@@ -116,7 +119,12 @@ class FleetSimulator:
                 headers={"Authorization": f"Bearer {self.admin_token}"},
             )
         response.raise_for_status()
-        runtime = SimulatedRuntime({tag: Behaviour(exits_after_start=True) for tag in bad})
+        runtime = SimulatedRuntime(
+            {
+                tag: Behaviour(exits_after_start=tag in bad, unhealthy=tag in sick)
+                for tag in bad | sick
+            }
+        )
         client = DeviceClient(self.http, uuid, response.json()["api_key"])
         agent = Agent(
             client,
@@ -126,7 +134,7 @@ class FleetSimulator:
             rng=self.rng,
             long_poll=False,  # held polls would fill the shared request queue's few slots
         )
-        return SimulatedDevice(uuid, agent, runtime, bad)
+        return SimulatedDevice(uuid, agent, runtime, bad | sick)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every agent until ``stop`` (their first polls spread over one interval)."""
