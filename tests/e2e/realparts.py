@@ -215,6 +215,14 @@ class Podman:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    def container_ids(self, device_uuid: str) -> list[str]:
+        """``podman ps`` for one device's running containers: their IDs."""
+        out = self.run(
+            "ps", "--no-trunc", "--filter", f"label=io.fleetwave.device={device_uuid}",
+            "--format", "{{.ID}}",
+        )  # fmt: skip
+        return sorted(line for line in out.splitlines() if line)
+
     def running_images(self, device_uuid: str) -> list[str]:
         """``podman ps`` for one device's running containers: the ID of the image each runs."""
         out = self.run(

@@ -12,14 +12,14 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.processes import FLEETWAVE, clean_env, free_port
+from tests.e2e.processes import FLEETWAVE, clean_env, fleetwave_server, free_port
 from tests.e2e.realparts import Podman, Registry, podman, registry, require, wait_until
 
 TOKEN = "e2e-admin-token-0123456789abcdef"
@@ -43,7 +43,9 @@ class Stack:
     podman: Podman
     server_url: str
     workdir: Path
-    agents: list[subprocess.Popen[bytes]]
+    agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)
 
     def device(self, uuid: str, image: str, address: str) -> None:
         """Register a device running ``image`` and start its agent."""
@@ -63,9 +65,15 @@ class Stack:
             },
         )
         assert answer.status_code == 201, answer.text
-        log = (self.workdir / f"agent-{uuid}.log").open("wb")
-        self.agents.append(
-            subprocess.Popen(
+        self.keys[uuid], self.addresses[uuid] = answer.json()["api_key"], address
+        self.start_agent(uuid)
+
+    def start_agent(self, uuid: str) -> Path:
+        """Start ``uuid``'s agent process; returns its log file."""
+        started = len(list(self.workdir.glob(f"agent-{uuid}-*.log")))
+        log = self.workdir / f"agent-{uuid}-{started}.log"
+        with log.open("wb") as out:
+            self.agents[uuid] = subprocess.Popen(
                 [
                     *FLEETWAVE,
                     "agent",
@@ -82,14 +90,13 @@ class Stack:
                     "--report-interval",
                     "1",
                     "--device-address",
-                    address,
+                    self.addresses[uuid],
                 ],
-                env=clean_env(self.workdir / "agent")
-                | {"FLEETWAVE_DEVICE_KEY": answer.json()["api_key"]},
-                stdout=log,
+                env=clean_env(self.workdir / "agent") | {"FLEETWAVE_DEVICE_KEY": self.keys[uuid]},
+                stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        )
+        return log
 
     def policy(self, repository: str) -> None:
         answer = self.api.post(
@@ -173,43 +180,31 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require("podman", "docker-registry")
     workdir = tmp_path_factory.mktemp("real-parts")
-    port, registry_port = free_port(), free_port()
-    server_url = f"http://127.0.0.1:{port}"
-    env = clean_env(
-        workdir / "var",
-        FLEETWAVE_PORT=str(port),
-        FLEETWAVE_ADMIN_TOKEN=TOKEN,
-        FLEETWAVE_WEBHOOK_SECRET=SECRET,
-        FLEETWAVE_MONITOR_INTERVAL="0.5",
-    )
-    with (workdir / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            [*FLEETWAVE, "serve"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-        )
-    agents: list[subprocess.Popen[bytes]] = []
-    try:
-        wait_until(
-            lambda: httpx.get(f"{server_url}/readyz", timeout=1).status_code == 200, "fleetwave"
-        )
-        notify = f"{server_url}/api/v1/webhooks/distribution"
+    settings = {
+        "FLEETWAVE_ADMIN_TOKEN": TOKEN,
+        "FLEETWAVE_WEBHOOK_SECRET": SECRET,
+        "FLEETWAVE_MONITOR_INTERVAL": "0.5",
+    }
+    with fleetwave_server(workdir, **settings) as server:
+        notify = f"{server.base}/api/v1/webhooks/distribution"
         with (
-            registry(workdir / "registry", registry_port, notify, SECRET) as reg,
+            registry(workdir / "registry", free_port(), notify, SECRET) as reg,
             podman(workdir / "podman", reg.address) as runtime,
             httpx.Client(
-                base_url=server_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+                base_url=server.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
             ) as api,
         ):
-            yield Stack(api, reg, runtime, server_url, workdir, agents)
-            for agent in agents:
-                agent.terminate()
-            for agent in agents:
-                agent.wait(timeout=20)
-    finally:
-        for agent in agents:
-            if agent.poll() is None:
-                agent.kill()
-        server.terminate()
-        server.wait(timeout=20)
+            stack = Stack(api, reg, runtime, server.base, workdir)
+            try:
+                yield stack
+            finally:
+                for agent in stack.agents.values():
+                    agent.terminate()
+                for agent in stack.agents.values():
+                    try:
+                        agent.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        agent.kill()
 
 
 def wait_running(stack: Stack, uuids: list[str], image_id: str, timeout: float = 60) -> None:
@@ -249,6 +244,18 @@ def test_a_registry_push_rolls_out_through_podman_and_a_bad_image_is_rolled_back
     print(
         f"v1 → v2 on 3 devices through the registry and podman: {time.monotonic() - started:.1f} s"
     )
+
+    # An agent killed outright, then started again, finds its container by its labels and
+    # leaves it running: the same container, reported as such.
+    before = stack.podman.container_ids(uuids[0])
+    stack.agents[uuids[0]].kill()
+    stack.agents[uuids[0]].wait(timeout=10)
+    log = stack.start_agent(uuids[0])
+    wait_until(lambda: "PATCH" in log.read_text(), "the restarted agent's first report", 30)
+    time.sleep(2)  # two more polls at the agent's one-second interval
+    assert stack.podman.container_ids(uuids[0]) == before
+    current = stack.api.get(f"/api/v1/devices/{uuids[0]}/current-state").json()
+    assert current["apps"]["1001"]["services"][0]["containerId"] == before[0]
 
     stack.registry.push("e2e/app", "v2-bad", healthy=False)
     bad_rollout = stack.rollout_for(bad)
