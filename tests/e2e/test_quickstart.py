@@ -258,4 +258,4 @@ def test_the_embedded_monitor_wakes_on_a_device_report_and_monitor_tick_reports(
         timeout=60,
         check=True,
     )
-    assert f"{rid}: waiting: batch 2 has 1 devices not finished" in ticked.stdout
+    assert f"{rid}: waiting: batch 2 has 1 device not finished" in ticked.stdout

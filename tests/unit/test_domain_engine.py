@@ -223,7 +223,7 @@ FINISHED = NOW - timedelta(minutes=10)
         ),
         pytest.param(
             snap({"completed": 1}, {"completed": 3, "scheduled": 1}, {"pending": 5}, current=2),
-            [Wait("batch 2 has 1 devices not finished")],
+            [Wait("batch 2 has 1 device not finished")],
             id="one device left is enough to wait",
         ),
     ],
@@ -243,7 +243,7 @@ def test_a_device_still_in_flight_holds_the_batch_open(unfinished: str, strategy
         settings=NO_DELAY,
         approved=2,
     )
-    assert_decides(snapshot, [Wait("batch 1 has 1 devices not finished")])
+    assert_decides(snapshot, [Wait("batch 1 has 1 device not finished")])
 
 
 @pytest.mark.parametrize("finished", ["completed", "failed", "rolled_back", "rollback_failed"])
@@ -376,7 +376,7 @@ SOAK = Wait("batch 2 starts after", NOW + DELAY)
                 current=2,
                 accepted=2,
             ),
-            [Wait("batch 2 has 1 devices not finished")],
+            [Wait("batch 2 has 1 device not finished")],
             id="failures all accepted: the batch runs on",
         ),
         pytest.param(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fleetwave.domain.vocabulary import devices
+
 CONTROL_STATUSES: dict[str, tuple[str, ...]] = {
     "approve": ("awaiting_approval",),
     "reject": ("awaiting_approval",),
@@ -77,10 +79,8 @@ def _refusal(control: str, rollout: RolloutPosition) -> str | None:
         if batch >= rollout.total_batches:
             return f"batch {batch} is the last; there is no batch to promote"
         if batch > 0 and rollout.unfinished_in_current_batch:
-            return (
-                f"batch {batch} still has {rollout.unfinished_in_current_batch} "
-                "devices not finished"
-            )
+            unfinished = devices(rollout.unfinished_in_current_batch)
+            return f"batch {batch} still has {unfinished} not finished"
     if control == "retry-failed" and rollout.failed_devices == 0:
         return "no device of this rollout has failed"
     return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fleetwave.domain.rollout_settings import RolloutSettings
-from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
+from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES, devices
 from fleetwave.domain.windows import next_opening, window_is_open
 
 FAILED_STATUSES = ("failed", "rolled_back", "rollback_failed")
@@ -152,7 +152,7 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
         ]
     if batch > 0 and not batch_done:
         in_flight = snapshot.in_batch(batch, UNFINISHED_DEVICE_STATUSES)
-        return actions + [Wait(f"batch {batch} has {in_flight} devices not finished")]
+        return actions + [Wait(f"batch {batch} has {devices(in_flight)} not finished")]
     return actions + [_next_batch(snapshot, batch + 1, finished_at)]
 
 

@@ -73,3 +73,8 @@ ROLLOUT_EVENT_TYPES = (
 SEMVER_RULES = ("major", "minor", "patch", "all")
 
 WEBHOOK_OUTCOMES = ("rollout_created", "duplicate", "ignored", "rejected")
+
+
+def devices(n: int) -> str:
+    """``1 device``, ``2 devices``: counts in messages people read."""
+    return f"{n} device" if n == 1 else f"{n} devices"

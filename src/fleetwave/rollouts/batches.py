@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.domain.vocabulary import devices
 from fleetwave.rollouts.device_moves import retarget_devices
 from fleetwave.rollouts.events import Event
 from fleetwave.store.tables import device_rollout_status as device_rows
@@ -57,7 +58,7 @@ async def start_batch(
         Event(
             rollout.rollout_id,
             "batch_started",
-            f"batch {batch_number} of {total_batches} started: {len(uuids)} devices",
+            f"batch {batch_number} of {total_batches} started: {devices(len(uuids))}",
             {"batch": batch_number, "devices": len(uuids)},
         )
     ]

@@ -25,7 +25,7 @@ from fleetwave.domain.controls import (
 )
 from fleetwave.domain.engine import RolloutSnapshot, gate_tripped
 from fleetwave.domain.rollout_settings import RolloutSettings
-from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
+from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES, devices
 from fleetwave.errors import Conflict, NotFound
 from fleetwave.rollouts.device_moves import move, restore_devices, update_rollout
 from fleetwave.rollouts.events import Event, append
@@ -184,7 +184,7 @@ class RolloutControls:
             raise Conflict(f"batch {batch} is the last; there is no batch to promote")
         unfinished = snapshot.in_batch(batch, UNFINISHED_DEVICE_STATUSES)
         if batch > 0 and unfinished:
-            raise Conflict(f"batch {batch} still has {unfinished} devices not finished")
+            raise Conflict(f"batch {batch} still has {devices(unfinished)} not finished")
         if gate_tripped(snapshot):
             raise Conflict(
                 f"the failure rate {snapshot.failure_rate:.1%} is above "
