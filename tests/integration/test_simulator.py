@@ -125,3 +125,27 @@ async def test_devices_whose_new_service_answers_its_checks_badly_are_rolled_bac
     assert {r["status"] for u, r in rows.items() if u not in sick} == {"completed"}
     failed = rows[sorted(sick)[0]]["health_check_details"]
     assert "answers HTTP 503" in str(failed)
+
+
+async def test_the_summary_counts_devices_per_status_busy_agents_by_what_they_do() -> None:
+    from fleetwave.agent.agent import Agent
+    from fleetwave.agent.client import DeviceClient
+    from fleetwave.agent.runtime import ServiceSpec
+    from fleetwave.agent.simulated import SimulatedRuntime
+    from fleetwave.sim.simulator import SimulatedDevice
+
+    http = httpx.AsyncClient(base_url="http://unused")
+    fleet = FleetSimulator(http, ADMIN_TOKEN, count=3, image="app:v1")
+    for i, busy in enumerate((None, "pulling", None)):
+        runtime = SimulatedRuntime(images={"app:v1"})
+        if i < 2:
+            await runtime.start(ServiceSpec("1001/app", "1001", "app", 1, "app:v1"))
+        agent = Agent(DeviceClient(http, f"d{i}", "key"), runtime)
+        if busy:
+            agent.progress = {"1001/app": (busy, None, "app:v2")}
+        fleet.devices.append(SimulatedDevice(f"d{i}", agent, runtime))
+    summary = await fleet.summary()
+    assert summary["states"] == {"running": 1, "pulling": 1, "none": 1}
+    assert summary["images"] == {"app:v1": 2, "(nothing yet)": 1}
+    assert describe(summary) == "(nothing yet): 1, app:v1: 2 | none: 1, pulling: 1, running: 1"
+    await http.aclose()

@@ -150,17 +150,21 @@ class FleetSimulator:
         await device.agent.run(stop)
 
     async def summary(self) -> dict[str, Counter[str]]:
-        """Devices per running image, and per container state."""
+        """Devices per running image, and per status: what the agent is doing (``pulling``,
+        ``updating``, ``pull_failed``...) where it is busy, else its container's state."""
         images: Counter[str] = Counter()
         states: Counter[str] = Counter()
         for device in self.devices:
             containers = await device.runtime.containers()
+            busy = {status for status, _error, _image in device.agent.progress.values()}
             if not containers:
                 images["(nothing yet)"] += 1
-                states["none"] += 1
             for container in containers:
                 images[container.image] += 1
-                states[container.state] += 1
+            if busy:
+                states[sorted(busy)[0]] += 1
+            else:
+                states.update({c.state for c in containers} or {"none"})
         return {"images": images, "states": states}
 
 
