@@ -103,3 +103,32 @@ async def test_a_simulated_service_answers_its_checks_and_an_unhealthy_tag_fails
     passed, detail = await runtime.answer_check("tcp") or (True, "")
     assert not passed and "app:v2 answers HTTP 503" in detail
     assert await SimulatedRuntime(answers_checks=False).answer_check("http") is None
+
+
+async def test_a_restarted_agent_still_drops_the_image_before_the_previous_one() -> None:
+    device = Device()
+    await device.agent.step()
+    device.client.serve("e2", target("iotistic/web:v2"))
+    await device.agent.step()
+
+    device.restart()  # the labels, not the agent's memory, say what ran before
+    device.client.serve("e3", target("iotistic/web:v3"))
+    await device.agent.step()
+
+    assert device.runtime.images == {"iotistic/web:v2", "iotistic/web:v3"}
+    [running] = await device.runtime.containers()
+    assert running.labels["io.fleetwave.previous-image"] == "iotistic/web:v2"
+
+
+async def test_a_rollback_keeps_the_image_it_left_and_drops_nothing_it_needs() -> None:
+    device = Device()
+    await device.agent.step()
+    device.client.serve("e2", target("iotistic/web:v2"))
+    await device.agent.step()
+    device.client.serve("e3", target("iotistic/web:v1"))  # rolled back
+    await device.agent.step()
+
+    assert device.runtime.images == {"iotistic/web:v1", "iotistic/web:v2"}
+    [running] = await device.runtime.containers()
+    assert running.image == "iotistic/web:v1"
+    assert running.labels["io.fleetwave.previous-image"] == "iotistic/web:v2"

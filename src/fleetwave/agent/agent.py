@@ -60,7 +60,6 @@ class Agent:
         self.last_report: dict[str, Any] | None = None
         self.last_sent_at: float | None = None
         self.report_pending = False
-        self.previous_images: dict[str, str] = {}  # key → the image its service ran before
         self.newer: tuple[str | None, dict[str, Any]] | None = None
         self.errors = 0
         self.long_poll = long_poll
@@ -163,7 +162,7 @@ class Agent:
         applied = await self.reconciler.apply(state.get("apps") or {}, progress, superseded)
         self.progress = {k: v for k, v in self.progress.items() if k in applied.failed}
         await self.report()
-        await self.drop_older_images(applied.replaced)
+        await self.drop_unneeded_images(applied.unneeded)
         extension = state.get("fleetwave") or {}
         if extension.get("health_checks") and not applied.failed:
             await self.report_now()  # the server counts results from the restart it was told of
@@ -173,15 +172,12 @@ class Agent:
         # containers) sends them again.
         self.etag = etag
 
-    async def drop_older_images(self, replaced: dict[str, str]) -> None:
+    async def drop_unneeded_images(self, images: set[str]) -> None:
         """Keep each service's previous image (a rollback needs no download); drop the one
-        before it."""
-        wanted = {c.image for c in await self.runtime.containers()}
-        for key, old_image in replaced.items():
-            older = self.previous_images.get(key)
-            if older is not None and older != old_image and older not in wanted:
-                await self.runtime.remove_image(older)
-            self.previous_images[key] = old_image
+        before it, unless a container still runs it."""
+        running = {c.image for c in await self.runtime.containers()}
+        for image in sorted(images - running):
+            await self.runtime.remove_image(image)
 
     def report_due(self) -> float:
         if self.last_sent_at is None:

@@ -2,19 +2,21 @@
 
 Pure: ``plan(target, running)`` lists the services to change. ``Reconciler.apply`` first pulls
 every image the change needs; only when all are present does it stop and remove each old
-container and start the new one with the service's configuration. The old image is kept (the
-agent drops the one before it), so a rollback needs no download. The same target applied twice
-changes nothing, and a newer target that arrives while images download wins: ``superseded``
-is asked after each download, before the next one and before the first container stops.
+container and start the new one with the service's configuration. The new container's labels
+name the image it replaced, which is kept, so a rollback needs no download; the image before
+that one is no longer needed (``Applied.unneeded``), and an agent that restarts still knows
+it. The same target applied twice changes nothing, and a newer target that arrives while
+images download wins: ``superseded`` is asked after each download, before the next one and
+before the first container stops.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fleetwave.agent.runtime import Container, Runtime, RuntimeFailure, ServiceSpec
+from fleetwave.agent.runtime import PREVIOUS, Container, Runtime, RuntimeFailure, ServiceSpec
 from fleetwave.domain.target_state import service_image, service_key
 
 Progress = Callable[[str, str, str | None], Awaitable[None]]  # (service key, status, error)
@@ -29,6 +31,7 @@ class TargetSuperseded(Exception):
 class Applied:
     failed: list[str]  # keys of the services that could not change
     replaced: dict[str, str]  # key → the image its container ran before this change
+    unneeded: set[str] = field(default_factory=set)  # images two updates old, to remove
 
 
 async def never() -> bool:
@@ -124,8 +127,31 @@ class Reconciler:
             if change.spec is None:
                 continue
             try:
-                await self.runtime.start(change.spec)
+                await self.runtime.start(_remembering(change.spec, change.old))
             except RuntimeFailure as exc:
                 failed.append(change.spec.key)
                 await progress(change.spec.key, exc.kind, str(exc))
-        return Applied(failed, {k: v for k, v in replaced.items() if k not in failed})
+        kept = {k: v for k, v in replaced.items() if k not in failed}
+        return Applied(failed, kept, _unneeded(changes, kept))
+
+
+def _remembering(spec: ServiceSpec, old: Container | None) -> ServiceSpec:
+    """The spec, labelled with the image its service ran before (carried over when only the
+    configuration changes)."""
+    if old is None:
+        return spec
+    previous = old.image if old.image != spec.image else old.labels.get(PREVIOUS)
+    return replace(spec, previous_image=previous)
+
+
+def _unneeded(changes: Sequence[Change], replaced: Mapping[str, str]) -> set[str]:
+    """Images that were the previous of a container just replaced by a new image: neither
+    running nor kept for a rollback any more."""
+    unneeded = set()
+    for change in changes:
+        if change.old is None or change.old.key not in replaced:
+            continue
+        older = change.old.labels.get(PREVIOUS)
+        if older and older != replaced[change.old.key]:
+            unneeded.add(older)
+    return unneeded

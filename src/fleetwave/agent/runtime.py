@@ -19,6 +19,7 @@ SERVICE = "io.fleetwave.service"  # "<appId>/<serviceName>"
 IMAGE = "io.fleetwave.image"  # the reference as the target names it (engines rewrite theirs)
 CONFIG = "io.fleetwave.config"  # a digest of the service's configuration: a change restarts it
 DEVICE = "io.fleetwave.device"  # the uuid of the device whose agent made the container
+PREVIOUS = "io.fleetwave.previous-image"  # what the service ran before: kept for a rollback
 
 
 class RuntimeFailure(Exception):
@@ -39,12 +40,15 @@ class ServiceSpec:
     service_id: int | None
     image: str
     config: dict[str, Any] = field(default_factory=dict)
+    previous_image: str | None = None  # set by the reconciler when it replaces a container
 
     @property
     def labels(self) -> dict[str, str]:
         own = {str(k): str(v) for k, v in (self.config.get("labels") or {}).items()}
         digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
-        return own | {MANAGED: "true", SERVICE: self.key, IMAGE: self.image, CONFIG: digest[:16]}
+        ours = {MANAGED: "true", SERVICE: self.key, IMAGE: self.image, CONFIG: digest[:16]}
+        previous = {PREVIOUS: self.previous_image} if self.previous_image else {}
+        return own | ours | previous
 
 
 @dataclass(frozen=True)
