@@ -294,3 +294,29 @@ def test_a_bad_image_on_a_fresh_fleet_is_rolled_back_to_v1_and_the_rollout_pause
     assert {"health_check_failed", "rollout_paused", "device_rolled_back"} <= set(types), types
     detail = stack.api.get(f"/api/v1/rollouts/{rollout['rollout_id']}").json()
     assert detail["status"] == "paused" and detail["rolled_back_devices"] == 1, detail
+
+
+def test_a_tag_missing_from_the_registry_fails_its_pull_and_the_old_container_never_stops(
+    stack: Stack,
+) -> None:
+    """Download-then-kill on real parts: the pull fails, so the old container is never touched."""
+    reg = stack.registry.address
+    v1 = f"{reg}/e2e/gauge:v1"
+    v1_id = stack.registry.push("e2e/gauge", "v1", healthy=True)
+    stack.policy("e2e/gauge")
+    uuids = [f"e2e-gauge-{i}" for i in range(3)]
+    for i, uuid in enumerate(uuids):
+        stack.device(uuid, v1, f"127.0.2.{i + 2}")
+    wait_running(stack, uuids, v1_id)
+    before = {uuid: stack.podman.container_ids(uuid) for uuid in uuids}
+
+    answer = stack.api.post("/api/v1/images/trigger-update", json={"image": f"{reg}/e2e/gauge:v9"})
+    assert answer.status_code == 200, answer.text
+    rollout_id = answer.json()["rollout_id"]
+    paused = stack.wait_status(rollout_id, {"paused", "failed", "completed"})
+    assert paused["status"] == "paused", paused
+    rows = stack.wait_rolled_back(rollout_id)
+    [first] = [uuid for uuid, row in rows.items() if row["batch_number"] == 1]
+    assert "pull" in (rows[first]["error_message"] or ""), rows[first]
+    assert {uuid: stack.podman.container_ids(uuid) for uuid in uuids} == before
+    wait_running(stack, uuids, v1_id)
