@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from fleetwave.api import create_app
 from fleetwave.bootstrap import Container, build
+from fleetwave.domain.vocabulary import devices
 from fleetwave.settings import Settings
 from tests.conftest import ADMIN_TOKEN, truncate_all
 from tests.e2e.workers import (
@@ -358,9 +359,9 @@ async def test_three_workers_share_fifty_rollouts_each_transition_once_on_postgr
             for rid in expected
             for message in [
                 "batch 1 finished",
-                f"batch 2 of 3 started: {rows[rid].batch_sizes[1]} devices",
+                f"batch 2 of 3 started: {devices(rows[rid].batch_sizes[1])}",
                 "batch 2 finished",
-                f"batch 3 of 3 started: {rows[rid].batch_sizes[2]} devices",
+                f"batch 3 of 3 started: {devices(rows[rid].batch_sizes[2])}",
                 "batch 3 finished",
                 "completed; failure rate 0.0%",
             ]
