@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -14,6 +15,35 @@ from fleetwave.sim.simulator import FleetSimulator, describe, parse_failures
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.engine import device_rows, rollout, tick
 from tests.integration.pipeline import docker_hub_push, policy
+
+
+async def roll_out_to(
+    fleet: FleetSimulator,
+    client: httpx.AsyncClient,
+    container: Container,
+    clock: ManualClock,
+    done: Callable[[str], Awaitable[bool]],
+) -> str:
+    """Run the fleet's agents, push v2.0.1 once every agent runs v2.0.0, and tick the monitor
+    (a second of the injected clock per tick) until ``done(rollout_id)``."""
+    stop = asyncio.Event()
+    agents = asyncio.create_task(fleet.run(stop))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if (await fleet.summary())["images"]["iotistic/myapp:v2.0.0"] == fleet.count:
+                break
+        rid: str = (await docker_hub_push(client, "v2.0.1")).json()["rollout_id"]
+        for _ in range(400):
+            await asyncio.sleep(0.02)
+            clock.advance(timedelta(seconds=1))
+            await tick(container)
+            if await done(rid):
+                break
+    finally:
+        stop.set()
+        await agents
+    return rid
 
 
 def test_failure_rates_are_read_as_tag_and_rate() -> None:
@@ -40,23 +70,11 @@ async def test_a_simulated_fleet_takes_a_staged_rollout_with_its_failures(
     await fleet.register()
     bad = sum(1 for d in fleet.devices if "v2.0.1" in d.bad_tags)
     assert 0 < bad < 10
-    stop = asyncio.Event()
-    agents = asyncio.create_task(fleet.run(stop))
-    try:
-        for _ in range(200):  # let every agent start v2.0.0
-            await asyncio.sleep(0.02)
-            if (await fleet.summary())["images"]["iotistic/myapp:v2.0.0"] == 10:
-                break
-        rid = (await docker_hub_push(client, "v2.0.1")).json()["rollout_id"]
-        for _ in range(400):
-            await asyncio.sleep(0.02)
-            clock.advance(timedelta(seconds=1))
-            await tick(container)
-            if (await rollout(client, rid))["status"] not in ("in_progress", "paused"):
-                break
-    finally:
-        stop.set()
-        await agents
+
+    async def ended(rid: str) -> bool:
+        return (await rollout(client, rid))["status"] not in ("in_progress", "paused")
+
+    rid = await roll_out_to(fleet, client, container, clock, ended)
     detail = await rollout(client, rid)
     assert detail["status"] in ("completed", "failed", "paused")
     assert detail["healthy_devices"] + detail["rolled_back_devices"] > 0
@@ -102,24 +120,12 @@ async def test_devices_whose_new_service_answers_its_checks_badly_are_rolled_bac
     await fleet.register()
     sick = {d.uuid for d in fleet.devices if "v2.0.1" in d.bad_tags}
     assert 0 < len(sick) < 6
-    stop = asyncio.Event()
-    agents = asyncio.create_task(fleet.run(stop))
-    try:
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            if (await fleet.summary())["images"]["iotistic/myapp:v2.0.0"] == 6:
-                break
-        rid = (await docker_hub_push(client, "v2.0.1")).json()["rollout_id"]
-        for _ in range(400):
-            await asyncio.sleep(0.02)
-            clock.advance(timedelta(seconds=1))
-            await tick(container)
-            rows = await device_rows(client, rid)
-            if all(r["status"] in ("completed", "rolled_back") for r in rows.values()):
-                break
-    finally:
-        stop.set()
-        await agents
+
+    async def judged(rid: str) -> bool:
+        rows = await device_rows(client, rid)
+        return all(r["status"] in ("completed", "rolled_back") for r in rows.values())
+
+    rid = await roll_out_to(fleet, client, container, clock, judged)
     rows = await device_rows(client, rid)
     assert {u for u, r in rows.items() if r["status"] == "rolled_back"} == sick
     assert {r["status"] for u, r in rows.items() if u not in sick} == {"completed"}
