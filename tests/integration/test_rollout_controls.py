@@ -290,7 +290,28 @@ async def test_promote_is_refused_while_the_failure_gate_is_tripped(
 # --- cancel -----------------------------------------------------------------------------------
 
 
-async def test_cancel_skips_what_has_not_started_and_puts_back_what_has_not_run_the_new_image(
+async def test_cancel_leaves_a_device_confirmed_healthy_on_the_new_image(
+    client: httpx.AsyncClient, container: Container, clock: ManualClock
+) -> None:
+    await policy(client, soak_seconds=60, batch_percentages=[30, 60, 100])
+    devices = await fleet_of(client, 10)
+    rid = await push(client)
+    healthy, unjudged, _ = await batch_devices(client, rid, 1)
+    await devices[healthy].apply_target()
+    clock.advance(timedelta(seconds=61))
+    await tick(container)
+    await devices[unjudged].apply_target()
+    rows = await device_rows(client, rid)
+    assert (rows[healthy]["status"], rows[unjudged]["status"]) == ("completed", "health_checking")
+
+    await applied(client, rid, "cancel")
+    rows = await device_rows(client, rid)
+    assert (rows[healthy]["status"], rows[unjudged]["status"]) == ("completed", "skipped")
+    assert await target_image(client, healthy) == NEW
+    assert await target_image(client, unjudged) == OLD
+
+
+async def test_cancel_skips_what_has_not_started_and_puts_back_what_is_not_confirmed_healthy(
     client: httpx.AsyncClient, container: Container, clock: ManualClock
 ) -> None:
     await policy(client, soak_seconds=60, batch_percentages=[30, 60, 100])
@@ -313,25 +334,23 @@ async def test_cancel_skips_what_has_not_started_and_puts_back_what_has_not_run_
     rows = await device_rows(client, rid)
     assert {rows[u]["status"] for u in later} == {"skipped"}
     assert rows[pulling]["status"] == rows[waiting]["status"] == "skipped"
-    assert rows[running]["status"] != "skipped"
-    # told to update but not on the new image yet: back to where they were
-    assert await targets(client, [pulling, waiting]) == {OLD}
+    # not confirmed healthy, whether on the new image yet or not: back to where they were
+    assert rows[running]["status"] == "skipped"
+    assert await targets(client, [running, pulling, waiting]) == {OLD}
     assert await targets(client, later) == {OLD}
-    # already running the new image: it keeps it
-    assert await target_image(client, running) == NEW
 
     [cancelled] = await events_of(client, rid, "rollout_cancelled")
     assert "frank" in cancelled["message"]
     assert cancelled["event_data"]["by"] == "frank"
     assert cancelled["event_data"]["note"] == "bad build"
-    assert cancelled["event_data"]["reverted"] == 2
+    assert cancelled["event_data"]["reverted"] == 3
     reverted = {e["device_uuid"] for e in await events_of(client, rid, "rollback_triggered")}
-    assert reverted == {pulling, waiting}
+    assert reverted == {running, pulling, waiting}
 
     clock.advance(timedelta(hours=2))
     await tick(container)
     assert (await rollout(client, rid))["status"] == "cancelled"
-    assert await targets(client, later + [pulling, waiting]) == {OLD}
+    assert await targets(client, later + [running, pulling, waiting]) == {OLD}
     assert len(await events_of(client, rid, "batch_started")) == 1
 
 

@@ -155,11 +155,13 @@ class RolloutControls:
             error_message=f"cancelled by {actor.by}",
         )
         await move(conn, rid, "pending", "skipped", now=now, error_message="rollout cancelled")
-        # Devices told to update but not yet on the new image are put back where they were.
+        # Every device not yet confirmed healthy is put back where it was: those told to update
+        # and those already running the new image but unjudged (nothing judges them any more).
+        # Devices that passed keep the new image; rollback-all sends them back too.
         stopped = await move(
             conn,
             rid,
-            ("scheduled", "pulling"),
+            ("scheduled", "pulling", "updating", "health_checking"),
             "skipped",
             now=now,
             error_message="rollout cancelled",
