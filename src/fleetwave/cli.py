@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +28,15 @@ def settings_or_exit() -> Settings:
     except SettingsError as exc:
         typer.echo(f"fleetwave: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that Ctrl-C or SIGTERM sets (call inside the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def configure_logging(level: str) -> None:
@@ -81,8 +92,6 @@ def serve(
 @cli.command("worker")
 def worker_command() -> None:
     """Run the rollout monitor alone (beside API replicas started with --no-worker)."""
-    import asyncio
-    import signal
 
     from fleetwave.bootstrap import build
     from fleetwave.serving import beside, metrics_config
@@ -122,7 +131,6 @@ cli.add_typer(monitor_cli, name="monitor")
 @monitor_cli.command("tick")
 def monitor_tick() -> None:
     """Run one tick of the rollout monitor and print what it did."""
-    import asyncio
 
     from fleetwave.bootstrap import build
 
@@ -172,8 +180,6 @@ def agent_command(
     ),
 ) -> None:
     """Run the device agent: poll the target state, apply it, check health, report."""
-    import asyncio
-    import signal
 
     import httpx
 
@@ -202,10 +208,7 @@ def agent_command(
     configure_logging("info")
 
     async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         async with httpx.AsyncClient(base_url=server) as http:
             agent = Agent(
                 DeviceClient(http, uuid, key),
@@ -237,8 +240,6 @@ def simulate_command(
     seed: int | None = typer.Option(None, help="fix which devices fail"),
 ) -> None:
     """Register N simulated devices and run N real agents on simulated runtimes."""
-    import asyncio
-    import signal
 
     import httpx
 
@@ -259,10 +260,7 @@ def simulate_command(
     admin = token or resolve_admin_token(settings_or_exit())
 
     async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         transport = QueuedTransport(limit=50)
         async with httpx.AsyncClient(base_url=server, transport=transport, timeout=30) as http:
             fleet = FleetSimulator(

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from fleetwave.devices.targets import EVERYONE, TARGETS_CHANNEL, TargetsChanged
-from fleetwave.store.listen import ChannelRelay, WakeFlag, listen_dsn
+from fleetwave.store.listen import WakeFlag, Wakeups
 
 
 class Watcher(WakeFlag):
@@ -25,12 +25,10 @@ class Watcher(WakeFlag):
         super().__init__(lambda: watch.closed)
 
 
-class TargetWatch:
+class TargetWatch(Wakeups):
     def __init__(self, database_url: str) -> None:
+        super().__init__(database_url, TARGETS_CHANNEL)
         self._watchers: dict[str, set[Watcher]] = {}
-        dsn = listen_dsn(database_url)
-        self._relay = ChannelRelay(dsn, TARGETS_CHANNEL, self._notified) if dsn else None
-        self.closed = False
 
     @property
     def waiting(self) -> int:
@@ -61,14 +59,12 @@ class TargetWatch:
 
     @contextlib.asynccontextmanager
     async def watch(self, uuid: str) -> AsyncIterator[Watcher]:
-        """Be woken when ``uuid``'s target may have changed, from now on: on PostgreSQL,
-        returns once this process LISTENs, so that a change committed by another replica
-        after the poll's first read wakes it."""
+        """Be woken when ``uuid``'s target may have changed, from now on (see
+        :meth:`Wakeups.listening`)."""
         watcher = Watcher(self)
         self._watchers.setdefault(uuid, set()).add(watcher)
         try:
-            if self._relay is not None and not self.closed:
-                await self._relay.ready()
+            await self.listening()
             yield watcher
         finally:
             watchers = self._watchers.get(uuid, set())
@@ -76,17 +72,7 @@ class TargetWatch:
             if not watchers:
                 self._watchers.pop(uuid, None)
 
-    def shut_down(self) -> None:
-        """Answer every held poll now (server shutdown); new ones are not held."""
-        self.closed = True
-        self.wake_all()
-
-    async def close(self) -> None:
-        self.shut_down()
-        if self._relay is not None:
-            await self._relay.close()
-
-    def _notified(self, payload: str | None) -> None:
+    def relayed(self, payload: str | None) -> None:
         if payload is None or payload == EVERYONE:
             self.wake_all()
         else:

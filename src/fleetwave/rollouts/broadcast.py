@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from fleetwave.rollouts.events import EVENTS_CHANNEL, Event
-from fleetwave.store.listen import ChannelRelay, WakeFlag, listen_dsn
+from fleetwave.store.listen import WakeFlag, Wakeups
 
 
 class Subscription(WakeFlag):
@@ -25,14 +25,10 @@ class Subscription(WakeFlag):
         super().__init__(lambda: hub.closed)
 
 
-class EventBroadcast:
+class EventBroadcast(Wakeups):
     def __init__(self, database_url: str) -> None:
-        dsn = listen_dsn(database_url)
-        self._relay = (
-            ChannelRelay(dsn, EVENTS_CHANNEL, lambda _payload: self.wake()) if dsn else None
-        )
+        super().__init__(database_url, EVENTS_CHANNEL)
         self._subscriptions: set[Subscription] = set()
-        self.closed = False
 
     @property
     def subscribers(self) -> int:
@@ -41,31 +37,19 @@ class EventBroadcast:
     def published(self, items: Sequence[object]) -> None:
         """A ``Database.committed`` listener: wake everyone if events were committed."""
         if any(isinstance(item, Event) for item in items):
-            self.wake()
+            self.wake_all()
 
-    def wake(self) -> None:
+    def wake_all(self) -> None:
         for subscription in self._subscriptions:
             subscription.wake()
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
-        """Be woken from now on. On PostgreSQL, returns once this process LISTENs, so that
-        an event committed on another replica after the subscriber's first read wakes it."""
+        """Be woken from now on (see :meth:`Wakeups.listening`)."""
         subscription = Subscription(self)
         self._subscriptions.add(subscription)
         try:
-            if self._relay is not None and not self.closed:
-                await self._relay.ready()
+            await self.listening()
             yield subscription
         finally:
             self._subscriptions.discard(subscription)
-
-    def shut_down(self) -> None:
-        """End every stream now (server shutdown); new subscribers end at once too."""
-        self.closed = True
-        self.wake()
-
-    async def close(self) -> None:
-        self.shut_down()
-        if self._relay is not None:
-            await self._relay.close()

@@ -94,3 +94,36 @@ class ChannelRelay:
                 self._listening.clear()
                 log.warning("LISTEN %s lost its connection (%s); retrying", self.channel, exc)
                 await asyncio.sleep(1)
+
+
+class Wakeups:
+    """Waiters in this process, woken after a commit here or by a NOTIFY on ``channel`` from
+    another replica; shut down at server exit so that no waiter holds the exit up."""
+
+    def __init__(self, database_url: str, channel: str) -> None:
+        dsn = listen_dsn(database_url)
+        self._relay = ChannelRelay(dsn, channel, self.relayed) if dsn else None
+        self.closed = False
+
+    def wake_all(self) -> None:
+        raise NotImplementedError
+
+    def relayed(self, payload: str | None) -> None:
+        """A NOTIFY from another replica (None: the relay (re)connected)."""
+        self.wake_all()
+
+    async def listening(self) -> None:
+        """On PostgreSQL, return once this process LISTENs, so that whatever another replica
+        commits after the waiter's first read wakes it."""
+        if self._relay is not None and not self.closed:
+            await self._relay.ready()
+
+    def shut_down(self) -> None:
+        """Wake every waiter now (server shutdown); new waiters are not held."""
+        self.closed = True
+        self.wake_all()
+
+    async def close(self) -> None:
+        self.shut_down()
+        if self._relay is not None:
+            await self._relay.close()
