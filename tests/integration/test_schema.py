@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from fleetwave.store.db import sync_url
-from fleetwave.store.migrate import current_revision, downgrade, upgrade
+from fleetwave.store.migrate import current_revision, downgrade, head_revision, upgrade
 from fleetwave.store.tables import (
     device_rollout_status,
     devices,
@@ -190,8 +190,8 @@ def test_a_device_rollout_status_outside_the_list_is_refused(database_url: str) 
 def test_migrations_go_down_and_up_again(tmp_path: object) -> None:
     url = f"sqlite:///{tmp_path}/m.db"
     upgrade(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == head_revision()
     downgrade(url, "base")
     assert current_revision(url) is None
     upgrade(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == head_revision()

@@ -115,6 +115,8 @@ device_current_state = Table(
     Column("config", Json, nullable=False),
     Column("system_info", Json, nullable=False),
     Column("reported_at", UtcDateTime, nullable=False),
+    # sha-256 of the report's content and the target ETag it was judged against
+    Column("report_digest", String(64)),
 )
 
 device_target_images = Table(
