@@ -30,9 +30,12 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         stop = asyncio.Event()
         notifier = asyncio.create_task(container.notifier.run(stop))
         monitor = asyncio.create_task(container.monitor.run(stop)) if run_monitor else None
+        last_seen = asyncio.create_task(container.last_seen.run(stop))
+        container.target_watch.start_listening()  # the poll cache trusts what it relays
         stream_routes.end_streams_on_exit_signals(container.broadcast, container.target_watch)
         yield
         stop.set()
+        await last_seen  # pending last-seen refreshes are written before the pool goes
         await container.broadcast.close()
         await container.target_watch.close()
         container.waker.wake()

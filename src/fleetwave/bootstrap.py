@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from fleetwave.clock import Clock, SystemClock
+from fleetwave.devices.last_seen import LastSeenWriter
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
 from fleetwave.devices.target_watch import TargetWatch
@@ -60,6 +61,7 @@ class Container:
     broadcast: EventBroadcast
     event_stream: EventStream
     target_watch: TargetWatch
+    last_seen: LastSeenWriter
     sessions: Sessions
 
 
@@ -86,20 +88,28 @@ def resolve_webhook_secrets(settings: Settings) -> dict[str, str]:
 
 def build(settings: Settings, clock: Clock | None = None, db: Database | None = None) -> Container:
     clock = clock or SystemClock()
-    db = db or Database(settings.resolved_database_url)
+    db = db or Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     notifier = Notifier(settings.notify_webhooks)
     db.committed.append(notifier.publish)
     broadcast = EventBroadcast(db.url)
     db.committed.append(broadcast.published)
-    target_watch = TargetWatch(db.url)
+    target_watch = TargetWatch(db.url, settings.poll_cache_size)
     db.committed.append(target_watch.published)
     admin_token = resolve_admin_token(settings)
     telemetry = Telemetry(webhook_providers=PROVIDERS)
     db.committed.append(telemetry.events_committed)
     manager = ImageUpdateManager(db, clock, settings)
     waker = Waker()
+    last_seen = LastSeenWriter(db, settings.last_seen_flush_seconds)
     protocol = DeviceProtocol(
-        db, clock, settings, DeviceProgress(waker), telemetry=telemetry, watch=target_watch
+        db,
+        clock,
+        settings,
+        DeviceProgress(waker),
+        telemetry=telemetry,
+        watch=target_watch,
+        cache=target_watch.cache,
+        last_seen=last_seen,
     )
     prober = Prober(clock, settings.health_probe_concurrency)
     probes = ServerProbes(db, prober, telemetry)
@@ -127,5 +137,6 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         broadcast=broadcast,
         event_stream=EventStream(db, broadcast, heartbeat_seconds=settings.event_stream_heartbeat),
         target_watch=target_watch,
+        last_seen=last_seen,
         sessions=Sessions(admin_token, clock, timedelta(hours=settings.session_hours)),
     )

@@ -85,6 +85,18 @@ class Settings(BaseSettings):
         le=3600,
         description="seconds a device's poll with ?wait= may be held; 0: long-poll is off",
     )
+    poll_cache_size: int = Field(
+        default=200_000,
+        ge=0,
+        le=10_000_000,
+        description="devices whose key and target ETag a process keeps in memory; 0: off",
+    )
+    last_seen_flush_seconds: float = Field(
+        default=5, gt=0, le=60, description="how often last-seen refreshes are written"
+    )
+    database_pool_size: int = Field(
+        default=20, ge=1, le=1000, description="PostgreSQL connections per process, at most"
+    )
 
     @field_validator("staged_batches")
     @classmethod

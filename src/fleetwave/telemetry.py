@@ -59,6 +59,16 @@ class Telemetry:
             "Device polls answered 304 Not Modified",
             registry=registry,
         )
+        self.device_polls_from_cache = Counter(
+            "fleetwave_device_polls_from_cache",
+            "Device polls whose key and ETag were checked from memory (no database read)",
+            registry=registry,
+        )
+        self.device_reports_unchanged = Counter(
+            "fleetwave_device_reports_unchanged",
+            "Device reports whose content and target had not changed (only last-seen written)",
+            registry=registry,
+        )
         self.health_check_results = Counter(
             "fleetwave_health_check_results",
             "Health check results recorded, by check type, result and where the check ran",

@@ -41,5 +41,6 @@ async def poll_target_state(
 
 @router.patch("/state")
 async def report_current_state(request: Request, app: App) -> dict[str, Any]:
-    uuid = await app.protocol.report(device_key(request), await json_body(request))
+    reporter = await app.protocol.reporter(device_key(request))  # the key before the body
+    uuid = await app.protocol.report(reporter, await json_body(request))
     return {"status": "ok", "uuid": uuid}

@@ -1,8 +1,12 @@
 """The device-facing use cases: authenticate a device, answer its poll, take its report.
 
-The poll is the hottest path of the system (every device, every minute): answering 304 reads
-one indexed row (the device's key hash, target ETag and last-seen time) and writes it only
-when last-seen has gone stale (see ``domain.presence.touch_interval``).
+The poll is the hottest path of the system (every device, every minute). The usual one (right
+key, the ETag it has, last-seen fresh) is answered from the :class:`PollCache` without touching
+the database; a miss reads one indexed row and caches it. Last-seen refreshes are written
+behind (:class:`LastSeenWriter`); a device coming online is written at once.
+
+A report whose content and target have not changed since the last one (its digest, kept in
+``device_current_state.report_digest``) writes nothing but last-seen.
 
 A poll with ``wait`` (long-poll) that would be answered 304 is held, holding no database
 connection, until the device's target changes (a :class:`TargetWatch` wake-up, then one re-read
@@ -12,6 +16,7 @@ of the ETag) or the wait ends; plain polls take the same path as ever.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,12 +27,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.last_seen import LastSeenWriter, PresenceWrite, mark_seen, presence_write
+from fleetwave.devices.poll_cache import CachedDevice, PollCache
 from fleetwave.devices.target_watch import TargetWatch, Watcher
-from fleetwave.domain.presence import needs_touch
-from fleetwave.domain.report import StateReport, parse_state_report
+from fleetwave.devices.targets import announce_changes
+from fleetwave.domain.report import StateReport, parse_state_report, report_digest
 from fleetwave.domain.target_state import served_state
 from fleetwave.errors import Forbidden, InvalidInput, Unauthorized
-from fleetwave.security import hash_key, key_matches
+from fleetwave.security import hash_key
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.store.queries import upsert
@@ -44,6 +51,17 @@ class ReportListener(Protocol):
     async def device_reported(
         self, conn: AsyncConnection, uuid: str, apps: dict[str, Any], now: datetime
     ) -> Callable[[], Awaitable[None]]: ...
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """The device a report's key belongs to, as the report finds it."""
+
+    uuid: str
+    target_version: int
+    last_digest: str | None
+    online: bool
+    last_seen: datetime | None
 
 
 @dataclass(frozen=True)
@@ -70,10 +88,12 @@ class DeviceProtocol:
         *,
         telemetry: Telemetry,
         watch: TargetWatch,
+        cache: PollCache,
+        last_seen: LastSeenWriter,
     ) -> None:
         self.db, self.clock, self.settings = db, clock, settings
         self.listener, self.telemetry = listener, telemetry
-        self.watch = watch
+        self.watch, self.cache, self.last_seen = watch, cache, last_seen
 
     @property
     def long_poll_max(self) -> float:
@@ -110,27 +130,12 @@ class DeviceProtocol:
         self, uuid: str, api_key: str | None, if_none_match: str | None
     ) -> PollAnswer:
         now = self.clock.now()
-        async with self.db.single_read() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        devices.c.api_key_hash,
-                        devices.c.target_etag,
-                        devices.c.is_online,
-                        devices.c.last_connectivity_event,
-                    ).where(devices.c.uuid == uuid)
-                )
-            ).first()
-            if row is None or not api_key or not key_matches(api_key, row.api_key_hash):
-                await self._refuse(conn, uuid, api_key)
-            assert row is not None
-            etag, body = row.target_etag, None
-            if not etag_matches(if_none_match, etag):
+        device = await self._device(uuid, api_key)
+        etag, body = device.etag, None
+        if not etag_matches(if_none_match, etag):
+            async with self.db.single_read() as conn:
                 etag, body = await self._target_body(conn, uuid)
-        offline_after = self.settings.device_offline_after
-        if needs_touch(row.is_online, row.last_connectivity_event, now, offline_after):
-            async with self.db.transaction() as conn:
-                await self._mark_seen(conn, uuid)
+        await self._note_seen(uuid, device, now)
         return PollAnswer(etag=etag, body=body)
 
     async def _hold(
@@ -160,17 +165,92 @@ class DeviceProtocol:
 
     async def authenticate(self, uuid: str, api_key: str | None) -> None:
         """Raise 401 for a bad key, 403 for a good key of another device."""
-        async with self.db.single_read() as conn:
-            stored = (
-                await conn.execute(select(devices.c.api_key_hash).where(devices.c.uuid == uuid))
-            ).scalar_one_or_none()
-            if stored is None or not api_key or not key_matches(api_key, stored):
-                await self._refuse(conn, uuid, api_key)
+        await self._device(uuid, api_key)
 
-    async def report(self, api_key: str | None, body: Any) -> str:
+    async def _device(self, uuid: str, api_key: str | None) -> CachedDevice:
+        """The device ``uuid`` if ``api_key`` is its key; from memory when cached."""
+        key_hash = hash_key(api_key) if api_key else None
+        device = self.cache.get(uuid)
+        if device is not None:
+            self.telemetry.device_polls_from_cache.inc()
+        else:
+            device = await self._load(uuid)
+        if device is None or key_hash is None or not hmac.compare_digest(key_hash, device.key_hash):
+            await self._refuse(uuid, key_hash)
+        assert device is not None
+        return device
+
+    async def _load(self, uuid: str) -> CachedDevice | None:
+        since = self.cache.begin()
+        async with self.db.single_read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        devices.c.api_key_hash,
+                        devices.c.target_etag,
+                        devices.c.is_online,
+                        devices.c.last_connectivity_event,
+                    ).where(devices.c.uuid == uuid)
+                )
+            ).first()
+        if row is None:
+            return None
+        device = CachedDevice(
+            row.api_key_hash, row.target_etag, row.is_online, row.last_connectivity_event
+        )
+        self.cache.put(uuid, device, since)
+        return device
+
+    async def _note_seen(self, uuid: str, device: CachedDevice, now: datetime) -> None:
+        """Last-seen for a device heard from now: written at once if it comes online, else
+        behind (if stale enough to be worth writing)."""
+        offline_after = self.settings.device_offline_after
+        write = presence_write(device.online, device.last_seen, now, offline_after)
+        if write is PresenceWrite.NONE:
+            return
+        if write is PresenceWrite.NOW:
+            async with self.db.transaction() as conn:
+                await mark_seen(conn, uuid, now)
+        else:
+            self.last_seen.seen(uuid, now)
+        device.online, device.last_seen = True, now
+
+    async def reporter(self, api_key: str | None) -> Reporter:
+        """The device a report's key belongs to (checked before its body is read)."""
+        if not api_key:
+            raise Unauthorized("missing device key: send X-Device-API-Key or Authorization: Bearer")
+        key_hash = hash_key(api_key)
+        if self.cache.is_unknown_key(key_hash):
+            raise Unauthorized("unknown device key")
+        since = self.cache.begin()
+        async with self.db.single_read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        devices.c.uuid,
+                        devices.c.is_online,
+                        devices.c.last_connectivity_event,
+                        device_target_state.c.version,
+                        device_current_state.c.report_digest,
+                    )
+                    .join(device_target_state, device_target_state.c.device_uuid == devices.c.uuid)
+                    .outerjoin(
+                        device_current_state,
+                        device_current_state.c.device_uuid == devices.c.uuid,
+                    )
+                    .where(devices.c.api_key_hash == key_hash)
+                )
+            ).first()
+        if row is None:
+            self.cache.put_unknown_key(key_hash, since)
+            raise Unauthorized("unknown device key")
+        return Reporter(
+            row.uuid, row.version, row.report_digest, row.is_online, row.last_connectivity_event
+        )
+
+    async def report(self, reporter: Reporter, body: Any) -> str:
         """Store a device's report of its current state. Returns the device's uuid."""
-        async with self.db.read() as conn:
-            uuid = await self._device_for_key(conn, api_key)
+        uuid = reporter.uuid
         if not isinstance(body, dict) or not body:
             raise InvalidInput.one("body", "must be an object keyed by the device's uuid")
         strangers = [key for key in body if key != uuid]
@@ -179,12 +259,24 @@ class DeviceProtocol:
                 f"this key belongs to device {uuid}; it cannot report for {strangers[0]}"
             )
         report = parse_state_report(body[uuid], field_prefix=uuid)
+        digest = report_digest(reporter.target_version, body[uuid])
+        now = self.clock.now()
+        if digest == reporter.last_digest and report.is_online:
+            self.telemetry.device_reports_unchanged.inc()
+            presence = self.cache.get(uuid) or CachedDevice(
+                "", "", reporter.online, reporter.last_seen
+            )
+            await self._note_seen(uuid, presence, now)
+            return uuid
         async with self.db.transaction() as conn:
-            await self._store_report(conn, uuid, report)
+            await self._store_report(conn, uuid, report, digest, now)
+        if (cached := self.cache.get(uuid)) is not None:
+            cached.online, cached.last_seen = report.is_online, now
         return uuid
 
-    async def _store_report(self, conn: AsyncConnection, uuid: str, report: StateReport) -> None:
-        now = self.clock.now()
+    async def _store_report(
+        self, conn: AsyncConnection, uuid: str, report: StateReport, digest: str, now: datetime
+    ) -> None:
         last = None
         if report.apps is not None and self.listener is not None:
             last = await self.listener.device_reported(conn, uuid, report.apps, now)
@@ -213,6 +305,7 @@ class DeviceProtocol:
                 "config": config,
                 "system_info": system_info,
                 "reported_at": now,
+                "report_digest": digest,
             },
             key=["device_uuid"],
         )
@@ -223,6 +316,8 @@ class DeviceProtocol:
         if report.local_ip is not None:
             changes["ip_address"] = report.local_ip
         await conn.execute(update(devices).where(devices.c.uuid == uuid).values(**changes))
+        if not report.is_online:  # every replica's cache must see it: its next poll writes
+            await announce_changes(conn, frozenset([uuid]))
         if last is not None:
             await last()
 
@@ -238,26 +333,21 @@ class DeviceProtocol:
         ).one()
         return row.target_etag, {uuid: served_state(row.apps, row.config, row.extensions)}
 
-    async def _mark_seen(self, conn: AsyncConnection, uuid: str) -> None:
-        await conn.execute(
-            update(devices)
-            .where(devices.c.uuid == uuid)
-            .values(is_online=True, last_connectivity_event=self.clock.now())
-        )
-
-    async def _device_for_key(self, conn: AsyncConnection, api_key: str | None) -> str:
-        if not api_key:
-            raise Unauthorized("missing device key: send X-Device-API-Key or Authorization: Bearer")
-        uuid = (
-            await conn.execute(
-                select(devices.c.uuid).where(devices.c.api_key_hash == hash_key(api_key))
-            )
-        ).scalar_one_or_none()
-        if uuid is None:
-            raise Unauthorized("unknown device key")
-        return str(uuid)
-
-    async def _refuse(self, conn: AsyncConnection, uuid: str, api_key: str | None) -> None:
+    async def _refuse(self, uuid: str, key_hash: str | None) -> None:
         """Raise 401 for a bad key, 403 for a good key used on another device's state."""
-        owner = await self._device_for_key(conn, api_key)
+        if key_hash is None:
+            raise Unauthorized("missing device key: send X-Device-API-Key or Authorization: Bearer")
+        owner = self.cache.owner_of(key_hash)
+        if owner is None and not self.cache.is_unknown_key(key_hash):
+            since = self.cache.begin()
+            async with self.db.single_read() as conn:
+                owner = (
+                    await conn.execute(
+                        select(devices.c.uuid).where(devices.c.api_key_hash == key_hash)
+                    )
+                ).scalar_one_or_none()
+            if owner is None:
+                self.cache.put_unknown_key(key_hash, since)
+        if owner is None:
+            raise Unauthorized("unknown device key")
         raise Forbidden(f"this key belongs to device {owner}, not {uuid}")

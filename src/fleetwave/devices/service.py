@@ -20,6 +20,7 @@ from fleetwave.devices.records import (
 from fleetwave.devices.schemas import DeviceCreate, DeviceUpdate
 from fleetwave.devices.targets import (
     NewTarget,
+    announce_changes,
     insert_targets,
     load_targets,
     replace_targets,
@@ -130,6 +131,7 @@ class DeviceService:
             result = await conn.execute(delete(devices).where(devices.c.uuid == uuid))
             if result.rowcount == 0:
                 raise NotFound(f"device {uuid} not found")
+            await announce_changes(conn, frozenset([uuid]))
 
     async def target_state(self, uuid: str) -> dict[str, Any]:
         async with self.db.read() as conn:
@@ -200,6 +202,7 @@ class DeviceService:
             )
             if result.rowcount == 0:
                 raise NotFound(f"device {uuid} not found")
+            await announce_changes(conn, frozenset([uuid]))
         return {"uuid": uuid, "api_key": api_key}
 
     async def running_services(self, uuids: Sequence[str]) -> dict[str, ServiceList]:

@@ -1,9 +1,12 @@
-"""Waking held device polls (``?wait=N``) when their device's target changes.
+"""Hearing that devices changed: waking their held polls (``?wait=N``), and making this
+process's poll cache forget them.
 
-In one process the database's ``committed`` listeners say so (:class:`TargetsChanged`, published
-by :func:`fleetwave.devices.targets.replace_targets`, so a rolled-back change wakes no one).
-Across replicas on PostgreSQL the same writer NOTIFYs ``fleetwave_targets`` in its transaction
-with the uuids (or "*": everyone), relayed here by one LISTEN connection per process.
+In one process the database's ``committed`` listeners say so (:class:`DevicesChanged`,
+published by :func:`fleetwave.devices.targets.announce_changes`, so a rolled-back change wakes
+no one). Across replicas on PostgreSQL the same writer NOTIFYs ``fleetwave_targets`` in its
+transaction with the uuids, relayed here by one LISTEN connection per process. While that
+connection is down the cache is off (see :mod:`fleetwave.devices.poll_cache`); when it is back,
+everything is forgotten and every held poll looks again.
 
 A wake-up only says "look again": the poll re-reads its device's ETag, so a wake-up for a change
 that makes no difference, or several coalesced into one, answers nothing wrong.
@@ -14,7 +17,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 
-from fleetwave.devices.targets import EVERYONE, TARGETS_CHANNEL, TargetsChanged
+from fleetwave.devices.poll_cache import PollCache
+from fleetwave.devices.targets import EVERYONE, TARGETS_CHANNEL, DevicesChanged
+from fleetwave.store.change_file import change_file_for
 from fleetwave.store.listen import WakeFlag, Wakeups
 
 
@@ -26,9 +31,21 @@ class Watcher(WakeFlag):
 
 
 class TargetWatch(Wakeups):
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, cache_size: int) -> None:
         super().__init__(database_url, TARGETS_CHANNEL)
         self._watchers: dict[str, set[Watcher]] = {}
+        self._change_file = change_file_for(database_url)  # SQLite's stand-in for NOTIFY
+        self.cache = PollCache(cache_size, trusted=self._hears_every_change)
+
+    def _hears_every_change(self) -> bool:
+        """Whether the cache may be trusted now: on PostgreSQL while the relay listens (started
+        on first use), on SQLite always, once another process's changes are taken in."""
+        if self._change_file is not None and self._change_file.changed_elsewhere():
+            self.relayed(None)
+        if self.relayed_here:
+            return True
+        self.start_listening()
+        return False
 
     @property
     def waiting(self) -> int:
@@ -36,10 +53,13 @@ class TargetWatch(Wakeups):
         return sum(len(watchers) for watchers in self._watchers.values())
 
     def published(self, items: Sequence[object]) -> None:
-        """A ``Database.committed`` listener: wake the polls of devices whose target changed."""
+        """A ``Database.committed`` listener: forget the devices that changed, wake their polls."""
         for item in items:
-            if isinstance(item, TargetsChanged):
+            if isinstance(item, DevicesChanged):
+                self.cache.forget(item.uuids)
                 self.wake(item.uuids)
+                if self._change_file is not None and self._change_file.announce():
+                    self.relayed(None)
 
     def wake(self, uuids: Iterable[str]) -> None:
         changed = uuids if isinstance(uuids, frozenset | set) else set(uuids)
@@ -74,6 +94,12 @@ class TargetWatch(Wakeups):
 
     def relayed(self, payload: str | None) -> None:
         if payload is None or payload == EVERYONE:
+            self.cache.forget_all()
             self.wake_all()
         else:
-            self.wake(payload.split())
+            uuids = payload.split()
+            self.cache.forget(uuids)
+            self.wake(uuids)
+
+    def relay_lost(self) -> None:
+        self.cache.forget_all()

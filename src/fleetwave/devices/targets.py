@@ -7,8 +7,10 @@ the three in step, for one device or thousands, with one statement per table; th
 caller's connection and never commit.
 
 Every change of a target's ETag goes through :func:`replace_targets`, which also announces it
-(:class:`TargetsChanged`, handed to the database's listeners on commit; on PostgreSQL also a
-NOTIFY on :data:`TARGETS_CHANNEL`, for other replicas): that is what wakes long polls.
+(:class:`DevicesChanged`, handed to the database's listeners on commit; on PostgreSQL also a
+NOTIFY on :data:`TARGETS_CHANNEL`, for other replicas): that is what wakes long polls and
+what every process's poll cache forgets. A device created, re-keyed or deleted is announced
+the same way (:func:`announce_changes`), since each changes what its poll is answered.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from fleetwave.store.tables import device_target_images, device_target_state, de
 __all__ = [
     "EVERYONE",
     "TARGETS_CHANNEL",
+    "DevicesChanged",
     "NewTarget",
-    "TargetsChanged",
+    "announce_changes",
     "image_rows",
     "index_images",
     "insert_targets",
@@ -44,16 +47,18 @@ __all__ = [
 ]
 
 
-# NOTIFYed in the writing transaction (so sent on commit): the uuids, separated by spaces, or
-# "*" (everyone re-checks) when they would not fit PostgreSQL's 8,000-byte payload.
+# NOTIFYed in the writing transaction (so sent on commit): the uuids, separated by spaces, in
+# as many notifications as PostgreSQL's 8,000-byte payload needs. "*" (everyone re-checks) is
+# what a listener assumes when it (re)connects.
 TARGETS_CHANNEL = "fleetwave_targets"
 NOTIFY_PAYLOAD_LIMIT = 7900
 EVERYONE = "*"
 
 
 @dataclass(frozen=True)
-class TargetsChanged:
-    """Published with a transaction that changed these devices' target ETags."""
+class DevicesChanged:
+    """Published with a transaction that changed what these devices' polls are answered:
+    their target ETags, their keys, or whether they exist."""
 
     uuids: frozenset[str]
 
@@ -125,6 +130,7 @@ async def insert_targets(
         ],
     )
     await index_images(conn, targets)
+    await announce_changes(conn, frozenset(t.uuid for t in targets))
 
 
 async def replace_targets(
@@ -164,22 +170,36 @@ async def replace_targets(
 
 
 async def announce_changes(conn: AsyncConnection, uuids: frozenset[str]) -> None:
-    """Wake the long polls of ``uuids`` once the transaction commits (one statement at most,
-    however many devices)."""
-    publish(conn, [TargetsChanged(uuids)])
+    """Tell this process and the others, once the transaction commits, that the polls of
+    ``uuids`` may be answered differently (one statement at most, however many devices)."""
+    if not uuids:
+        return
+    publish(conn, [DevicesChanged(uuids)])
     if conn.dialect.name == "postgresql":
         await conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": TARGETS_CHANNEL, "payload": notify_payload(uuids)},
+            text(
+                "SELECT pg_notify(:channel, payload) "
+                "FROM unnest(CAST(:payloads AS text[])) AS payload"
+            ),
+            {"channel": TARGETS_CHANNEL, "payloads": notify_payloads(uuids)},
         )
 
 
-def notify_payload(uuids: frozenset[str]) -> str:
-    """The uuids (letters, digits, '-' and '_': a space separates them), or "*" if too long."""
-    if len(uuids) > NOTIFY_PAYLOAD_LIMIT // 2:
-        return EVERYONE
-    payload = " ".join(sorted(uuids))
-    return payload if len(payload) <= NOTIFY_PAYLOAD_LIMIT else EVERYONE
+def notify_payloads(uuids: frozenset[str]) -> list[str]:
+    """The uuids (letters, digits, '-' and '_'), space-separated, in payloads of at most
+    :data:`NOTIFY_PAYLOAD_LIMIT` bytes."""
+    payloads: list[str] = []
+    current: list[str] = []
+    size = 0
+    for uuid in sorted(uuids):
+        if current and size + 1 + len(uuid) > NOTIFY_PAYLOAD_LIMIT:
+            payloads.append(" ".join(current))
+            current, size = [], 0
+        current.append(uuid)
+        size += len(uuid) + (1 if size else 0)
+    if current:
+        payloads.append(" ".join(current))
+    return payloads
 
 
 async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str, NewTarget]:

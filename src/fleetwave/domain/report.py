@@ -7,7 +7,9 @@ malformed is rejected whole, naming the field, so a bad report never half-applie
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,14 @@ class StateReport:
     supervisor_version: str | None
     local_ip: str | None
     system_info: dict[str, Any] = field(default_factory=dict)
+
+
+def report_digest(target_version: int, report: Any) -> str:
+    """What makes two reports "the same": their content, and the version of the target they
+    answer. A new target (a batch, a retry, a rollback) bumps the version, so the same content
+    is judged again against it; the same content under the same target changes nothing."""
+    content = json.dumps(report, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{target_version}\n{content}".encode()).hexdigest()
 
 
 def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:

@@ -79,7 +79,9 @@ class Database:
         self.dialect = make_url(self.url).get_backend_name()
         options: dict[str, Any] = {"pool_pre_ping": True}
         if self.dialect == "postgresql":
-            options |= {"pool_size": pool_size, "max_overflow": pool_size}
+            # connections are opened as needed up to pool_size and then kept: an overflow
+            # would open and close one per request above it, under exactly the load that hurts
+            options |= {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 10}
         self.engine = create_async_engine(self.url, **options)
         self.committed: list[Callable[[list[object]], None]] = []
         if self.dialect == "sqlite":

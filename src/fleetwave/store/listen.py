@@ -3,7 +3,8 @@
 Writers NOTIFY in their transaction, so a notification is delivered once, and only if, the
 change is committed, to every replica listening. The connection is kept open and reopened
 after a failure; on every (re)connection the relay delivers ``None``: "anything may have
-changed while no one listened".
+changed while no one listened". When the connection is lost the relay says so at once
+(``lost``), so that whoever trusts notifications (the poll cache) stops trusting them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("fleetwave.store")
 LISTEN_READY_SECONDS = 5.0
+# a listener on a dead connection must notice: TCP keepalives end it within ~30 s
+KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 
 
 def listen_dsn(database_url: str) -> str | None:
@@ -56,8 +65,14 @@ class WakeFlag:
 
 
 class ChannelRelay:
-    def __init__(self, dsn: str, channel: str, deliver: Callable[[str | None], None]) -> None:
-        self.dsn, self.channel, self.deliver = dsn, channel, deliver
+    def __init__(
+        self,
+        dsn: str,
+        channel: str,
+        deliver: Callable[[str | None], None],
+        lost: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.dsn, self.channel, self.deliver, self.lost = dsn, channel, deliver, lost
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._closed = False
@@ -67,14 +82,24 @@ class ChannelRelay:
         that whatever commits from now on is delivered."""
         if self._closed:
             return
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen())
+        self.start()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(LISTEN_READY_SECONDS):
                 await self._listening.wait()
 
+    @property
+    def listening(self) -> bool:
+        """Whether notifications are being received right now."""
+        return self._listening.is_set()
+
+    def start(self) -> None:
+        """Start listening in the background, if not yet."""
+        if not self._closed and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._listen())
+
     async def close(self) -> None:
         self._closed = True
+        self._listening.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -84,14 +109,19 @@ class ChannelRelay:
     async def _listen(self) -> None:
         while not self._closed:
             try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, **KEEPALIVES
+                ) as conn:
                     await conn.execute(f"LISTEN {self.channel}")
                     self._listening.set()
                     self.deliver(None)
                     async for notification in conn.notifies():
                         self.deliver(notification.payload)
+                    raise psycopg.OperationalError("the notification stream ended")
             except (psycopg.Error, OSError) as exc:
-                self._listening.clear()
+                if self._listening.is_set():
+                    self._listening.clear()
+                    self.lost()
                 log.warning("LISTEN %s lost its connection (%s); retrying", self.channel, exc)
                 await asyncio.sleep(1)
 
@@ -102,7 +132,7 @@ class Wakeups:
 
     def __init__(self, database_url: str, channel: str) -> None:
         dsn = listen_dsn(database_url)
-        self._relay = ChannelRelay(dsn, channel, self.relayed) if dsn else None
+        self._relay = ChannelRelay(dsn, channel, self.relayed, self.relay_lost) if dsn else None
         self.closed = False
 
     def wake_all(self) -> None:
@@ -111,6 +141,20 @@ class Wakeups:
     def relayed(self, payload: str | None) -> None:
         """A NOTIFY from another replica (None: the relay (re)connected)."""
         self.wake_all()
+
+    def relay_lost(self) -> None:
+        """The LISTEN connection dropped: notifications may be missed until it is back."""
+
+    @property
+    def relayed_here(self) -> bool:
+        """Whether every other replica's change reaches this process now: always without a
+        relay (SQLite: one process), else while the relay listens."""
+        return self._relay is None or self._relay.listening
+
+    def start_listening(self) -> None:
+        """Start the relay in the background (PostgreSQL), without waiting for it."""
+        if self._relay is not None and not self.closed:
+            self._relay.start()
 
     async def listening(self) -> None:
         """On PostgreSQL, return once this process LISTENs, so that whatever another replica
