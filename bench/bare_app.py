@@ -1,9 +1,14 @@
-"""Baseline for bench/poll.py: the device poll route with no work behind it.
+"""Baseline for bench/poll.py and bench/report.py: the device routes with no work behind them.
 
-One FastAPI route, ``GET /api/v1/device/{uuid}/state``, that answers 304 straight away (no
-database, no authentication), served by uvicorn exactly as ``fleetwave serve`` serves the real
-application: one process, one worker, same log level, ``proxy_headers=False``. The gap between
-the two is what fleetwave's own work on the 304 path costs.
+Two FastAPI routes served by uvicorn exactly as ``fleetwave serve`` serves the real
+application (one process, one worker, same log level, ``proxy_headers=False``), so the gap
+between the two is what fleetwave's own work costs:
+
+- ``GET /api/v1/device/{uuid}/state`` answers 304 straight away (no database, no
+  authentication): the poll of a device whose target has not changed;
+- ``PATCH /api/v1/device/state`` reads the body, parses it (``json.loads``) and answers
+  ``{"status": "ok", "uuid": ...}`` with the uuid the report is keyed by: a state report,
+  parsed and thrown away.
 
     .venv/bin/python bench/bare_app.py --port 3901 --log-level warning
 """
@@ -11,13 +16,15 @@ the two is what fleetwave's own work on the 304 path costs.
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
 ETAG = '"00000000000000000000000000000000"'
 
-app = FastAPI(title="bare poll baseline")
+app = FastAPI(title="bare device-protocol baseline")
 
 
 @app.get("/api/v1/device/{uuid}/state")
@@ -25,6 +32,12 @@ async def poll_target_state(uuid: str, request: Request) -> Response:
     # The same headers fleetwave sends with its 304; echo the client's tag when it sent one.
     etag = request.headers.get("if-none-match") or ETAG
     return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+@app.patch("/api/v1/device/state")
+async def report_current_state(request: Request) -> dict[str, Any]:
+    report = json.loads(await request.body())
+    return {"status": "ok", "uuid": next(iter(report))}
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""Helpers shared by the benchmarks (bench/poll.py, bench/fanout.py).
+"""Helpers shared by the benchmarks (bench/poll.py, bench/report.py, bench/fanout.py, ...).
 
 - a throwaway PostgreSQL database, created through an admin URL and dropped whatever happens
-  (optionally a copy of another database, ``CREATE DATABASE ... TEMPLATE``);
+  (optionally a copy of another database, ``CREATE DATABASE ... TEMPLATE``), or a fresh SQLite
+  file (``bench_database``, either backend by name);
 - the real server as a separate process (``fleetwave serve --no-migrate``), waited for, and
   stopped at the end;
 - ``main``: SIGTERM and Ctrl-C unwind the bench's ExitStack, so servers stop and databases go.
@@ -36,6 +37,7 @@ from fleetwave.store.db import describe, sync_url
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOG_LEVEL = "warning"
 HOST = "127.0.0.1"
+BACKENDS = ("postgres", "sqlite")
 
 
 class BenchError(RuntimeError):
@@ -97,6 +99,33 @@ def vacuum(engine: Engine, *tables: str) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in tables:
             conn.execute(text(f'VACUUM (ANALYZE) "{table}"'))
+
+
+@contextmanager
+def bench_database(backend: str, admin_url: str, workdir: Path) -> Iterator[str]:
+    """A fresh, empty database on ``backend`` (one of BACKENDS), yielded as its URL: a
+    throwaway PostgreSQL database (see above), or a new SQLite file in ``workdir``, which goes
+    with that folder."""
+    if backend == "postgres":
+        with throwaway_database(admin_url) as url:
+            yield url
+        return
+    if backend != "sqlite":
+        raise BenchError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    path = workdir / f"fleetwave_bench_{secrets.token_hex(6)}.db"
+    print(f"created SQLite file {path}", flush=True)
+    yield f"sqlite:///{path}"
+
+
+def analyze(engine: Engine, *tables: str) -> None:
+    """Fresh planner statistics after a bulk insert: ``vacuum`` on PostgreSQL (so autovacuum
+    has no reason to start mid-measurement), ``ANALYZE`` on SQLite."""
+    if engine.dialect.name == "postgresql":
+        vacuum(engine, *tables)
+        return
+    with engine.begin() as conn:
+        for table in tables:
+            conn.execute(text(f'ANALYZE "{table}"'))
 
 
 # --- servers -------------------------------------------------------------------------------
