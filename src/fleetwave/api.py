@@ -12,6 +12,7 @@ from fleetwave import __version__
 from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
 from fleetwave.devices import routes as device_admin_routes
+from fleetwave.devices.fast_poll import FastPoll
 from fleetwave.ops import routes as ops_routes
 from fleetwave.policies import routes as policy_routes
 from fleetwave.provisioning import routes as provisioning_routes
@@ -51,12 +52,13 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.add_middleware(FastPoll, protocol=container.protocol)
     install_error_handlers(app)
     for router in (
+        device_routes.router,  # first: the device poll is matched before anything else
         ops_routes.router,
         device_admin_routes.router,
         provisioning_routes.router,
-        device_routes.router,
         provisioning_routes.device_router,
         policy_routes.router,
         rollout_routes.router,

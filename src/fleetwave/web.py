@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetwave.bootstrap import Container
@@ -159,10 +161,48 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail), **(exc.headers or {}))
 
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not database_unavailable(exc):
+            return await unexpected(request, exc)
+        return _database_unavailable(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return _database_unavailable(request, exc)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error(500, "internal error", None)
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """A failure of the database's availability (down, restarting, connection lost, busy),
+    worth retrying, as opposed to a statement that is wrong."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3"):
+        text = str(exc.orig).lower()
+        return any(word in text for word in ("locked", "busy", "unable to open", "disk i/o"))
+    return True  # psycopg: connection failures, cancelled statements, serialization failures
+
+
+def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return error(
+        503,
+        "the database is unavailable; try again shortly",
+        None,
+        **{"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def _simple_handler(status: int) -> Any:

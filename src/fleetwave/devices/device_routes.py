@@ -4,36 +4,52 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from fleetwave.bootstrap import Container
+from fleetwave.errors import InvalidInput
 from fleetwave.web import container, device_key, json_body
 
 router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 App = Annotated[Container, Depends(container)]
-LONG_POLL_HEADER = "X-Fleetwave-Long-Poll"  # the longest ?wait= this server holds a poll for
 
 
-@router.get("/{uuid}/state", responses={304: {"description": "target unchanged"}})
-async def poll_target_state(
-    uuid: str,
-    request: Request,
-    app: App,
-    wait: Annotated[
-        float | None,
-        Query(
-            description="long-poll: when the answer would be 304, hold it up to this many "
-            "seconds (at most the X-Fleetwave-Long-Poll header's value) until the target changes"
-        ),
-    ] = None,
-) -> Response:
+WAIT_PARAMETER = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "number", "minimum": 0},
+    "description": "long-poll: when the answer would be 304, hold it up to this many seconds "
+    "(at most the X-Fleetwave-Long-Poll header's value) until the target changes",
+}
+
+
+def wait_seconds(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidInput.one("wait", "must be a number of seconds") from None
+
+
+@router.get(
+    "/{uuid}/state",
+    responses={304: {"description": "target unchanged"}},
+    openapi_extra={"parameters": [WAIT_PARAMETER]},
+)
+async def poll_target_state(uuid: str, request: Request) -> Response:
+    # The hottest route: parameters are read by hand (FastAPI's dependency solving costs more
+    # than the poll itself); ``wait`` is documented through openapi_extra.
+    app: Container = request.app.state.container
     answer = await app.protocol.poll(
-        uuid, device_key(request), request.headers.get("if-none-match"), wait
+        uuid,
+        device_key(request),
+        request.headers.get("if-none-match"),
+        wait_seconds(request.query_params.get("wait")),
     )
-    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
-    if app.protocol.long_poll_max > 0:
-        headers[LONG_POLL_HEADER] = f"{app.protocol.long_poll_max:g}"
+    headers = app.protocol.answer_headers(answer.etag)
     if answer.body is None:
         return Response(status_code=304, headers=headers)
     return JSONResponse(answer.body, headers=headers)

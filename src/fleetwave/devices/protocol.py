@@ -53,6 +53,9 @@ class ReportListener(Protocol):
     ) -> Callable[[], Awaitable[None]]: ...
 
 
+LONG_POLL_HEADER = "X-Fleetwave-Long-Poll"  # the longest ?wait= this server holds a poll for
+
+
 @dataclass(frozen=True)
 class Reporter:
     """The device a report's key belongs to, as the report finds it."""
@@ -125,6 +128,26 @@ class DeviceProtocol:
         if answer.body is None:
             self.telemetry.device_polls_not_modified.inc()
         return answer
+
+    def not_modified_from_memory(
+        self, uuid: str, api_key: str | None, if_none_match: str | None
+    ) -> str | None:
+        """The usual poll, answered without awaiting anything: the ETag to answer 304 with, when
+        the cache knows the device, the key is its key, the ETag matches and last-seen needs no
+        write at once; else None, and :meth:`poll` answers."""
+        device = self.cache.get(uuid)
+        if device is None or not api_key or not if_none_match:
+            return None
+        if not (hmac.compare_digest(hash_key(api_key), device.key_hash)):
+            return None
+        if not etag_matches(if_none_match, device.etag):
+            return None
+        if not self._seen_without_waiting(uuid, device, self.clock.now()):
+            return None
+        self.telemetry.device_polls.inc()
+        self.telemetry.device_polls_not_modified.inc()
+        self.telemetry.device_polls_from_cache.inc()
+        return device.etag
 
     async def _answer(
         self, uuid: str, api_key: str | None, if_none_match: str | None
@@ -204,16 +227,30 @@ class DeviceProtocol:
     async def _note_seen(self, uuid: str, device: CachedDevice, now: datetime) -> None:
         """Last-seen for a device heard from now: written at once if it comes online, else
         behind (if stale enough to be worth writing)."""
+        if self._seen_without_waiting(uuid, device, now):
+            return
+        async with self.db.transaction() as conn:
+            await mark_seen(conn, uuid, now)
+        device.online, device.last_seen = True, now
+
+    def _seen_without_waiting(self, uuid: str, device: CachedDevice, now: datetime) -> bool:
+        """Note a device online heard from now (written behind, if worth it); False if it is
+        coming online, which is written at once."""
         offline_after = self.settings.device_offline_after
         write = presence_write(device.online, device.last_seen, now, offline_after)
-        if write is PresenceWrite.NONE:
-            return
         if write is PresenceWrite.NOW:
-            async with self.db.transaction() as conn:
-                await mark_seen(conn, uuid, now)
-        else:
+            return False
+        if write is PresenceWrite.BEHIND:
             self.last_seen.seen(uuid, now)
-        device.online, device.last_seen = True, now
+            device.last_seen = now
+        return True
+
+    def answer_headers(self, etag: str) -> dict[str, str]:
+        """The headers of every poll answer, 200 or 304."""
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if self.long_poll_max > 0:
+            headers[LONG_POLL_HEADER] = f"{self.long_poll_max:g}"
+        return headers
 
     async def reporter(self, api_key: str | None) -> Reporter:
         """The device a report's key belongs to (checked before its body is read)."""
