@@ -238,18 +238,18 @@ def simulate_command(
     poll_interval: float = typer.Option(10, help="seconds between each device's polls"),
     token: str | None = typer.Option(None, envvar="FLEETWAVE_ADMIN_TOKEN", help="admin token"),
     seed: int | None = typer.Option(None, help="fix which devices fail"),
+    long_poll: bool = typer.Option(
+        False, help="agents ask the server to hold their polls (?wait=), each on its own connection"
+    ),
+    received_log: Path | None = typer.Option(
+        None, help="write a JSON line per target a device receives: device, UTC time, images"
+    ),
 ) -> None:
     """Register N simulated devices and run N real agents on simulated runtimes."""
 
-    import httpx
-
     from fleetwave.bootstrap import resolve_admin_token
-    from fleetwave.sim.simulator import (
-        FleetSimulator,
-        QueuedTransport,
-        describe,
-        parse_failures,
-    )
+    from fleetwave.sim.simulate import SimulateOptions, simulate
+    from fleetwave.sim.simulator import parse_failures
 
     try:
         failures = parse_failures(fail)
@@ -257,34 +257,21 @@ def simulate_command(
     except ValueError as exc:
         typer.echo(f"fleetwave: {exc}", err=True)
         raise typer.Exit(2) from None
-    admin = token or resolve_admin_token(settings_or_exit())
+    options = SimulateOptions(
+        server=server,
+        admin_token=token or resolve_admin_token(settings_or_exit()),
+        devices=devices,
+        image=image,
+        failures=failures,
+        unhealthy=sick,
+        poll_interval=poll_interval,
+        seed=seed,
+        long_poll=long_poll,
+        received_log=received_log,
+    )
 
     async def run() -> None:
-        stop = stop_on_signals()
-        transport = QueuedTransport(limit=50)
-        async with httpx.AsyncClient(base_url=server, transport=transport, timeout=30) as http:
-            fleet = FleetSimulator(
-                http,
-                admin,
-                count=devices,
-                image=image,
-                failures=failures,
-                unhealthy=sick,
-                poll_interval=poll_interval,
-                seed=seed,
-            )
-            await fleet.register()
-            typer.echo(f"registered {devices} devices ({fleet.prefix}-*); Ctrl-C stops")
-            agents = asyncio.create_task(fleet.run(stop))
-            while not stop.is_set():
-                typer.echo(describe(await fleet.summary()))
-                try:
-                    async with asyncio.timeout(2):
-                        await stop.wait()
-                except TimeoutError:
-                    pass
-            await agents
-            typer.echo("stopped: " + describe(await fleet.summary()))
+        await simulate(options, stop_on_signals(), typer.echo)
 
     asyncio.run(run())
 

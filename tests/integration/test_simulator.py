@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ import pytest
 
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
+from fleetwave.sim.received import ReceivedLog, read_received
 from fleetwave.sim.simulator import FleetSimulator, describe, parse_failures
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.engine import device_rows, rollout, tick
@@ -83,8 +85,73 @@ async def test_a_simulated_fleet_takes_a_staged_rollout_with_its_failures(
     assert "iotistic/myapp:v2.0.1" in describe(summary)
 
 
+async def test_a_long_polling_fleet_records_when_each_device_received_each_target(
+    client: httpx.AsyncClient, container: Container, clock: ManualClock
+) -> None:
+    await policy(client, batch_delay_minutes=0, soak_seconds=0, max_retries=0)
+    out = io.StringIO()
+    fleet = FleetSimulator(
+        client,
+        ADMIN_TOKEN,
+        count=6,
+        image="iotistic/myapp:v2.0.0",
+        poll_interval=0.3,
+        report_interval=0.05,
+        seed=1,
+        long_poll=True,
+        received=ReceivedLog(out),
+    )
+    await fleet.register()
+
+    async def ended(rid: str) -> bool:
+        return (await rollout(client, rid))["status"] not in ("in_progress", "paused")
+
+    rid = await roll_out_to(fleet, client, container, clock, ended)
+    assert (await rollout(client, rid))["status"] == "completed"
+    assert all(d.agent.client.long_poll_max for d in fleet.devices)  # offered, so held
+    received = read_received(out.getvalue().splitlines())
+    assert {device for device, _at, _images in received} == {d.uuid for d in fleet.devices}
+    new = {device for device, _at, images in received if images == ["iotistic/myapp:v2.0.1"]}
+    assert new == {d.uuid for d in fleet.devices}
+    for device in new:
+        old, new_at = (
+            min(at for d, at, i in received if d == device and i == [image])
+            for image in ("iotistic/myapp:v2.0.0", "iotistic/myapp:v2.0.1")
+        )
+        assert old < new_at
+
+
+async def test_unregistered_devices_are_registered_as_their_agents_start_over_the_spread(
+    client: httpx.AsyncClient,
+) -> None:
+    out = io.StringIO()
+    fleet = FleetSimulator(
+        client,
+        ADMIN_TOKEN,
+        count=12,
+        image="iotistic/myapp:v2.0.0",
+        poll_interval=30,
+        start_spread=0.6,
+        seed=4,
+        received=ReceivedLog(out),
+    )
+    stop = asyncio.Event()
+    agents = asyncio.create_task(fleet.run(stop))
+    for _ in range(250):  # every agent's first poll brought its target
+        await asyncio.sleep(0.02)
+        if len(read_received(out.getvalue().splitlines())) == 12:
+            break
+    stop.set()
+    await agents
+    assert sorted(d.uuid for d in fleet.devices) == [f"{fleet.prefix}-{i:05d}" for i in range(12)]
+    first = read_received(out.getvalue().splitlines())
+    assert {device for device, _at, _images in first} == {d.uuid for d in fleet.devices}
+    span = (first[-1][1] - first[0][1]).total_seconds()
+    assert 0.3 < span < 1.5  # spread over the 0.6 s, not all at once nor one poll interval
+
+
 async def test_the_simulators_transport_holds_requests_in_its_own_queue() -> None:
-    from fleetwave.sim.simulator import QueuedTransport
+    from fleetwave.sim.transport import QueuedTransport
     from tests.integration.health_helpers import HttpServer
 
     async with HttpServer(delay=0.05) as server:
@@ -93,6 +160,41 @@ async def test_the_simulators_transport_holds_requests_in_its_own_queue() -> Non
             answers = await asyncio.gather(*(http.get(server.url("/x")) for _ in range(20)))
     assert [a.status_code for a in answers] == [200] * 20
     assert server.max_in_flight == 3
+
+
+async def test_held_polls_go_around_the_request_slots_each_device_on_its_own_connection() -> None:
+    from fleetwave.sim.transport import QueuedTransport
+    from tests.integration.health_helpers import HttpServer, Reply, Request
+
+    released = asyncio.Event()
+
+    async def answer(request: Request) -> Reply:
+        if "wait=" in request.path:
+            await released.wait()  # the server holds the poll until the target changes
+        return Reply()
+
+    async with HttpServer(answer=answer) as server:
+        transport = QueuedTransport(limit=2, hold_polls=True, held_pool_size=4)
+        async with httpx.AsyncClient(transport=transport) as http:
+            held = [
+                asyncio.create_task(http.get(server.url(f"/api/v1/device/d{i}/state?wait=60")))
+                for i in range(10)
+            ]
+            await server.wait_for(10)
+            assert transport.holding == 10
+            reports = await asyncio.wait_for(
+                asyncio.gather(*(http.patch(server.url("/api/v1/device/state")) for _ in range(6))),
+                timeout=5,
+            )
+            assert [r.status_code for r in reports] == [200] * 6
+            assert server.max_in_flight <= 10 + 2  # every held poll, and at most two slots
+            assert len(transport.held_pools) == 3  # 10 devices, 4 to a pool
+            released.set()
+            assert [(await poll).status_code for poll in held] == [200] * 10
+            again = await http.get(server.url("/api/v1/device/d3/state?wait=60"))
+            assert again.status_code == 200
+            assert len(transport.held_pools) == 3  # a device keeps to its pool
+            assert transport.describe() == "held polls 0, waiting for a slot 0"
 
 
 async def test_devices_whose_new_service_answers_its_checks_badly_are_rolled_back(

@@ -29,7 +29,8 @@ from rich.console import Console
 
 from fleetwave.sim import view
 from fleetwave.sim.display import Display, LiveDisplay, PlainDisplay
-from fleetwave.sim.simulator import FleetSimulator, QueuedTransport
+from fleetwave.sim.simulator import FleetSimulator
+from fleetwave.sim.transport import QueuedTransport
 
 READY_TIMEOUT = 30.0
 FOLLOW_INTERVAL = 0.25

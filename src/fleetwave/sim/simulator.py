@@ -2,7 +2,11 @@
 
 Every device is a real :class:`~fleetwave.agent.agent.Agent` speaking the device protocol over
 HTTP; only the container runtime is simulated, with failures chosen per image tag and rate
-(``--fail v2.0.1:0.1`` makes a tenth of the devices crash on v2.0.1).
+(``--fail v2.0.1:0.1`` makes a tenth of the devices crash on v2.0.1). The agents' first polls
+are spread over ``start_spread`` seconds (one poll interval unless told), so a fleet started at
+once does not poll in step for ever after. Devices not registered beforehand (``register``)
+are registered by ``run`` in the order their agents start, so registering a large fleet (one
+request per device) overlaps that spread instead of preceding it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import httpx
 from fleetwave.agent.agent import Agent
 from fleetwave.agent.client import DeviceClient
 from fleetwave.agent.simulated import Behaviour, SimulatedRuntime
+from fleetwave.sim.received import ReceivedLog, RecordingClient
 
 
 @dataclass
@@ -27,30 +32,6 @@ class SimulatedDevice:
     agent: Agent
     runtime: SimulatedRuntime
     bad_tags: set[str] = field(default_factory=set)
-
-
-class QueuedTransport(httpx.AsyncBaseTransport):
-    """At most ``limit`` requests in the connection pool at once; the rest queue here.
-
-    A thousand agents sharing one pool would otherwise all wait inside it, and the pool's
-    bookkeeping grows with its waiters: the simulator then spends its core managing the queue
-    instead of running agents.
-    """
-
-    def __init__(self, limit: int = 50) -> None:
-        self._inner = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-        )
-        self._slots = asyncio.Semaphore(limit)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        async with self._slots:
-            response = await self._inner.handle_async_request(request)
-            await response.aread()
-            return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def parse_failures(values: list[str], option: str = "--fail") -> dict[str, float]:
@@ -81,6 +62,10 @@ class FleetSimulator:
         poll_interval: float = 60,
         report_interval: float = 10,
         seed: int | None = None,
+        long_poll: bool = False,
+        start_spread: float | None = None,
+        received: ReceivedLog | None = None,
+        concurrency: int = 20,
     ) -> None:
         self.http, self.admin_token = http, admin_token
         self.count, self.image, self.poll_interval = count, image, poll_interval
@@ -88,17 +73,25 @@ class FleetSimulator:
         self.failures = dict(failures or {})  # tag → share of devices whose container exits
         self.unhealthy = dict(unhealthy or {})  # tag → share whose service fails its checks
         self.rng = random.Random(seed)  # noqa: S311 - which devices fail, not secrets
+        # held polls need a transport that keeps them out of the request slots (QueuedTransport)
+        self.long_poll = long_poll
+        self.start_spread = poll_interval if start_spread is None else start_spread
+        self.received = received  # where each target's arrival is written, if anywhere
+        self.concurrency = concurrency  # registrations in flight at once
         self.prefix = f"sim-{secrets.token_hex(3)}"
         self.devices: list[SimulatedDevice] = []
 
-    async def register(self, concurrency: int = 20) -> None:
+    async def register(self) -> None:
         """Register the devices (admin API), each running ``image``."""
-        slots = asyncio.Semaphore(concurrency)
-        self.devices = list(
-            await asyncio.gather(*(self._register(i, slots) for i in range(self.count)))
-        )
+        slots = asyncio.Semaphore(self.concurrency)
 
-    async def _register(self, index: int, slots: asyncio.Semaphore) -> SimulatedDevice:
+        async def one(index: int) -> SimulatedDevice:
+            async with slots:
+                return await self._register(index)
+
+        self.devices = list(await asyncio.gather(*(one(i) for i in range(self.count))))
+
+    async def _register(self, index: int) -> SimulatedDevice:
         uuid = f"{self.prefix}-{index:05d}"
         service = {"serviceId": 1, "serviceName": "app", "imageName": self.image}
         body = {
@@ -108,16 +101,15 @@ class FleetSimulator:
             "tags": {"simulated": "true"},
             "apps": {"1001": {"appId": 1001, "appName": "app", "services": [service]}},
         }
-        # drawn before the first await, so a seed picks the same devices whatever order the
-        # registrations complete in
+        # drawn before the first await (registrations start in index order), so a seed picks
+        # the same devices whatever order they complete in
         bad = {tag for tag, rate in self.failures.items() if self.rng.random() < rate}
         sick = {tag for tag, rate in self.unhealthy.items() if self.rng.random() < rate}
-        async with slots:
-            response = await self.http.post(
-                "/api/v1/devices",
-                json=body,
-                headers={"Authorization": f"Bearer {self.admin_token}"},
-            )
+        response = await self.http.post(
+            "/api/v1/devices",
+            json=body,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )
         response.raise_for_status()
         runtime = SimulatedRuntime(
             {
@@ -125,24 +117,53 @@ class FleetSimulator:
                 for tag in bad | sick
             }
         )
-        client = DeviceClient(self.http, uuid, response.json()["api_key"])
+        key = response.json()["api_key"]
+        client = (
+            DeviceClient(self.http, uuid, key)
+            if self.received is None
+            else RecordingClient(self.http, uuid, key, self.received)
+        )
         agent = Agent(
             client,
             runtime,
             poll_interval=self.poll_interval,
             report_interval=self.report_interval,
             rng=self.rng,
-            long_poll=False,  # held polls would fill the shared request queue's few slots
+            long_poll=self.long_poll,
         )
         return SimulatedDevice(uuid, agent, runtime, bad | sick)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run every agent until ``stop`` (their first polls spread over one interval)."""
-        await asyncio.gather(*(self._run_one(device, stop) for device in self.devices))
+        """Run every agent until ``stop``, their first polls spread over ``start_spread``
+        seconds; without ``register`` first, each device is registered on the way, in the
+        order the agents start (an agent starts late if its registration is)."""
+        starts = sorted(self.rng.uniform(0, self.start_spread) for _ in range(self.count))
+        begun = asyncio.get_running_loop().time()
+        if self.devices:
+            await asyncio.gather(
+                *(
+                    self._run_one(d, begun + s, stop)
+                    for d, s in zip(self.devices, starts, strict=True)
+                )
+            )
+            return
+        slots = asyncio.Semaphore(self.concurrency)  # FIFO: registered in start order
 
-    async def _run_one(self, device: SimulatedDevice, stop: asyncio.Event) -> None:
+        async def one(index: int, start: float) -> None:
+            async with slots:
+                if stop.is_set():
+                    return
+                device = await self._register(index)
+            self.devices.append(device)
+            await self._run_one(device, begun + start, stop)
+
+        async with asyncio.TaskGroup() as group:  # a registration refused stops them all
+            for index, start in enumerate(starts):
+                group.create_task(one(index, start))
+
+    async def _run_one(self, device: SimulatedDevice, start: float, stop: asyncio.Event) -> None:
         try:
-            async with asyncio.timeout(self.rng.uniform(0, min(self.poll_interval, 5))):
+            async with asyncio.timeout_at(start):
                 await stop.wait()
                 return
         except TimeoutError:

@@ -1,0 +1,63 @@
+"""When each simulated device received each target: the far end of "batch started → device got
+its new target".
+
+A ``RecordingClient`` is the agent's own ``DeviceClient`` that tells a ``ReceivedLog`` of every
+poll that brought a target (a 200, not a 304), at the moment its answer was read. The log
+writes one JSON line per target: the device, the wall-clock time in UTC and the images the
+target names, e.g. ``{"device": "sim-1a2b3c-00042", "at": "2025-01-01T12:00:00.123456+00:00",
+"images": ["iotistic/myapp:v2.0.1"]}``, so a benchmark on the same machine can set it beside
+the server's ``batch_started`` events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import httpx
+
+from fleetwave.agent.client import DeviceClient
+from fleetwave.agent.reconciler import target_services
+
+
+class ReceivedLog:
+    def __init__(
+        self, out: TextIO, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.out, self.now = out, now
+        self.count = 0
+
+    def record(self, device: str, state: dict[str, Any]) -> None:
+        at = self.now()  # first: the time the target arrived, not the time it was written
+        images = sorted({spec.image for spec in target_services(state.get("apps") or {})})
+        line = {"device": device, "at": at.isoformat(), "images": images}
+        self.out.write(json.dumps(line) + "\n")
+        self.count += 1
+
+
+class RecordingClient(DeviceClient):
+    def __init__(
+        self, http: httpx.AsyncClient, uuid: str, api_key: str, received: ReceivedLog
+    ) -> None:
+        super().__init__(http, uuid, api_key)
+        self.received = received
+
+    async def poll(
+        self, etag: str | None, *, wait: float | None = None
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        new_etag, state = await super().poll(etag, wait=wait)
+        if state is not None:
+            self.received.record(self.uuid, state)
+        return new_etag, state
+
+
+def read_received(lines: list[str]) -> list[tuple[str, datetime, list[str]]]:
+    """``ReceivedLog`` lines back as (device, time, images)."""
+    records = []
+    for line in lines:
+        if line.strip():
+            item = json.loads(line)
+            records.append((item["device"], datetime.fromisoformat(item["at"]), item["images"]))
+    return records
