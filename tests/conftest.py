@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from fleetwave.api import create_app
 from fleetwave.bootstrap import Container, build
@@ -52,7 +53,8 @@ def postgres_database() -> Iterator[str]:
             pytest.fail(message)
         pytest.skip(message)
     name = f"fleetwave_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
+    # no pool: a connection kept from the start would not survive a PostgreSQL restart test
+    admin = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -103,6 +105,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
         webhook_secret="test-webhook-secret-0123456789",  # type: ignore[arg-type]
         register_rate_per_minute=1000,
+        webhook_answer_wait=60,  # answers wait for the plan; test_webhook_durability: 202s
     )
 
 

@@ -1,0 +1,48 @@
+"""Two API replicas on one database, for the poll cache's coherence tests: the test's own
+app (``here``) and a second one (``replica``) with its own pool, cache and listener (the
+fixtures are in this folder's conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from fleetwave.bootstrap import Container
+from tests.integration.factories import as_device
+
+NEW = "iotistic/myapp:v2.0.1"
+
+
+@dataclass
+class Replica:
+    container: Container
+    client: httpx.AsyncClient
+
+    def caches(self, uuid: str) -> bool:
+        return self.container.target_watch.cache.get(uuid) is not None
+
+
+async def until(condition: Callable[[], bool], within: float = 5) -> None:
+    """Until the notification has arrived (at once on SQLite: the next look sees the file)."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+def poll(replica: Replica, device: dict[str, Any], etag: str | None = None) -> Any:
+    headers = as_device(device) | ({"if-none-match": etag} if etag else {})
+    return replica.client.get(f"/api/v1/device/{device['uuid']}/state", headers=headers)
+
+
+async def cached_etag(replica: Replica, device: dict[str, Any]) -> str:
+    """Poll until the replica answers 304 from memory; the ETag it holds."""
+    first = await poll(replica, device)
+    assert first.status_code == 200, first.text
+    etag: str = first.headers["etag"]
+    assert (await poll(replica, device, etag)).status_code == 304
+    assert replica.caches(device["uuid"])
+    return etag
