@@ -36,6 +36,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         stream_routes.end_streams_on_exit_signals(container.broadcast, container.target_watch)
         yield
         stop.set()
+        await container.webhooks.settle()  # plans of answered webhooks end, not cut short
         await last_seen  # pending last-seen refreshes are written before the pool goes
         await container.broadcast.close()
         await container.target_watch.close()

@@ -21,6 +21,7 @@ from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.registries.service import WebhookService
 from fleetwave.rollouts.broadcast import EventBroadcast
 from fleetwave.rollouts.controls import RolloutControls
+from fleetwave.rollouts.deliveries import DeliveryPlanner
 from fleetwave.rollouts.health import DeviceHealth, ServerProbes
 from fleetwave.rollouts.manager import ImageUpdateManager
 from fleetwave.rollouts.monitor import RolloutMonitor
@@ -113,7 +114,10 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
     )
     prober = Prober(clock, settings.health_probe_concurrency)
     probes = ServerProbes(db, prober, telemetry)
-    monitor = RolloutMonitor(db, clock, settings, waker, probes, telemetry=telemetry)
+    planner = DeliveryPlanner(db, clock, manager, waker, telemetry)
+    monitor = RolloutMonitor(
+        db, clock, settings, waker, probes, telemetry=telemetry, deliveries=planner
+    )
     return Container(
         settings=settings,
         clock=clock,
@@ -125,7 +129,13 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         policies=PolicyService(db, clock, settings),
         manager=manager,
         rollouts=RolloutService(db, manager, clock),
-        webhooks=WebhookService(db, manager, resolve_webhook_secrets(settings), telemetry),
+        webhooks=WebhookService(
+            db,
+            planner,
+            resolve_webhook_secrets(settings),
+            telemetry,
+            answer_wait=settings.webhook_answer_wait,
+        ),
         telemetry=telemetry,
         metrics=FleetMetrics(db, telemetry, settings.max_failure_rate),
         waker=waker,

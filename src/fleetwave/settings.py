@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(
         default=20, ge=1, le=1000, description="PostgreSQL connections per process, at most"
     )
+    webhook_answer_wait: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="seconds a webhook's answer waits for its rollout to be planned, else 202 "
+        "(planning goes on); 0: answer at once and leave the planning to the rollout monitor",
+    )
 
     @field_validator("staged_batches")
     @classmethod

@@ -72,7 +72,8 @@ ROLLOUT_EVENT_TYPES = (
 
 SEMVER_RULES = ("major", "minor", "patch", "all")
 
-WEBHOOK_OUTCOMES = ("rollout_created", "duplicate", "ignored", "rejected")
+# "pending": recorded and answered, not planned yet (see rollouts/deliveries.py).
+WEBHOOK_OUTCOMES = ("rollout_created", "duplicate", "ignored", "rejected", "pending")
 
 
 def devices(n: int) -> str:

@@ -2,6 +2,7 @@
 
 Docker Hub and Quay cannot sign: their secret rides in the URL (``…/dockerhub/<secret>`` or
 ``?secret=``). GHCR signs the body; Distribution, Harbor and ACR send a configured header.
+A push recorded but not planned within ``FLEETWAVE_WEBHOOK_ANSWER_WAIT`` is answered 202.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from fleetwave.bootstrap import Container
@@ -17,6 +18,7 @@ from fleetwave.web import container, raw_body, require_admin
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 App = Annotated[Container, Depends(container)]
+Outcome = Literal["rollout_created", "duplicate", "ignored", "rejected", "pending"]
 
 
 class DeliveryRead(BaseModel):
@@ -26,35 +28,44 @@ class DeliveryRead(BaseModel):
     tag: str | None
     digest: str | None
     delivery_id: str | None
-    outcome: str
+    outcome: str = Field(description="pending: recorded, its rollout not planned yet")
     reason: str | None
     rollout_id: str | None
     deliveries: int = Field(description="how many times this push was announced")
     received_at: datetime
     last_received_at: datetime
+    planned_at: datetime | None
 
 
 @router.get("/deliveries", response_model=list[DeliveryRead], dependencies=[Depends(require_admin)])
 async def deliveries(
     app: App,
     provider: str | None = None,
-    outcome: Literal["rollout_created", "duplicate", "ignored", "rejected"] | None = None,
+    outcome: Outcome | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Pushes received (admin): what each made, or why it made nothing."""
     return await app.webhooks.deliveries(provider=provider, outcome=outcome, limit=limit)
 
 
-@router.post("/{endpoint}")
+@router.post("/{endpoint}", responses={202: {"description": "recorded, being planned"}})
 async def receive(
-    endpoint: str, request: Request, app: App, secret: str | None = None
+    endpoint: str, request: Request, response: Response, app: App, secret: str | None = None
 ) -> dict[str, Any]:
     """``endpoint``: docker-registry (any provider, by shape), or one provider's name."""
-    return await app.webhooks.receive(endpoint, await raw_body(request), request.headers, secret)
+    answer = await app.webhooks.receive(endpoint, await raw_body(request), request.headers, secret)
+    return _status(answer, response)
 
 
-@router.post("/{endpoint}/{secret}")
+@router.post("/{endpoint}/{secret}", responses={202: {"description": "recorded, being planned"}})
 async def receive_with_secret(
-    endpoint: str, secret: str, request: Request, app: App
+    endpoint: str, secret: str, request: Request, response: Response, app: App
 ) -> dict[str, Any]:
-    return await app.webhooks.receive(endpoint, await raw_body(request), request.headers, secret)
+    answer = await app.webhooks.receive(endpoint, await raw_body(request), request.headers, secret)
+    return _status(answer, response)
+
+
+def _status(answer: dict[str, Any], response: Response) -> dict[str, Any]:
+    """202 while a push is recorded and not yet planned, else 200."""
+    response.status_code = 202 if answer["outcome"] == "pending" else 200
+    return answer

@@ -1,14 +1,19 @@
-"""Receiving a registry's webhook: verify it, read it, hand each push to the update manager.
+"""Receiving a registry's webhook: verify it, read it, record its pushes, answer, plan.
 
 A delivery that fails verification is answered 401 and leaves no trace but a counter. Pulls,
-deletes, blobs and untagged manifests are answered 200 with the reason they change nothing;
-redeliveries and bursts are recognised by the update manager and make one rollout.
+deletes, blobs and untagged manifests are answered 200 with the reason they change nothing.
+Each push is recorded before the answer (``rollouts/deliveries.py``), and planned after: the
+answer waits up to ``webhook_answer_wait`` seconds for the plan and is then the plan's own
+(200: the rollout, or why none, or "duplicate"), else 202 ``pending`` while planning goes on.
+Registries give up after about 10 s and deliver again; a redelivery is a duplicate either way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -26,29 +31,37 @@ from fleetwave.registries.payloads import (
     parse,
 )
 from fleetwave.registries.verification import verify
-from fleetwave.rollouts.manager import Delivery, ImageUpdateManager, UpdateRequest
+from fleetwave.rollouts.deliveries import DeliveryPlanner, Recorded
+from fleetwave.rollouts.manager import Delivery, UpdateOutcome, UpdateRequest
 from fleetwave.store.db import Database
 from fleetwave.store.tables import webhook_deliveries
 from fleetwave.telemetry import Telemetry
 
 GENERIC = "docker-registry"
+PENDING = "pending"
+log = logging.getLogger("fleetwave.webhooks")
 
 
 class WebhookService:
     def __init__(
         self,
         db: Database,
-        manager: ImageUpdateManager,
+        planner: DeliveryPlanner,
         secrets: Mapping[str, str],
         telemetry: Telemetry,
+        *,
+        answer_wait: float,
     ) -> None:
-        self.db, self.manager, self.secrets, self.telemetry = db, manager, secrets, telemetry
+        self.db, self.planner, self.secrets, self.telemetry = db, planner, secrets, telemetry
+        self.answer_wait = answer_wait
+        self._planning: set[asyncio.Task[dict[int, UpdateOutcome]]] = set()
 
     async def deliveries(
         self, *, provider: str | None = None, outcome: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Recent pushes received, newest first, with what became of each and why."""
-        query = select(webhook_deliveries).order_by(webhook_deliveries.c.id.desc()).limit(limit)
+        columns = [c for c in webhook_deliveries.c if c.name != "payload"]
+        query = select(*columns).order_by(webhook_deliveries.c.id.desc()).limit(limit)
         if provider is not None:
             query = query.where(webhook_deliveries.c.provider == provider)
         if outcome is not None:
@@ -80,27 +93,53 @@ class WebhookService:
             items = parse(provider, payload, headers)
         except PayloadError as exc:
             raise InvalidInput.one("body", f"not a {provider} webhook: {exc}") from None
-        results = []
-        for group in _pushes(items):
-            results += await self._handle_push(provider, group, payload)
+        groups = _pushes(items)
+        pushes = [
+            [_request(provider, item, payload) for item in group if isinstance(item, PushedImage)]
+            for group in groups
+        ]
+        recorded = await self._record([push for push in pushes if push])
+        outcomes = await self._planned([r.pending for r in recorded if r.pending is not None])
+        results: list[dict[str, Any]] = []
+        tags = iter(recorded)
+        for group in groups:
+            for item in group:
+                if isinstance(item, Ignored):
+                    results.append(_nothing(item.reason))
+                else:
+                    results.append(_result(next(tags), outcomes))
         return _answer(provider, results)
 
-    async def _handle_push(
-        self, provider: str, tags: list[PushedImage | Ignored], payload: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """One push announced under several tags makes one rollout: the most telling tag
-        that a policy takes (a version before ``latest``); the other tags say so."""
-        results: list[dict[str, Any]] = []
-        created: dict[str, Any] | None = None
-        for item in tags:
-            if created is not None and isinstance(item, PushedImage):
-                results.append(_nothing(f"same push as {created['image']}, rolled out once"))
-                continue
-            result = await self._handle(provider, item, payload)
-            if result["outcome"] == "rollout_created":
-                created = result
-            results.append(result)
-        return results
+    async def settle(self) -> None:
+        """Wait for the plans still being made after their webhooks were answered."""
+        await asyncio.gather(*self._planning, return_exceptions=True)
+
+    async def _record(self, pushes: list[list[UpdateRequest]]) -> list[Recorded]:
+        if not pushes:
+            return []
+        recorded = await self.planner.record(pushes, wake_monitor=self.answer_wait == 0)
+        return [tag for push in recorded for tag in push]
+
+    async def _planned(self, pending: Sequence[int]) -> dict[int, UpdateOutcome]:
+        """Plan the recorded pushes, answering with their outcomes if planned within the wait
+        (the plan goes on after it); with no wait at all, the rollout monitor plans them."""
+        if not pending or self.answer_wait == 0:
+            return {}
+        task = asyncio.create_task(self.planner.plan(pending))
+        self._planning.add(task)
+        task.add_done_callback(self._planned_later)
+        done, _ = await asyncio.wait({task}, timeout=self.answer_wait)
+        if task not in done or task.exception() is not None:
+            return {}  # pending: planned later, or by the monitor if this planning failed
+        return task.result()
+
+    def _planned_later(self, task: asyncio.Task[dict[int, UpdateOutcome]]) -> None:
+        self._planning.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "planning a webhook's pushes failed; the rollout monitor retries",
+                exc_info=task.exception(),
+            )
 
     def _verify(
         self, provider: str, raw_body: bytes, headers: Mapping[str, str], url_secret: str | None
@@ -119,24 +158,32 @@ class WebhookService:
             )
         return provider
 
-    async def _handle(
-        self, provider: str, item: PushedImage | Ignored, payload: dict[str, Any]
-    ) -> dict[str, Any]:
-        if isinstance(item, Ignored):
-            return _nothing(item.reason)
-        reference = f"{item.repository}:{item.tag}" + (f"@{item.digest}" if item.digest else "")
-        image = parse_image(reference, field="body")
-        outcome = await self.manager.handle(
-            UpdateRequest(
-                image=image,
-                triggered_by=f"webhook:{provider}",
-                delivery=Delivery(provider, item.delivery_id, item.pushed_at),
-                payload=payload,
-            )
-        )
-        if outcome.outcome == "duplicate":
-            self.telemetry.webhooks_deduplicated.labels(provider=provider).inc()
+
+def _request(provider: str, item: PushedImage, payload: dict[str, Any]) -> UpdateRequest:
+    reference = f"{item.repository}:{item.tag}" + (f"@{item.digest}" if item.digest else "")
+    return UpdateRequest(
+        image=parse_image(reference, field="body"),
+        triggered_by=f"webhook:{provider}",
+        delivery=Delivery(provider, item.delivery_id, item.pushed_at),
+        payload=payload,
+    )
+
+
+def _result(tag: Recorded, planned: Mapping[int, UpdateOutcome]) -> dict[str, Any]:
+    """A tag's part of the answer: its outcome, or that it is recorded and not planned yet."""
+    outcome = tag.outcome or (planned.get(tag.pending) if tag.pending is not None else None)
+    if outcome is not None:
         return outcome.as_json()
+    return {
+        "rollout_id": None,
+        "status": None,
+        "affected_devices": 0,
+        "outcome": PENDING,
+        "message": f"recorded as delivery {tag.pending}, being planned: "
+        "GET /api/v1/webhooks/deliveries tells what it made",
+        "image": str(tag.request.image),
+        "delivery_id": tag.pending,
+    }
 
 
 def _pushes(items: list[PushedImage | Ignored]) -> list[list[PushedImage | Ignored]]:
@@ -187,9 +234,10 @@ def _json(raw_body: bytes) -> Any:
 
 
 def _answer(provider: str, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The plan's ``{rollout_id, status, affected_devices}``, for the push that mattered most."""
-    order = {"rollout_created": 0, "duplicate": 1, "ignored": 2}
+    """The plan's ``{rollout_id, status, affected_devices}``, for the push that mattered most
+    (a push not planned yet matters most: the answer is then "pending")."""
+    order = {PENDING: 0, "rollout_created": 1, "duplicate": 2, "ignored": 3}
     if not results:
         results = [_nothing("the delivery carried no event")]
-    headline = min(results, key=lambda r: order.get(r["outcome"], 3))
+    headline = min(results, key=lambda r: order.get(r["outcome"], 4))
     return headline | {"provider": provider, "events": results}

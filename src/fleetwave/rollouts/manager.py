@@ -1,9 +1,11 @@
 """The image update manager: from a pushed image to a planned rollout, in one transaction.
 
 A push (from a webhook or an operator) is matched to a policy, checked against its tag rule,
-de-duplicated, and turned into a rollout: the devices whose target runs the repository are
-filtered, planned into batches with their own old images, written with set-based SQL, and —
-for the auto and staged strategies — the first batch gets its new target state at once.
+de-duplicated against unfinished rollouts, and turned into a rollout: the devices whose target
+runs the repository are filtered, planned into batches with their own old images, written with
+set-based SQL, and — for the auto and staged strategies — the first batch gets its new target
+state at once. Pushes of one image are planned one after the other (:func:`lock_image`); a
+webhook's recorded deliveries are planned through :mod:`fleetwave.rollouts.deliveries`.
 """
 
 from __future__ import annotations
@@ -31,10 +33,9 @@ from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.events import Event, append
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
-from fleetwave.store.queries import insert_rows, upsert
+from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import device_target_images, devices, image_rollouts
-from fleetwave.store.tables import webhook_deliveries as deliveries
 
 
 @dataclass(frozen=True)
@@ -100,31 +101,28 @@ class ImageUpdateManager:
         self.db, self.clock, self.settings = db, clock, settings
 
     async def handle(self, request: UpdateRequest) -> UpdateOutcome:
-        """One push, one transaction: a rollout, or a recorded reason for nothing."""
+        """An operator's push (the manual trigger): one transaction, answered when planned."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            await _serialize_per_image(conn, request.image)
-            if request.delivery is not None and await _seen_before(conn, request, now):
-                return UpdateOutcome(
-                    "duplicate", f"{request.image} was already received", image=str(request.image)
-                )
-            outcome = await self._plan_and_start(conn, request, now)
-            if request.delivery is not None:
-                await _record_delivery(conn, request, outcome, now)
+            await lock_image(conn, request.image)
+            outcome, events = await self.plan(conn, request, now)
+            await append(conn, events, now)  # last, so the event-log lock is brief
             return outcome
 
-    async def _plan_and_start(
+    async def plan(
         self, conn: AsyncConnection, request: UpdateRequest, now: datetime
-    ) -> UpdateOutcome:
+    ) -> tuple[UpdateOutcome, list[Event]]:
+        """Plan and start one push in the caller's transaction, which holds the image's lock
+        (:func:`lock_image`); returns the outcome and the events for the caller to append."""
         image = request.image
         choice = choose_policy(await enabled_policy_candidates(conn), image)
         policy = await load_policy(conn, choice.policy_id) if choice.policy_id else None
         if policy is None and request.triggered_by != "manual":
-            return _ignored(image, f"no enabled policy matches {image.familiar}:{image.tag}")
+            return _ignored(image, f"no enabled policy matches {image.familiar}:{image.tag}"), []
         rule = _tag_rule(policy)
         refusal = pushed_tag_refusal(rule, image.tag or "")
         if refusal:
-            return _ignored(image, refusal)
+            return _ignored(image, refusal), []
         filters = request.filters or _policy_filters(policy)
         strategy = request.strategy or (
             policy["update_strategy"] if policy else self.settings.default_strategy
@@ -132,13 +130,14 @@ class ImageUpdateManager:
         unfinished = await _unfinished_rollouts(conn, image)
         same = [r for r in unfinished if _same_version(r, image)]
         if same:
-            return UpdateOutcome(
+            duplicate = UpdateOutcome(
                 "duplicate",
                 f"{image.familiar}:{image.tag} is already being rolled out by {same[0].rollout_id}",
                 rollout_id=same[0].rollout_id,
                 status=same[0].status,
                 image=str(image),
             )
+            return duplicate, []
         superseded = [r.rollout_id for r in unfinished]
         plan = plan_rollout(
             await _candidates(conn, image, filters, now, self.settings),
@@ -149,7 +148,7 @@ class ImageUpdateManager:
             earlier_old_images=await _earlier_old_images(conn, superseded),
         )
         if not plan.devices:
-            return _ignored(image, _nobody_reason(image, plan))
+            return _ignored(image, _nobody_reason(image, plan)), []
         rollout_id = str(uuidlib.uuid4())
         events = await _supersede(conn, superseded, rollout_id, now)
         pinned = image if policy is None or policy["pin_digest"] else image.with_version(image.tag)
@@ -173,8 +172,7 @@ class ImageUpdateManager:
             now,
         )
         outcome, begun = await self._begin(conn, rollout, request, now)
-        await append(conn, events + begun, now)  # last, so the event-log lock is brief
-        return outcome
+        return outcome, events + begun
 
     def _rollout_settings(self, policy: dict[str, Any] | None) -> RolloutSettings:
         """The policy's way of running a rollout, frozen into the rollout; defaults without one."""
@@ -300,48 +298,17 @@ def _policy_filters(policy: dict[str, Any] | None) -> DeviceFilters:
     )
 
 
-async def _serialize_per_image(conn: AsyncConnection, image: ImageRef) -> None:
-    """Two pushes of one image plan one after the other (SQLite: one writer at a time)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:repository))"),
-            {"repository": image.repository},
-        )
-
-
-async def _seen_before(conn: AsyncConnection, request: UpdateRequest, now: datetime) -> bool:
-    assert request.delivery is not None
-    key = request.delivery.dedupe_key(request.image)
-    seen = await conn.execute(
-        update(deliveries)
-        .where(deliveries.c.dedupe_key == key)
-        .values(deliveries=deliveries.c.deliveries + 1, last_received_at=now)
+async def lock_image(conn: AsyncConnection, image: ImageRef, *, wait: bool = True) -> bool:
+    """Pushes of one image are planned one after the other, for the whole transaction
+    (SQLite: one writer at a time anyway). Without ``wait``, False if another transaction
+    holds the image (on PostgreSQL: several workers skip what one of them plans)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    taken = await conn.execute(
+        text(f"SELECT {function}(hashtext(:repository))"), {"repository": image.repository}
     )
-    return bool(seen.rowcount)
-
-
-async def _record_delivery(
-    conn: AsyncConnection, request: UpdateRequest, outcome: UpdateOutcome, now: datetime
-) -> None:
-    assert request.delivery is not None
-    await upsert(
-        conn,
-        deliveries,
-        {
-            "provider": request.delivery.provider,
-            "dedupe_key": request.delivery.dedupe_key(request.image),
-            "delivery_id": request.delivery.delivery_id,
-            "image_name": request.image.familiar,
-            "tag": request.image.tag,
-            "digest": request.image.digest,
-            "outcome": outcome.outcome,
-            "reason": outcome.message,
-            "rollout_id": outcome.rollout_id,
-            "received_at": now,
-            "last_received_at": now,
-        },
-        key=["dedupe_key"],
-    )
+    return wait or bool(taken.scalar())
 
 
 async def _candidates(

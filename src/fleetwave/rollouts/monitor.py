@@ -5,7 +5,9 @@ it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that several workers share the 
 each transition happens once), sweeps its devices for what time alone decides (timers, soak,
 timeouts, offline grace, retries), builds a snapshot, asks the pure ``decide`` what to do, and
 applies the actions with their events. A tick killed at any point leaves the previous
-committed state, which the next tick continues from.
+committed state, which the next tick continues from. Each tick first plans the webhook
+deliveries recorded and still pending (a process died between its answer and its plan, or
+left the planning to the monitor): see ``deliveries.py``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from fleetwave.domain.engine import (
 )
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.rollouts.batches import start_batch
+from fleetwave.rollouts.deliveries import DeliveryPlanner
 from fleetwave.rollouts.device_moves import move, restore_devices, retarget_devices, update_rollout
 from fleetwave.rollouts.events import Event, append
 from fleetwave.rollouts.health import ServerProbes, judge
@@ -69,9 +72,10 @@ class RolloutMonitor:
         probes: ServerProbes | None = None,
         *,
         telemetry: Telemetry,
+        deliveries: DeliveryPlanner | None = None,
     ) -> None:
         self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
-        self.probes, self.telemetry = probes, telemetry
+        self.probes, self.telemetry, self.deliveries = probes, telemetry, deliveries
 
     async def tick(self) -> list[Advanced]:
         started = time.perf_counter()
@@ -81,6 +85,7 @@ class RolloutMonitor:
             self.telemetry.monitor_tick_seconds.observe(time.perf_counter() - started)
 
     async def _tick(self) -> list[Advanced]:
+        results = await self._plan_deliveries()
         async with self.db.read() as conn:
             ids = list(
                 (
@@ -107,7 +112,6 @@ class RolloutMonitor:
                     )
                 ).scalars()
             )
-        results = []
         for rollout_id in ids:
             if self.probes is not None:  # outside any transaction: probes take time
                 await self.probes.probe(rollout_id, self.clock.now())
@@ -119,6 +123,14 @@ class RolloutMonitor:
             if advanced is not None:
                 results.append(advanced)
         return results
+
+    async def _plan_deliveries(self) -> list[Advanced]:
+        if self.deliveries is None:
+            return []
+        return [
+            Advanced(outcome.rollout_id or "-", [f"webhook delivery {delivery}: {outcome.message}"])
+            for delivery, outcome in (await self.deliveries.plan_pending()).items()
+        ]
 
     async def follow_rollbacks(self, rollout_id: str) -> Advanced | None:
         """A finished rollout still waits for devices it sent back (rollback timeouts)."""

@@ -24,6 +24,22 @@ async def upsert(
     await conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=changes))
 
 
+async def insert_new(
+    conn: AsyncConnection, table: Table, values: Mapping[str, Any], key: Sequence[str]
+) -> int | None:
+    """Insert a row unless one with the same key exists (also one a concurrent transaction is
+    inserting: PostgreSQL waits for it); returns the new row's id, or None."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(key))
+        .returning(table.c.id)
+    )
+    new_id: int | None = (await conn.execute(statement)).scalar()
+    return new_id
+
+
 async def insert_rows(
     conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:

@@ -340,6 +340,13 @@ webhook_deliveries = Table(
     Column("deliveries", Integer, nullable=False, server_default="1"),
     Column("received_at", UtcDateTime, nullable=False),
     Column("last_received_at", UtcDateTime, nullable=False),
+    # A delivery is recorded "pending" before it is answered, then planned: the tags of one
+    # push share a push_id and are planned together, in id order (the order of preference);
+    # the payload is kept until then (the rollout keeps its own copy).
+    Column("push_id", String(36)),
+    Column("payload", Json),
+    Column("planned_at", UtcDateTime),
     CheckConstraint(one_of("outcome", WEBHOOK_OUTCOMES), name="outcome"),
     Index(None, "image_name", "tag"),
+    Index(None, "outcome"),
 )
