@@ -4,9 +4,10 @@ device's key and the ETag it already has, answered 304 from the poll cache.
 Every device sends this request every poll interval, so its cost sets how many devices a
 server carries. Routing it through the framework (route matching, dependency solving,
 response objects) costs several times the work of answering it, so this ASGI layer answers it
-first when :meth:`DeviceProtocol.not_modified_from_memory` can, with the headers the route
-would send. Anything else — a cache miss, a wrong key, a changed target, a long-poll, a device
-coming online — goes on to the route, which answers it in full.
+first when :meth:`DeviceProtocol.answer_from_memory` can: a 304 with the headers the route
+would send, or the refusal of a key the cache knows is wrong (as fast as a 304, so a device
+with a bad key costs no more than a good one). Anything else — a cache miss, a changed target,
+a long-poll, a device coming online — goes on to the route, which answers it in full.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fleetwave.devices.protocol import DeviceProtocol
+from fleetwave.devices.protocol import DeviceProtocol, PollAnswer
+from fleetwave.errors import Forbidden, Unauthorized
+from fleetwave.web import error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,18 +48,22 @@ class FastPoll:
         self.app, self.protocol = app, protocol
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        etag = self._not_modified(scope) if scope["type"] == "http" else None
-        if etag is None:
+        answer = self._from_memory(scope) if scope["type"] == "http" else None
+        if answer is None:
             await self.app(scope, receive, send)
-            return
-        headers = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in self.protocol.answer_headers(etag).items()
-        ]
-        await send({"type": "http.response.start", "status": 304, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
+        elif isinstance(answer, PollAnswer):
+            headers = [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.protocol.answer_headers(answer.etag).items()
+            ]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+        elif isinstance(answer, Unauthorized):  # as web's error handlers answer them
+            await error(401, str(answer), **{"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        else:
+            await error(403, str(answer))(scope, receive, send)
 
-    def _not_modified(self, scope: Scope) -> str | None:
+    def _from_memory(self, scope: Scope) -> PollAnswer | Unauthorized | Forbidden | None:
         path: str = scope["path"]
         if scope["method"] != "GET" or scope["query_string"] or not path.startswith(PREFIX):
             return None
@@ -64,4 +71,4 @@ class FastPoll:
         if not path.endswith(SUFFIX) or not uuid or "/" in uuid:
             return None
         key, if_none_match = poll_credentials(scope["headers"])
-        return self.protocol.not_modified_from_memory(uuid, key, if_none_match)
+        return self.protocol.answer_from_memory(uuid, key, if_none_match)

@@ -54,6 +54,8 @@ class ReportListener(Protocol):
 
 
 LONG_POLL_HEADER = "X-Fleetwave-Long-Poll"  # the longest ?wait= this server holds a poll for
+MISSING_KEY = "missing device key: send X-Device-API-Key or Authorization: Bearer"
+UNKNOWN_KEY = "unknown device key"
 
 
 @dataclass(frozen=True)
@@ -129,25 +131,26 @@ class DeviceProtocol:
             self.telemetry.device_polls_not_modified.inc()
         return answer
 
-    def not_modified_from_memory(
+    def answer_from_memory(
         self, uuid: str, api_key: str | None, if_none_match: str | None
-    ) -> str | None:
-        """The usual poll, answered without awaiting anything: the ETag to answer 304 with, when
-        the cache knows the device, the key is its key, the ETag matches and last-seen needs no
-        write at once; else None, and :meth:`poll` answers."""
+    ) -> PollAnswer | Unauthorized | Forbidden | None:
+        """The usual poll, answered without awaiting anything: 304 when the cache knows the
+        device, the key is its key, the ETag matches and last-seen needs no write at once; the
+        refusal when the cache knows the key is wrong; else None, and :meth:`poll` answers."""
+        if not api_key:
+            return Unauthorized(MISSING_KEY)
+        key_hash = hash_key(api_key)
         device = self.cache.get(uuid)
-        if device is None or not api_key or not if_none_match:
-            return None
-        if not (hmac.compare_digest(hash_key(api_key), device.key_hash)):
-            return None
-        if not etag_matches(if_none_match, device.etag):
+        if device is None or not hmac.compare_digest(key_hash, device.key_hash):
+            return self._refusal_from_memory(uuid, key_hash)
+        if not if_none_match or not etag_matches(if_none_match, device.etag):
             return None
         if not self._seen_without_waiting(uuid, device, self.clock.now()):
             return None
         self.telemetry.device_polls.inc()
         self.telemetry.device_polls_not_modified.inc()
         self.telemetry.device_polls_from_cache.inc()
-        return device.etag
+        return PollAnswer(etag=device.etag, body=None)
 
     async def _answer(
         self, uuid: str, api_key: str | None, if_none_match: str | None
@@ -255,10 +258,10 @@ class DeviceProtocol:
     async def reporter(self, api_key: str | None) -> Reporter:
         """The device a report's key belongs to (checked before its body is read)."""
         if not api_key:
-            raise Unauthorized("missing device key: send X-Device-API-Key or Authorization: Bearer")
+            raise Unauthorized(MISSING_KEY)
         key_hash = hash_key(api_key)
         if self.cache.is_unknown_key(key_hash):
-            raise Unauthorized("unknown device key")
+            raise Unauthorized(UNKNOWN_KEY)
         since = self.cache.begin()
         async with self.db.single_read() as conn:
             row = (
@@ -280,7 +283,7 @@ class DeviceProtocol:
             ).first()
         if row is None:
             self.cache.put_unknown_key(key_hash, since)
-            raise Unauthorized("unknown device key")
+            raise Unauthorized(UNKNOWN_KEY)
         return Reporter(
             row.uuid, row.version, row.report_digest, row.is_online, row.last_connectivity_event
         )
@@ -373,18 +376,26 @@ class DeviceProtocol:
     async def _refuse(self, uuid: str, key_hash: str | None) -> None:
         """Raise 401 for a bad key, 403 for a good key used on another device's state."""
         if key_hash is None:
-            raise Unauthorized("missing device key: send X-Device-API-Key or Authorization: Bearer")
-        owner = self.cache.owner_of(key_hash)
-        if owner is None and not self.cache.is_unknown_key(key_hash):
-            since = self.cache.begin()
-            async with self.db.single_read() as conn:
-                owner = (
-                    await conn.execute(
-                        select(devices.c.uuid).where(devices.c.api_key_hash == key_hash)
-                    )
-                ).scalar_one_or_none()
-            if owner is None:
-                self.cache.put_unknown_key(key_hash, since)
+            raise Unauthorized(MISSING_KEY)
+        refusal = self._refusal_from_memory(uuid, key_hash)
+        if refusal is not None:
+            raise refusal
+        since = self.cache.begin()
+        async with self.db.single_read() as conn:
+            owner = (
+                await conn.execute(select(devices.c.uuid).where(devices.c.api_key_hash == key_hash))
+            ).scalar_one_or_none()
         if owner is None:
-            raise Unauthorized("unknown device key")
+            self.cache.put_unknown_key(key_hash, since)
+            raise Unauthorized(UNKNOWN_KEY)
         raise Forbidden(f"this key belongs to device {owner}, not {uuid}")
+
+    def _refusal_from_memory(self, uuid: str, key_hash: str) -> Unauthorized | Forbidden | None:
+        """Why this key may not read ``uuid``'s state, if the cache knows: it is another
+        cached device's key (403), or no device's (401)."""
+        owner = self.cache.owner_of(key_hash)
+        if owner is not None and owner != uuid:
+            return Forbidden(f"this key belongs to device {owner}, not {uuid}")
+        if self.cache.is_unknown_key(key_hash):
+            return Unauthorized(UNKNOWN_KEY)
+        return None
