@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +59,11 @@ def ready(base: str) -> bool:
 
 
 @contextmanager
-def fleetwave_server(home: Path, **settings: str) -> Iterator[RunningServer]:
-    """A migrated, ready ``fleetwave serve`` in ``home`` (its data directory ``home/var``),
-    with ``settings`` as FLEETWAVE_ variables; stopped at the end."""
+def fleetwave_server(
+    home: Path, *, serve_args: Sequence[str] = (), **settings: str
+) -> Iterator[RunningServer]:
+    """A migrated, ready ``fleetwave serve [serve_args]`` in ``home`` (its data directory
+    ``home/var``), with ``settings`` as FLEETWAVE_ variables; stopped at the end."""
     home.mkdir(parents=True, exist_ok=True)
     data_dir, port = home / "var", free_port()
     env = clean_env(data_dir, FLEETWAVE_PORT=str(port), **settings)
@@ -72,7 +74,7 @@ def fleetwave_server(home: Path, **settings: str) -> Iterator[RunningServer]:
     log = home / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*FLEETWAVE, "serve", "--no-migrate"],
+            [*FLEETWAVE, "serve", "--no-migrate", *serve_args],
             env=env,
             cwd=home,
             stdout=out,
