@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from fleetwave.bootstrap import Container
 from tests.integration.factories import as_device
@@ -46,3 +47,15 @@ async def cached_etag(replica: Replica, device: dict[str, Any]) -> str:
     assert (await poll(replica, device, etag)).status_code == 304
     assert replica.caches(device["uuid"])
     return etag
+
+
+def record_statements(container: Container) -> list[str]:
+    """The SQL statements ``container`` runs from now on (for the rest of the test)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SELECT 1")):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(container.db.engine.sync_engine, "before_cursor_execute", record)
+    return statements

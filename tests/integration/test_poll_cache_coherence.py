@@ -10,7 +10,7 @@ from sqlalchemy import text
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from tests.integration.factories import register_device, target_apps
-from tests.integration.replicas import NEW, Replica, cached_etag, poll, until
+from tests.integration.replicas import NEW, Replica, cached_etag, poll, record_statements, until
 
 
 async def test_a_target_set_on_one_replica_is_served_by_the_other_once_notified(
@@ -112,3 +112,23 @@ async def terminate_listeners(url: str) -> None:
             )
     finally:
         await db.dispose()
+
+
+async def test_a_wrong_key_is_refused_from_memory_after_its_first_refusal(here: Replica) -> None:
+    mine = await register_device(here.client, uuid="mine1")
+    await register_device(here.client, uuid="theirs1")
+    await cached_etag(here, mine)
+    statements = record_statements(here.container)
+    wrong = {"X-Device-API-Key": "w" * 40, "Authorization": ""}
+    first = await here.client.get("/api/v1/device/theirs1/state", headers=wrong)
+    assert first.status_code == 401 and statements  # looked up once
+    statements.clear()
+    again = [
+        await here.client.get(f"/api/v1/device/{u}/state", headers=wrong)
+        for u in ("theirs1", "ghost")
+    ]
+    borrowed = await poll(here, mine | {"uuid": "theirs1"})  # mine's key on their state
+    assert [a.status_code for a in again] == [401, 401]
+    assert borrowed.status_code == 403 and "mine1" in borrowed.json()["error"]
+    assert again[0].headers["www-authenticate"] == "Bearer"
+    assert statements == []
