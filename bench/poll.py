@@ -6,14 +6,16 @@ What it does, in one run (see bench/README.md), on PostgreSQL and on SQLite in t
 1. creates a fresh database (a throwaway PostgreSQL database, dropped at the end, also on
    failure, Ctrl-C or SIGTERM; or a SQLite file in the bench's temporary folder), migrates it
    and inserts ``--devices`` devices (10,000), their target states and target-image index rows;
-2. counts the SQL a poll runs, in-process (bench/sql_trace.py);
+2. counts the SQL each kind of poll runs, in-process (bench/sql_trace.py);
 3. loads the bare FastAPI baseline (bench/bare_app.py, started once for the whole run) with
    wrk, cycling through every device's uuid, key and ETag; every answer must be 304;
 4. refreshes every device's last-seen, starts ``fleetwave serve --no-migrate`` on the
    database, checks that a poll with the right ETag answers 304, one without it 200 with the
-   device's target state and one with a wrong key 401, and loads it the same way;
-5. loads it with the same polls sent with wrong keys (every answer must be 401), stops it and
-   counts the devices whose last-seen was written during its runs (expected: 0).
+   device's target state and one with a wrong key 401, polls every device once (as a running
+   fleet has) and loads it the same way;
+5. loads it with the polls of ``--wrong-keys`` devices (100) sent with a wrong key each, kept
+   in a file of their own (every answer must be 401), stops it, and counts the devices whose
+   last-seen was written while it ran (expected: 0, every last-seen being fresh).
 
 It prints, per backend, requests/s and latency, the SQL per poll, and ``ratio (<backend>):``.
 
@@ -43,6 +45,7 @@ from device_bench import (
     backends,
     bare_server,
     check_arguments,
+    first_pass,
     fleetwave_server,
     load,
     make_devices,
@@ -66,18 +69,23 @@ def poll(device: Device, key: str, etag: str | None) -> Request:
 
 @dataclass(frozen=True)
 class Polls:
-    """The request files wrk cycles through: the right keys (304), and wrong ones (401)."""
+    """What wrk cycles through, each in a file of its own: every device's poll with its key
+    (answered 304), and the first few devices' polls with a wrong key each (answered 401)."""
 
-    right_keys: Path
-    wrong_keys: Path
+    right: list[Request]
+    wrong: list[Request]
+    right_file: Path
+    wrong_file: Path
 
     @classmethod
-    def write(cls, workdir: Path, fleet: list[Device], wrong: dict[str, str]) -> Polls:
+    def write(cls, workdir: Path, fleet: list[Device], wrong_keys: dict[str, str]) -> Polls:
+        right = [poll(d, d.key, d.etag) for d in fleet]
+        wrong = [poll(d, wrong_keys[d.uuid], d.etag) for d in fleet if d.uuid in wrong_keys]
         return cls(
-            write_requests(workdir / "polls.tsv", (poll(d, d.key, d.etag) for d in fleet)),
-            write_requests(
-                workdir / "polls-wrong-key.tsv", (poll(d, wrong[d.uuid], d.etag) for d in fleet)
-            ),
+            right,
+            wrong,
+            write_requests(workdir / "polls.tsv", right),
+            write_requests(workdir / "polls-wrong-key.tsv", wrong),
         )
 
 
@@ -88,6 +96,7 @@ class Outcome:
     fleetwave: WrkResult
     refused: WrkResult
     touched: int
+    within: float  # seconds from the last-seen refresh to the server's stop
     probes: list[Probe]
 
 
@@ -128,19 +137,22 @@ def probe_polls(url: str, workdir: Path, backend: str, fleet: list[Device]) -> l
 def check_poll_answers(fleetwave: Server, device: Device, wrong_key: str) -> None:
     """Before measuring: 304 with the right ETag, 200 with the target state without one, 401
     with a wrong key."""
+    expected = {device.uuid: {"apps": device.apps, "config": device.config}}
     with httpx.Client(base_url=fleetwave.base_url, timeout=5) as client:
         hit = poll(device, device.key, device.etag).send(client)
-        if hit.status_code != 304 or hit.headers.get("etag") != device.etag or hit.content:
-            raise BenchError(f"poll with matching ETag: expected 304, got {hit.status_code}")
         miss = poll(device, device.key, None).send(client)
-        expected = {device.uuid: {"apps": device.apps, "config": device.config}}
-        if miss.status_code != 200 or miss.headers.get("etag") != device.etag:
-            raise BenchError(f"poll without ETag: expected 200, got {miss.status_code}")
-        if miss.json() != expected:
-            raise BenchError(f"poll without ETag: body {miss.text[:200]} is not the target state")
         refused = poll(device, wrong_key, device.etag).send(client)
-        if refused.status_code != 401:
-            raise BenchError(f"poll with a wrong key: expected 401, got {refused.status_code}")
+    problems = []
+    if hit.status_code != 304 or hit.headers.get("etag") != device.etag or hit.content:
+        problems.append(f"poll with matching ETag: expected 304, got {hit.status_code}")
+    if miss.status_code != 200 or miss.headers.get("etag") != device.etag:
+        problems.append(f"poll without ETag: expected 200, got {miss.status_code}")
+    elif miss.json() != expected:
+        problems.append(f"poll without ETag: body {miss.text[:200]} is not the target state")
+    if refused.status_code != 401:
+        problems.append(f"poll with a wrong key: expected 401, got {refused.status_code}")
+    if problems:
+        raise BenchError("; ".join(problems) + f"\n{fleetwave.log_tail()}")
     print("checked: matching ETag -> 304, no ETag -> 200 + target state, wrong key -> 401")
 
 
@@ -150,7 +162,7 @@ def measure(
     workdir: Path,
     fleet: list[Device],
     polls: Polls,
-    wrong: dict[str, str],
+    wrong_key: str,
     bare: Server,
 ) -> Outcome:
     runs = load(args)
@@ -159,19 +171,21 @@ def measure(
         last_seen_ago(engine, fleet[1], timedelta(minutes=2))
         last_seen_ago(engine, fleet[2], timedelta(hours=1))
         probes = probe_polls(url, workdir, backend, fleet)
-        # The baseline just before the server it is compared with: the pair is minutes apart
-        # at most, whatever else the machine did between the backends.
-        bare_result = runs.measure(bare, polls.right_keys, 304)
+        # The baseline just before the server it is compared with: the pair is measured within
+        # half a minute, whatever else the machine did between the backends.
+        bare_result = runs.measure(bare, polls.right_file, 304)
         # Fresh last-seen for every device: the measured run is the pure 304 read path.
         measured_from = datetime.now(UTC)
         mark_all_seen(engine, measured_from)
         with fleetwave_server(url, workdir, backend) as fleetwave:
-            check_poll_answers(fleetwave, fleet[0], wrong[fleet[0].uuid])
-            result = runs.measure(fleetwave, polls.right_keys, 304)
-            refused = runs.measure(fleetwave, polls.wrong_keys, 401, args.refused_duration)
+            check_poll_answers(fleetwave, fleet[0], wrong_key)
+            first_pass(fleetwave, polls.right, 304, "every device's poll")
+            result = runs.measure(fleetwave, polls.right_file, 304)
+            refused = runs.measure(fleetwave, polls.wrong_file, 401, args.refused_duration)
         # Read once the server has stopped, so that what it wrote behind is in.
         touched = touched_since(engine, measured_from)
-        outcome = Outcome(backend, bare_result, result, refused, touched, probes)
+        within = (datetime.now(UTC) - measured_from).total_seconds()
+        outcome = Outcome(backend, bare_result, result, refused, touched, within, probes)
         print_outcome(outcome)
     return outcome
 
@@ -187,7 +201,10 @@ def print_outcome(outcome: Outcome) -> None:
     )
     wrong_vs_right = outcome.refused.requests_per_second / outcome.fleetwave.requests_per_second
     print(f"wrong key (401) / right key (304), requests/s: {wrong_vs_right:.2f}")
-    print(f"last-seen UPDATEs during the fleetwave runs (read after it stopped): {outcome.touched}")
+    print(
+        "last-seen UPDATEs while fleetwave ran (first pass, warm-ups, runs; read after it "
+        f"stopped, {outcome.within:.0f} s after every last-seen was refreshed): {outcome.touched}"
+    )
     print()
     print_probes("poll", outcome.probes)
 
@@ -207,8 +224,17 @@ def parse_args() -> argparse.Namespace:
         default=5,
         help="seconds of the wrong-key run (default: %(default)s)",
     )
+    parser.add_argument(
+        "--wrong-keys",
+        type=int,
+        default=100,
+        help="devices whose polls are also sent with a wrong key (default: %(default)s: each "
+        "key comes back within the server's memory of unknown keys)",
+    )
     args = parser.parse_args()
     check_arguments(parser, args)
+    if not 1 <= args.wrong_keys <= args.devices:
+        parser.error("--wrong-keys must be from 1 to --devices")
     return args
 
 
@@ -217,11 +243,20 @@ def bench(args: argparse.Namespace) -> None:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetwave-bench-")))
         fleet = make_devices(args.devices)
-        wrong = {d.uuid: new_key("fwd_") for d in fleet}
+        wrong = {d.uuid: new_key("fwd_") for d in fleet[: args.wrong_keys]}
         polls = Polls.write(workdir, fleet, wrong)
         bare = stack.enter_context(bare_server(workdir))
         print_load(args, "every answer 304")
-        outcomes = [measure(b, args, workdir, fleet, polls, wrong, bare) for b in backends(args)]
+        print(
+            f"wrong keys: the polls of {len(polls.wrong)} devices, each with a wrong key of its "
+            f"own, cycled for {args.refused_duration:g}s (+{args.warmup:g}s warm-up), every "
+            "answer 401",
+            flush=True,
+        )
+        wrong_key = wrong[fleet[0].uuid]
+        outcomes = [
+            measure(b, args, workdir, fleet, polls, wrong_key, bare) for b in backends(args)
+        ]
     print()
     for o in outcomes:
         rate = o.fleetwave.requests_per_second

@@ -15,8 +15,8 @@ is the report of a device where nothing happened: the common case. What it does,
 4. starts ``fleetwave serve --no-migrate`` on the database, checks that a report answers 200
    ``{"status": "ok", "uuid": ...}`` and that a changed report is stored (read back through
    ``GET /api/v1/devices/{uuid}/current-state``), sends every device's report once (so what
-   is stored is what wrk then sends), loads it the same way, and checks the stored state
-   again.
+   is stored is what wrk then sends), loads it the same way, and checks two devices' stored
+   state again.
 
 It prints, per backend, requests/s and latency, the SQL per report, and ``ratio (<backend>):``.
 
@@ -31,7 +31,6 @@ import hashlib
 import json
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from device_bench import (
     backends,
     bare_server,
     check_arguments,
+    first_pass,
     fleetwave_server,
     load,
     make_devices,
@@ -60,7 +60,6 @@ from sql_trace import Probe, print_probes, trace_requests
 from wrk import Request, WrkResult, print_table, write_requests
 
 OS_VERSION = "Raspbian GNU/Linux 12 (bookworm)"
-FIRST_REPORTS_IN_FLIGHT = 16
 
 
 # --- reports -------------------------------------------------------------------------------
@@ -118,7 +117,6 @@ class Outcome:
     backend: str
     bare: WrkResult
     fleetwave: WrkResult
-    first_reports_seconds: float
     probes: list[Probe]
 
 
@@ -169,22 +167,6 @@ def check_reports_stored(fleetwave: Server, device: Device) -> None:
             check_stored(client, device, request, when)
 
 
-async def send_first_reports(server: Server, fleet: list[Device]) -> float:
-    """Every device's report once, a few in flight; the seconds it took."""
-    started = time.monotonic()
-    in_flight = asyncio.Semaphore(FIRST_REPORTS_IN_FLIGHT)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-
-        async def first(device: Device) -> None:
-            async with in_flight:
-                answer = await report(device).send_async(client)
-            if answer.status_code != 200:
-                raise BenchError(f"first report of {device.uuid}: {answer.status_code}")
-
-        await asyncio.gather(*(first(d) for d in fleet))
-    return time.monotonic() - started
-
-
 # --- measurements --------------------------------------------------------------------------
 
 
@@ -206,13 +188,12 @@ def measure(
             check_report_answer(fleetwave, fleet[0])
             check_reports_stored(fleetwave, fleet[0])
             print("checked: report -> 200 {status: ok, uuid}; a changed report is stored")
-            seconds = asyncio.run(send_first_reports(fleetwave, fleet))
-            print(f"sent every device's first report in {seconds:.1f} s", flush=True)
+            first_pass(fleetwave, [report(d) for d in fleet], 200, "every device's report")
             result = runs.measure(fleetwave, reports, 200)
             with httpx.Client(base_url=fleetwave.base_url, timeout=5) as client:
                 for device in (fleet[0], fleet[-1]):
                     check_stored(client, device, report(device), "after the run")
-        outcome = Outcome(backend, bare_result, result, seconds, probes)
+        outcome = Outcome(backend, bare_result, result, probes)
         print_outcome(outcome)
     return outcome
 
