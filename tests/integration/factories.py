@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def target_apps(image: str = "iotistic/myapp:v2.0.0", *, app_id: int = 1001) -> dict[str, Any]:
@@ -73,3 +77,20 @@ def report_body(uuid: str, image: str = "iotistic/myapp:v2.0.0", **extra: Any) -
         }
         | extra
     }
+
+
+@contextlib.contextmanager
+def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs inside the block, each on one line (transaction
+    control, SQLite pragmas and pool pings left out)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SELECT 1")):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
