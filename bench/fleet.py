@@ -1,60 +1,114 @@
-"""A simulated fleet takes a staged rollout: ``fleetwave simulate`` against ``make run``'s server.
+"""A simulated fleet takes a staged rollout: ``fleetwave simulate`` against ``fleetwave serve``.
 
 What it does, in one run (see bench/README.md):
 
-1. starts ``fleetwave serve`` as ``make run`` does (SQLite in a fresh data directory, the
-   monitor inside), and ``fleetwave simulate --devices N`` (N real agents on simulated
-   runtimes, one process, their failures per tag and rate);
-2. creates a staged policy (3 batches: 10 %, 50 %, 100 %) and waits until every agent has
-   reported the first image running;
+1. starts ``fleetwave serve`` (the monitor inside) on a fresh SQLite file or a throwaway
+   PostgreSQL database (``--database``), creates a staged policy (3 batches), and starts
+   ``--processes`` ``fleetwave simulate`` processes that share ``--devices`` real agents on
+   simulated runtimes (``--long-poll``: held polls), each registering its share; their agents
+   start spread over one poll interval;
+2. waits until every agent runs the first image, then measures an idle window
+   (``--idle-seconds``): the agents only poll;
 3. posts Docker Hub's webhook for the new tag and follows the rollout until it ends;
-4. samples the CPU time and memory of both processes from /proc every second, and prints
-   the wall time of the rollout, each process's CPU (as a share of one core) before and
-   during the rollout, and their peak memory.
+4. samples CPU time and memory of the server, of each simulator and of the bench database's
+   PostgreSQL backends from /proc every second, and prints: the server's CPU per 1,000 devices
+   while idle, its peak memory, each process's CPU idle and during the rollout, and how long
+   each device took from its batch's ``batch_started`` event to the poll that brought it the
+   new target (the simulators' ``--received-log``: one wall clock, this machine's).
 
-    .venv/bin/python bench/fleet.py [--devices 1000] [--poll-interval 10] [--fail v2.0.1:0.02]
+    .venv/bin/python bench/fleet.py                      # 1,000 devices, SQLite, plain polls
+    .venv/bin/python bench/fleet.py --database postgres --long-poll --devices 10000 \\
+        --poll-interval 60 --idle-seconds 120
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
+import resource
 import secrets
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from common import fleetwave_executable, free_port, proc_status_kib
+from common import (
+    BACKENDS,
+    HOST,
+    BenchError,
+    add_database_url_argument,
+    bench_database,
+    database_name,
+    fleetwave_env,
+    fleetwave_executable,
+    free_port,
+    main,
+    proc_status_kib,
+    running,
+    wait_until_ready,
+)
+from fleetwave.sim.received import read_received
 
 TOKEN = secrets.token_hex(24)
 SECRET = secrets.token_hex(24)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REPOSITORY, OLD_TAG, NEW_TAG = "iotistic/myapp", "v2.0.0", "v2.0.1"
+LOAD = re.compile(
+    r"held polls ([\d,]+) \(([\d,]+) answered\), "
+    r"waiting for a slot ([\d,]+) \(([\d,]+) answered\), loop lag (\d+) ms"
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--database", choices=BACKENDS, default="sqlite")
+    add_database_url_argument(parser)
+    parser.add_argument("--long-poll", action="store_true", help="agents hold their polls")
+    parser.add_argument("--processes", type=int, default=1, help="simulators sharing the fleet")
+    parser.add_argument("--poll-interval", type=float, default=10)
+    parser.add_argument("--idle-seconds", type=float, default=60, help="idle window measured")
+    parser.add_argument("--fail", default=f"{NEW_TAG}:0.02")
+    parser.add_argument("--batch-delay-minutes", type=int, default=0)
+    parser.add_argument(
+        "--max-retries", type=int, default=0, help="a crash on start is not worth retrying"
+    )
+    parser.add_argument("--timeout", type=float, default=900, help="for the rollout to end")
+    return parser.parse_args()
+
+
+# --- sampling ------------------------------------------------------------------------------
 
 
 @dataclass
 class Sampler:
-    """CPU seconds and peak resident memory of some processes, every second."""
+    """CPU seconds of some processes (each a function giving its pids), every second."""
 
-    pids: dict[str, int]
+    pids: dict[str, Callable[[], list[int]]]
     cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         while not self.stop.is_set():
             now = time.monotonic()
-            for name, pid in self.pids.items():
-                self.cpu.setdefault(name, []).append((now, cpu_seconds(pid)))
+            for name, pids in self.pids.items():
+                self.cpu.setdefault(name, []).append((now, sum(map(cpu_seconds, pids()))))
             self.stop.wait(1)
 
     def share(self, name: str, start: float, end: float) -> float:
         """CPU used between two instants, as a share of one core."""
-        samples = [s for s in self.cpu[name] if start <= s[0] <= end]
+        samples = [s for s in self.cpu.get(name, []) if start <= s[0] <= end]
         if len(samples) < 2:
             return float("nan")
         (t0, c0), (t1, c1) = samples[0], samples[-1]
@@ -65,146 +119,400 @@ def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return float("nan")
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=1000)
-    parser.add_argument("--poll-interval", type=float, default=10)
-    parser.add_argument("--fail", default="v2.0.1:0.02")
-    parser.add_argument("--batch-delay-minutes", type=int, default=0)
-    parser.add_argument(
-        "--max-retries", type=int, default=0, help="a crash on start is not worth retrying"
-    )
-    parser.add_argument("--timeout", type=float, default=900)
-    args = parser.parse_args()
+def pid_of(process: subprocess.Popen[Any]) -> Callable[[], list[int]]:
+    return lambda: [process.pid]
 
-    work = Path(tempfile.mkdtemp(prefix="fleetwave-bench-fleet-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWAVE_")} | {
-        "FLEETWAVE_DATA_DIR": str(work / "var"),
-        "FLEETWAVE_PORT": str(port),
-        "FLEETWAVE_ADMIN_TOKEN": TOKEN,
-        "FLEETWAVE_WEBHOOK_SECRET": SECRET,
-        "FLEETWAVE_LOG_LEVEL": "warning",
-    }
-    fleetwave = fleetwave_executable()
-    server_log = (work / "server.log").open("wb")
-    server = subprocess.Popen(
-        [fleetwave, "serve"], env=env, cwd=work, stdout=server_log, stderr=subprocess.STDOUT
-    )
-    simulator: subprocess.Popen[str] | None = None
+
+def backends_of(database: str) -> Callable[[], list[int]]:
+    """The PostgreSQL processes serving ``database`` (their title names it)."""
+
+    def pids() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    title = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+                    found.append(int(entry.name))
+        return found
+
+    return pids
+
+
+# --- simulators ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Load:
+    """How a simulator kept up over a while, from its summary lines (-1: no line)."""
+
+    held: int = -1  # fewest held polls in flight
+    waiting: int = -1  # most requests waiting for a slot
+    lag_ms: int = -1  # worst event-loop lag
+    answered_per_second: float = 0.0  # requests answered (held polls and the others)
+
+
+@dataclass
+class Simulator:
+    name: str
+    devices: int
+    process: subprocess.Popen[str]
+    received: Path
+    lines: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, line)
+
+    def follow(self, log: Path) -> None:
+        assert self.process.stdout is not None
+        with log.open("w") as out:
+            for line in self.process.stdout:
+                self.lines.append((time.monotonic(), line.rstrip()))
+                out.write(f"{time.time():.3f} {line}")
+
+    def all_running(self) -> bool:
+        """Its last summary line: every device runs the first image, its container running."""
+        n = self.devices
+        last = [line for _, line in self.lines[-3:]]
+        return any(
+            line.startswith(f"{REPOSITORY}:{OLD_TAG}: {n} | running: {n} |") for line in last
+        )
+
+    def registered_in(self) -> str:
+        for _, line in self.lines:
+            if line.startswith("registered "):
+                return line.rsplit(" in ", 1)[1]
+        return "?"
+
+    def load(self, start: float, end: float) -> Load:
+        """What its summary lines say between two instants."""
+        lines = [(t, LOAD.search(line)) for t, line in self.lines if start <= t <= end]
+        found = [(t, [int(g.replace(",", "")) for g in m.groups()]) for t, m in lines if m]
+        if len(found) < 2:
+            return Load()
+        (t0, first), (t1, last) = found[0], found[-1]
+        return Load(
+            held=min(f[0] for _, f in found),
+            waiting=max(f[2] for _, f in found),
+            lag_ms=max(f[4] for _, f in found),
+            answered_per_second=(last[1] + last[3] - first[1] - first[3]) / (t1 - t0),
+        )
+
+    def tail(self, count: int = 10) -> str:
+        return "\n".join(line for _, line in self.lines[-count:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def simulators(
+    args: argparse.Namespace, env: dict[str, str], server: str, work: Path
+) -> Iterator[list[Simulator]]:
+    """``--processes`` simulators sharing ``--devices``; stopped at the end."""
+    started: list[Simulator] = []
     try:
-        admin = httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-        )
-        wait(lambda: admin.get("/readyz").status_code == 200, "the server", 30)
-        created = admin.post(
-            "/api/v1/image-policies",
-            json={
-                "image_pattern": "iotistic/myapp:*",
-                "update_strategy": "staged",
-                "staged_batches": 3,
-                "batch_delay_minutes": args.batch_delay_minutes,
-                "health_check_enabled": True,
-                "soak_seconds": 0,
-                "max_retries": args.max_retries,
-            },
-        )
-        created.raise_for_status()
-        simulator = subprocess.Popen(
-            [
-                fleetwave,
+        for index in range(args.processes):
+            share = args.devices // args.processes + (index < args.devices % args.processes)
+            received = work / f"received-{index + 1}.jsonl"
+            command = [
+                fleetwave_executable(),
                 "simulate",
                 "--server",
-                base,
+                server,
                 "--devices",
-                str(args.devices),
+                str(share),
                 "--poll-interval",
                 str(args.poll_interval),
                 "--fail",
                 args.fail,
                 "--seed",
-                "1",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        sampler = Sampler({"server": server.pid, "simulator": simulator.pid})
-        threading.Thread(target=sampler.run, daemon=True).start()
-        lines: list[str] = []
-        threading.Thread(target=follow, args=(simulator, lines), daemon=True).start()
-
-        started = time.monotonic()
-        wait(lambda: all_running(lines, args.devices), "every agent to run v2.0.0", 300)
-        settled = time.monotonic()
-        took = settled - started
-        print(f"{args.devices} devices registered and running v2.0.0 after {took:.1f} s")
-
-        pushed = time.monotonic()
-        answer = admin.post(
-            "/api/v1/webhooks/docker-registry",
-            params={"secret": SECRET},
-            json={"repository": {"repo_name": "iotistic/myapp"}, "push_data": {"tag": "v2.0.1"}},
-        )
-        answer.raise_for_status()
-        rollout_id = answer.json()["rollout_id"]
-        detail: dict[str, object] = {}
-
-        def ended() -> bool:
-            detail.update(admin.get(f"/api/v1/rollouts/{rollout_id}").json())
-            return detail["status"] not in ("pending", "in_progress")
-
-        wait(ended, "the rollout to end", args.timeout)
-        finished = time.monotonic()
-        print(
-            f"rollout {detail['status']} in {finished - pushed:.1f} s: "
-            f"batches {detail['batch_sizes']}, {detail['healthy_devices']} healthy, "
-            f"{detail['rolled_back_devices']} rolled back, {detail['failed_devices']} failed"
-        )
-        for name in ("server", "simulator"):
-            pid = sampler.pids[name]
-            print(
-                f"{name:9}: CPU {sampler.share(name, settled - 20, settled):.0%} of a core "
-                f"while idle polling, {sampler.share(name, pushed, finished):.0%} during the "
-                f"rollout; peak memory {(proc_status_kib(pid, 'VmHWM') or 0) / 1024:.0f} MiB"
+                str(index + 1),
+                "--received-log",
+                str(received),
+                *(["--long-poll"] if args.long_poll else []),
+            ]
+            process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,  # Ctrl-C reaches the bench only; it stops them
             )
-        sampler.stop.set()
-        print("last simulator line:", lines[-1] if lines else "(none)")
+            simulator = Simulator(f"simulator {index + 1}", share, process, received)
+            started.append(simulator)
+            log = work / f"simulator-{index + 1}.log"
+            threading.Thread(target=simulator.follow, args=(log,), daemon=True).start()
+        yield started
     finally:
-        for process in (simulator, server):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
+        for simulator in started:
+            simulator.stop()
 
 
-def follow(process: subprocess.Popen[str], lines: list[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line.rstrip())
+# --- the server's side ---------------------------------------------------------------------
 
 
-def all_running(lines: list[str], count: int) -> bool:
-    """The simulator's summary line says every device runs the first image."""
-    return any(f"iotistic/myapp:v2.0.0: {count}" in line for line in lines[-3:])
+def create_policy(admin: httpx.Client, args: argparse.Namespace) -> None:
+    created = admin.post(
+        "/api/v1/image-policies",
+        json={
+            "image_pattern": f"{REPOSITORY}:*",
+            "update_strategy": "staged",
+            "staged_batches": 3,
+            "batch_delay_minutes": args.batch_delay_minutes,
+            "health_check_enabled": True,
+            "soak_seconds": 0,
+            "max_retries": args.max_retries,
+        },
+    )
+    created.raise_for_status()
 
 
-def wait(check: object, what: str, timeout: float) -> None:
+def push(admin: httpx.Client) -> str:
+    """Docker Hub's webhook for the new tag; the rollout it made."""
+    answer = admin.post(
+        "/api/v1/webhooks/docker-registry",
+        params={"secret": SECRET},
+        json={"repository": {"repo_name": REPOSITORY}, "push_data": {"tag": NEW_TAG}},
+    )
+    answer.raise_for_status()
+    rollout_id: str | None = answer.json().get("rollout_id")
+    if rollout_id is not None:
+        return rollout_id
+    found: list[str] = []  # a push answered 202 (recorded, being planned): find its rollout
+
+    def planned() -> bool:
+        items = admin.get("/api/v1/rollouts", params={"limit": 10}).json()["items"]
+        found.extend(i["rollout_id"] for i in items if i["new_tag"] == NEW_TAG)
+        return bool(found)
+
+    wait(planned, "the rollout to be planned", 120)
+    return found[0]
+
+
+def follow(admin: httpx.Client, rollout_id: str, timeout: float) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+
+    def ended() -> bool:
+        detail.update(admin.get(f"/api/v1/rollouts/{rollout_id}").json())
+        return detail["status"] not in ("pending", "in_progress")
+
+    wait(ended, "the rollout to end", timeout, every=1)
+    return detail
+
+
+def batch_starts(admin: httpx.Client, rollout_id: str) -> dict[int, datetime]:
+    events = admin.get(
+        f"/api/v1/rollouts/{rollout_id}/events",
+        params={"event_type": "batch_started", "limit": 100},
+    ).json()["items"]
+    return {e["event_data"]["batch"]: utc(e["timestamp"]) for e in events}
+
+
+def device_batches(admin: httpx.Client, rollout_id: str) -> dict[str, int]:
+    batches: dict[str, int] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+        page = admin.get(f"/api/v1/rollouts/{rollout_id}/devices", params=params).json()
+        batches.update({row["device_uuid"]: row["batch_number"] for row in page["items"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            return batches
+
+
+def utc(timestamp: str) -> datetime:
+    at = datetime.fromisoformat(timestamp)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite keeps UTC, naive
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def delivery_times(
+    starts: dict[int, datetime], batches: dict[str, int], logs: Sequence[Path]
+) -> tuple[dict[int, list[float]], int]:
+    """Per batch, seconds from its ``batch_started`` to each device's first poll that brought
+    the new image; and how many devices of the rollout never got it."""
+    new_image = f"{REPOSITORY}:{NEW_TAG}"
+    first: dict[str, datetime] = {}
+    for log in logs:
+        for device, at, images in read_received(log.read_text().splitlines()):
+            if new_image in images and (device not in first or at < first[device]):
+                first[device] = at
+    times: dict[int, list[float]] = {batch: [] for batch in sorted(starts)}
+    missing = 0
+    for device, batch in batches.items():
+        if device in first and batch in starts:
+            times[batch].append((first[device] - starts[batch]).total_seconds())
+        else:
+            missing += 1
+    return times, missing
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest rank: the smallest value with at least ``share`` of them at or below it."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(len(ordered) * share)) - 1]
+
+
+def spread(values: Sequence[float]) -> str:
+    if not values:
+        return "no device"
+    p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+    return f"p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(values):.2f} s ({len(values)} devices)"
+
+
+def mib(pid: int) -> str:
+    return f"{(proc_status_kib(pid, 'VmHWM') or 0) / 1024:.0f} MiB"
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def wait(check: Callable[[], bool], what: str, timeout: float, every: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if callable(check) and check():
+            if check():
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
-    sys.exit(f"timed out waiting for {what}")
+        time.sleep(every)
+    raise BenchError(f"timed out waiting for {what}")
+
+
+def raise_open_files_limit() -> None:
+    """10,000 held polls are 10,000 sockets in the server (which inherits this limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def bench(args: argparse.Namespace) -> None:
+    raise_open_files_limit()
+    work = Path(tempfile.mkdtemp(prefix="fleetwave-bench-fleet-"))
+    polling = "long-poll" if args.long_poll else "plain polls"
+    print(
+        f"{args.devices} devices in {args.processes} simulator(s) on {args.database}, "
+        f"{polling} every {args.poll_interval:g} s; logs in {work}",
+        flush=True,
+    )
+    with ExitStack() as stack:
+        url = stack.enter_context(bench_database(args.database, args.database_url, work))
+        port = free_port()
+        env = fleetwave_env(url, work / "var", TOKEN, SECRET)
+        serve = [fleetwave_executable(), "serve", "--host", HOST, "--port", str(port)]
+        server = stack.enter_context(running("server", serve, port, env, work))
+        wait_until_ready(server, "/readyz", 200, {}, timeout=120)
+        admin = stack.enter_context(
+            httpx.Client(
+                base_url=server.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            )
+        )
+        create_policy(admin, args)
+        sims = stack.enter_context(simulators(args, env, server.base_url, work))
+        pids = {"server": pid_of(server.process)} | {s.name: pid_of(s.process) for s in sims}
+        if args.database == "postgres":
+            pids["postgres"] = backends_of(database_name(url))
+        sampler = Sampler(pids)
+        threading.Thread(target=sampler.run, daemon=True).start()
+        stack.callback(sampler.stop.set)
+        run(args, admin, server.process, sims, sampler)
+
+
+def run(
+    args: argparse.Namespace,
+    admin: httpx.Client,
+    server: subprocess.Popen[bytes],
+    sims: list[Simulator],
+    sampler: Sampler,
+) -> None:
+    started = time.monotonic()
+
+    def all_running() -> bool:
+        for sim in sims:
+            if sim.process.poll() is not None:
+                raise BenchError(f"{sim.name} exited ({sim.process.returncode}):\n{sim.tail()}")
+        return all(sim.all_running() for sim in sims)
+
+    wait(all_running, f"every agent to run {OLD_TAG}", args.poll_interval + 600)
+    settled = time.monotonic()
+    registered = ", ".join(sim.registered_in() for sim in sims)
+    print(
+        f"{args.devices} devices registered (in {registered}) and running {OLD_TAG} "
+        f"{settled - started:.1f} s after the simulators started",
+        flush=True,
+    )
+
+    # An agent's first poll is a plain one (the offer of long-poll comes with its answer), its
+    # next one a poll interval later is held: only then does the fleet poll as it will.
+    time.sleep(args.poll_interval if args.long_poll else 2)
+    idle_start = time.monotonic()
+    time.sleep(args.idle_seconds)
+    idle_end = time.monotonic()
+
+    pushed = time.monotonic()
+    rollout_id = push(admin)
+    detail = follow(admin, rollout_id, args.timeout)
+    finished = time.monotonic()
+    peaks = {"server": mib(server.pid)} | {sim.name: mib(sim.process.pid) for sim in sims}
+    starts = batch_starts(admin, rollout_id)
+    batches = device_batches(admin, rollout_id)
+    for sim in sims:
+        sim.stop()  # its received log is complete
+    times, missing = delivery_times(starts, batches, [sim.received for sim in sims])
+
+    seconds = idle_end - idle_start
+    print(f"\nidle window: {seconds:.0f} s, agents only polling")
+    loads = [sim.load(idle_start, idle_end) for sim in sims]
+    schedule = args.devices / (args.poll_interval + (0.5 if args.long_poll else 0))
+    print(
+        f"  requests answered to the agents: {sum(x.answered_per_second for x in loads):.1f}/s "
+        f"(their schedule: {schedule:.1f} polls/s)"
+    )
+    idle = sampler.share("server", idle_start, idle_end)
+    print(
+        f"  server CPU: {idle:.1%} of a core = {idle / (args.devices / 1000):.2%} of a core "
+        f"per 1,000 devices"
+    )
+    print(
+        f"\nrollout {detail['status']} in {finished - pushed:.1f} s: batches "
+        f"{detail['batch_sizes']}, {detail['healthy_devices']} healthy, "
+        f"{detail['rolled_back_devices']} rolled back, {detail['failed_devices']} failed"
+    )
+    every = [t for batch in times.values() for t in batch]
+    print(f"  batch started → device received its new target: {spread(every)}")
+    for batch, values in times.items():
+        print(f"    batch {batch}: {spread(values)}")
+    if missing:
+        print(f"  {missing} devices of the rollout never received the new target")
+
+    print("\nper process: CPU (share of one core) idle / during the rollout, peak memory")
+    for name in sampler.pids:
+        line = (
+            f"  {name:12}: {sampler.share(name, idle_start, idle_end):6.1%} / "
+            f"{sampler.share(name, pushed, finished):6.1%}"
+        )
+        print(line + (f", peak {peaks[name]}" if name in peaks else ""))
+    for sim, idle_load in zip(sims, loads, strict=True):
+        busy = sim.load(pushed, finished)
+        print(
+            f"  {sim.name} keeping up: idle: held polls ≥ {idle_load.held}, waiting for a slot "
+            f"≤ {idle_load.waiting}, loop lag ≤ {idle_load.lag_ms} ms; rollout: waiting ≤ "
+            f"{busy.waiting}, loop lag ≤ {busy.lag_ms} ms"
+        )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(bench, parse_args()))

@@ -194,7 +194,9 @@ async def test_held_polls_go_around_the_request_slots_each_device_on_its_own_con
             again = await http.get(server.url("/api/v1/device/d3/state?wait=60"))
             assert again.status_code == 200
             assert len(transport.held_pools) == 3  # a device keeps to its pool
-            assert transport.describe() == "held polls 0, waiting for a slot 0"
+            assert transport.describe() == (
+                "held polls 0 (11 answered), waiting for a slot 0 (6 answered)"
+            )
 
 
 async def test_devices_whose_new_service_answers_its_checks_badly_are_rolled_back(

@@ -2,9 +2,10 @@
 with a summary line every few seconds until it is told to stop.
 
 The summary says what the devices run and do, and how well the simulator itself keeps up:
-held polls in flight, requests waiting for one of the transport's slots, and the event loop's
-worst lag since the last line (a timer due now that runs 200 ms late means every agent is
-that late: its polls, its reports and the times it records).
+held polls in flight, requests waiting for one of the transport's slots (with how many of
+each were answered since the start), and the event loop's worst lag since the last line (a
+timer due now that runs 200 ms late means every agent is that late: its polls, its reports
+and the times it records).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ async def _run(
 
 
 def _load(transport: QueuedTransport, lag: LoopLag) -> str:
-    """``"held polls 9,990, waiting for a slot 0, loop lag 12 ms"``."""
+    """``"held polls 9,990 (120,411 answered), waiting for a slot 0 (20,102 answered), loop
+    lag 12 ms"``."""
     return f"{transport.describe()}, loop lag {lag.take() * 1000:.0f} ms"
 
 
