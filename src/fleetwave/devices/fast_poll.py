@@ -26,21 +26,19 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIX, SUFFIX = "/api/v1/device/", "/state"
+CREDENTIAL_HEADERS = (b"x-device-api-key", b"authorization", b"if-none-match")
 
 
 def poll_credentials(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """The device key (``X-Device-API-Key``, else a bearer token) and ``If-None-Match``."""
-    key = bearer = if_none_match = None
+    """The device key (``X-Device-API-Key``, else a bearer token) and ``If-None-Match``; of a
+    repeated header, the first, as the route reads them."""
+    found: dict[bytes, str] = {}
     for name, value in headers:
-        if name == b"x-device-api-key":
-            key = value.decode("latin-1")
-        elif name == b"if-none-match":
-            if_none_match = value.decode("latin-1")
-        elif name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                bearer = token.strip() or None
-    return key or bearer, if_none_match
+        if name in CREDENTIAL_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    scheme, _, token = found.get(b"authorization", "").partition(" ")
+    bearer = token.strip() or None if scheme.lower() == "bearer" else None
+    return found.get(b"x-device-api-key") or bearer, found.get(b"if-none-match")
 
 
 class FastPoll:

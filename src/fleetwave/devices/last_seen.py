@@ -4,7 +4,8 @@ in one set-based UPDATE every few seconds.
 Only refreshes of devices already online wait here (see :func:`presence_write`): a device
 coming online is written at once, as before, so online and offline read exactly as they did.
 A refresh never moves last-seen backwards (a report may have written a later time meanwhile),
-a failed write is retried with the next, and a clean shutdown writes what is pending.
+never lands on a device created after it (one deleted and registered again under its uuid), a
+failed write is retried with the next, and a clean shutdown writes what is pending.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ async def _write(conn: AsyncConnection, batch: dict[str, datetime]) -> None:
                 "UPDATE devices SET is_online = true, last_connectivity_event = seen.at "
                 "FROM unnest(CAST(:uuids AS text[]), CAST(:times AS timestamptz[])) "
                 "AS seen(uuid, at) WHERE devices.uuid = seen.uuid "
+                "AND devices.created_at <= seen.at "
                 "AND (devices.last_connectivity_event IS NULL "
                 "OR devices.last_connectivity_event < seen.at)"
             ),
@@ -114,6 +116,7 @@ async def _write(conn: AsyncConnection, batch: dict[str, datetime]) -> None:
         update(devices)
         .where(
             devices.c.uuid == bindparam("seen_uuid"),
+            devices.c.created_at <= seen_at,
             or_(
                 devices.c.last_connectivity_event.is_(None),
                 devices.c.last_connectivity_event < seen_at,
