@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.devices.records import online_clause
@@ -28,7 +28,7 @@ from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.target_state import service_image, state_etag
 from fleetwave.errors import NotFound
 from fleetwave.store.db import publish
-from fleetwave.store.queries import insert_rows
+from fleetwave.store.queries import insert_rows, update_rows
 from fleetwave.store.tables import device_target_images, device_target_state, devices
 
 __all__ = [
@@ -100,9 +100,11 @@ def image_rows(uuid: str, apps: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 async def index_images(conn: AsyncConnection, targets: Sequence[NewTarget]) -> None:
     uuids = [t.uuid for t in targets]
-    for chunk in _chunks(uuids, 5000):
+    for chunk in _uuid_chunks(conn, uuids):
         await conn.execute(
-            delete(device_target_images).where(device_target_images.c.device_uuid.in_(chunk))
+            delete(device_target_images).where(
+                _uuid_in(conn, device_target_images.c.device_uuid, chunk)
+            )
         )
     await insert_rows(
         conn, device_target_images, [row for t in targets for row in image_rows(t.uuid, t.apps)]
@@ -139,31 +141,27 @@ async def replace_targets(
     """Replace the target states of existing devices, bumping each version and ETag."""
     if not targets:
         return
-    await conn.execute(
-        update(device_target_state)
-        .where(device_target_state.c.device_uuid == bindparam("target_uuid"))
-        .values(
-            apps=bindparam("new_apps"),
-            config=bindparam("new_config"),
-            extensions=bindparam("new_extensions"),
-            version=device_target_state.c.version + 1,
-            updated_at=now,
-        ),
+    await update_rows(
+        conn,
+        device_target_state,
+        "device_uuid",
         [
             {
-                "target_uuid": t.uuid,
-                "new_apps": t.apps,
-                "new_config": t.config,
-                "new_extensions": t.extensions,
+                "device_uuid": t.uuid,
+                "apps": t.apps,
+                "config": t.config,
+                "extensions": t.extensions,
+                "updated_at": now,
             }
             for t in targets
         ],
+        computed={"version": "version + 1"},
     )
-    await conn.execute(
-        update(devices)
-        .where(devices.c.uuid == bindparam("target_uuid"))
-        .values(target_etag=bindparam("new_etag"), updated_at=now),
-        [{"target_uuid": t.uuid, "new_etag": t.etag} for t in targets],
+    await update_rows(
+        conn,
+        devices,
+        "uuid",
+        [{"uuid": t.uuid, "target_etag": t.etag, "updated_at": now} for t in targets],
     )
     await index_images(conn, targets)
     await announce_changes(conn, frozenset(t.uuid for t in targets))
@@ -205,14 +203,14 @@ def notify_payloads(uuids: frozenset[str]) -> list[str]:
 async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str, NewTarget]:
     """Current target states of ``uuids``, in one query per 5,000 devices."""
     found: dict[str, NewTarget] = {}
-    for chunk in _chunks(list(uuids), 5000):
+    for chunk in _uuid_chunks(conn, list(uuids)):
         rows = await conn.execute(
             select(
                 device_target_state.c.device_uuid,
                 device_target_state.c.apps,
                 device_target_state.c.config,
                 device_target_state.c.extensions,
-            ).where(device_target_state.c.device_uuid.in_(chunk))
+            ).where(_uuid_in(conn, device_target_state.c.device_uuid, chunk))
         )
         for row in rows:
             found[row.device_uuid] = NewTarget(
@@ -234,5 +232,17 @@ async def target_version(conn: AsyncConnection, uuid: str) -> tuple[int, str]:
     return row.version, row.target_etag
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _uuid_chunks(conn: AsyncConnection, uuids: list[str]) -> list[list[str]]:
+    """PostgreSQL takes any number of uuids as one array; SQLite 5,000 at a time."""
+    if conn.dialect.name == "postgresql":
+        return [uuids] if uuids else []
+    return [uuids[i : i + 5000] for i in range(0, len(uuids), 5000)]
+
+
+def _uuid_in(
+    conn: AsyncConnection, column: ColumnElement[str], uuids: list[str]
+) -> ColumnElement[bool]:
+    """``= ANY(:uuids)``, one array parameter, on PostgreSQL; ``IN``, one per uuid, elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, uuids, type_=ARRAY(String)))
+    return column.in_(uuids)

@@ -92,26 +92,33 @@ async def retarget_devices(
         return
     repository = parse_image(rollout.image_name).repository
     digest = rollout.digest if rollout.new_image and "@" in rollout.new_image else None
-    old_images = await _old_images(conn, rollout.rollout_id, uuids)
+    # a retry marks the services it changes: they are the ones with old images
+    old_images = await _old_images(conn, rollout.rollout_id, uuids) if attempt else {}
     targets = await load_targets(conn, uuids)
+    checks = device_checks(rollout)
     moved = []
     for uuid in uuids:
         apps, _ = retarget(targets[uuid].apps, repository, rollout.new_tag, digest)
         if attempt:
             apps = mark_attempt(apps, set(old_images[uuid]), attempt)
-        moved.append(NewTarget(uuid, apps, targets[uuid].config, rollout_extension(rollout, uuid)))
+        extension = rollout_extension(rollout.rollout_id, checks, uuid)
+        moved.append(NewTarget(uuid, apps, targets[uuid].config, extension))
     await replace_targets(conn, moved, now)
 
 
-def rollout_extension(rollout: Any, uuid: str) -> dict[str, Any]:
+def device_checks(rollout: Any) -> list[dict[str, Any]]:
+    """The rollout's health checks that its devices run themselves."""
+    settings = RolloutSettings.from_json(rollout.settings)
+    return [c for c in settings.health_checks if c.get("run_on", "device") == "device"]
+
+
+def rollout_extension(rollout_id: str, checks: list[dict[str, Any]], uuid: str) -> dict[str, Any]:
     """What the served state tells the agent about the rollout: the checks it runs on the
     device after the new containers are up, and where it reports their results."""
-    settings = RolloutSettings.from_json(rollout.settings)
-    checks = [c for c in settings.health_checks if c.get("run_on", "device") == "device"]
     if not checks:
         return {}
     return {
-        "rollout_id": rollout.rollout_id,
+        "rollout_id": rollout_id,
         "health_checks": checks,
         "health_report": f"/api/v1/device/{uuid}/health",
     }

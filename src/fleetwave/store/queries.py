@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, Table, bindparam, insert, literal_column, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -72,3 +72,58 @@ async def insert_rows(
                     for name in names
                 ]
             )
+
+
+async def update_rows(
+    conn: AsyncConnection,
+    table: Table,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    computed: Mapping[str, str] | None = None,
+) -> None:
+    """Set, in the row of ``table`` whose ``key`` is each row's, that row's other values, and
+    the ``computed`` columns to SQL over the row's current ones (``{"version": "version + 1"}``).
+
+    PostgreSQL gets one ``UPDATE ... FROM unnest(<one binary array per column>)`` whatever the
+    number of rows (SQLAlchemy's executemany sends one UPDATE per row, each with its JSON as
+    text); SQLite an executemany. Runs in the caller's transaction.
+    """
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != key]
+    computed = computed or {}
+    if conn.dialect.name != "postgresql":
+        values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
+        await conn.execute(
+            update(table)
+            .where(table.c[key] == bindparam("row_key"))
+            .values(**values, **{name: literal_column(sql) for name, sql in computed.items()}),
+            [{"row_key": row[key]} | {f"new_{n}": row[n] for n in names} for row in rows],
+        )
+        return
+    columns = [key, *names]
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    types = [table.c[name].type.compile(dialect=dialect) for name in columns]
+    arrays = ", ".join(f"%b::{kind}[]" for kind in types)
+    assignments = [f'"{name}" = v."{name}"' for name in names]
+    assignments += [f'"{name}" = {sql}' for name, sql in computed.items()]
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    # names from the table's definition and SQL from the calling code, values as parameters
+    statement = (
+        f'UPDATE "{table.name}" SET {", ".join(assignments)}'  # noqa: S608
+        f' FROM unnest({arrays}) AS v({quoted}) WHERE "{table.name}"."{key}" = v."{key}"'
+    )
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    parameters = [
+        [
+            Jsonb(row[name]) if name in json_columns and row[name] is not None else row[name]
+            for row in rows
+        ]
+        for name in columns
+    ]
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    async with driver.cursor() as cursor:
+        await cursor.execute(statement, parameters)
