@@ -17,6 +17,7 @@ import secrets
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -24,6 +25,10 @@ from fleetwave.agent.agent import Agent
 from fleetwave.agent.client import DeviceClient
 from fleetwave.agent.simulated import Behaviour, SimulatedRuntime
 from fleetwave.sim.received import ReceivedLog, RecordingClient
+
+REGISTER_ATTEMPTS = 5
+REGISTER_BACKOFF = 0.5  # seconds before the second attempt, doubled for each next one
+RETRIED = {429, 502, 503, 504}
 
 
 @dataclass
@@ -105,19 +110,13 @@ class FleetSimulator:
         # the same devices whatever order they complete in
         bad = {tag for tag, rate in self.failures.items() if self.rng.random() < rate}
         sick = {tag for tag, rate in self.unhealthy.items() if self.rng.random() < rate}
-        response = await self.http.post(
-            "/api/v1/devices",
-            json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-        )
-        response.raise_for_status()
+        key = await self._registered_key(uuid, body)
         runtime = SimulatedRuntime(
             {
                 tag: Behaviour(exits_after_start=tag in bad, unhealthy=tag in sick)
                 for tag in bad | sick
             }
         )
-        key = response.json()["api_key"]
         client = (
             DeviceClient(self.http, uuid, key)
             if self.received is None
@@ -132,6 +131,32 @@ class FleetSimulator:
             long_poll=self.long_poll,
         )
         return SimulatedDevice(uuid, agent, runtime, bad | sick)
+
+    async def _registered_key(self, uuid: str, body: dict[str, Any]) -> str:
+        """Register the device and return its key; a transport error or a busy server (429,
+        503) is tried again, and a device an earlier attempt did register (409) gets a new key."""
+        attempt = 0
+        while True:
+            last = attempt + 1 == REGISTER_ATTEMPTS
+            try:
+                response = await self._post_registration(uuid, body, again=attempt > 0)
+                if response.status_code not in RETRIED or last:
+                    response.raise_for_status()
+                    return str(response.json()["api_key"])
+            except httpx.TransportError:
+                if last:
+                    raise
+            await asyncio.sleep(REGISTER_BACKOFF * 2**attempt)
+            attempt += 1
+
+    async def _post_registration(
+        self, uuid: str, body: dict[str, Any], *, again: bool
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        response = await self.http.post("/api/v1/devices", json=body, headers=headers)
+        if response.status_code == 409 and again:
+            response = await self.http.post(f"/api/v1/devices/{uuid}/rotate-key", headers=headers)
+        return response
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every agent until ``stop``, their first polls spread over ``start_spread``

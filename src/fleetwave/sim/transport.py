@@ -22,15 +22,16 @@ import resource
 import httpx
 
 HELD_POLL_PARAM = "wait"  # the device poll's long-poll parameter (agent/client.py)
+# An idle connection is dropped before the server's keep-alive (uvicorn: 5 s) drops it: reused
+# as the server closes it, a request would fail on a busy server (ReadError).
+KEEPALIVE_EXPIRY = 2.0
 
 
 class QueuedTransport(httpx.AsyncBaseTransport):
     def __init__(
         self, limit: int = 50, *, hold_polls: bool = False, held_pool_size: int = 64
     ) -> None:
-        self._inner = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-        )
+        self._inner = httpx.AsyncHTTPTransport(limits=_limits(limit))
         self._slots = asyncio.Semaphore(limit)
         self.hold_polls, self.held_pool_size = hold_polls, held_pool_size
         self.held_pools: list[httpx.AsyncHTTPTransport] = []
@@ -69,11 +70,8 @@ class QueuedTransport(httpx.AsyncBaseTransport):
         pool = self._pool_of.get(path)
         if pool is None:
             if len(self._pool_of) % self.held_pool_size == 0:
-                size = self.held_pool_size
                 self.held_pools.append(
-                    httpx.AsyncHTTPTransport(
-                        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
-                    )
+                    httpx.AsyncHTTPTransport(limits=_limits(self.held_pool_size))
                 )
             pool = self._pool_of[path] = self.held_pools[-1]
         return pool
@@ -89,6 +87,14 @@ class QueuedTransport(httpx.AsyncBaseTransport):
             f"held polls {self.holding:,} ({self.answered_held:,} answered), "
             f"waiting for a slot {self.waiting:,} ({self.answered:,} answered)"
         )
+
+
+def _limits(connections: int) -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
 
 
 async def _read(transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
