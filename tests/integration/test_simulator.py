@@ -174,7 +174,7 @@ async def test_held_polls_go_around_the_request_slots_each_device_on_its_own_con
         return Reply()
 
     async with HttpServer(answer=answer) as server:
-        transport = QueuedTransport(limit=2, hold_polls=True, held_pool_size=4)
+        transport = QueuedTransport(limit=2, hold_polls=True)
         async with httpx.AsyncClient(transport=transport) as http:
             held = [
                 asyncio.create_task(http.get(server.url(f"/api/v1/device/d{i}/state?wait=60")))
@@ -188,12 +188,12 @@ async def test_held_polls_go_around_the_request_slots_each_device_on_its_own_con
             )
             assert [r.status_code for r in reports] == [200] * 6
             assert server.max_in_flight <= 10 + 2  # every held poll, and at most two slots
-            assert len(transport.held_pools) == 3  # 10 devices, 4 to a pool
+            assert len(transport.held) == 10  # a connection per device
             released.set()
             assert [(await poll).status_code for poll in held] == [200] * 10
             again = await http.get(server.url("/api/v1/device/d3/state?wait=60"))
             assert again.status_code == 200
-            assert len(transport.held_pools) == 3  # a device keeps to its pool
+            assert len(transport.held) == 10  # a device keeps its connection
             assert transport.describe() == (
                 "held polls 0 (11 answered), waiting for a slot 0 (6 answered)"
             )
