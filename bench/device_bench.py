@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -215,11 +216,14 @@ def first_pass(server: Server, requests: list[Request], status: int, what: str) 
     before any minute one measures (each device polled or reported once), so that whatever the
     server keeps per device is there, as it would be. A few keep-alive connections of
     http.client, in threads: several times faster than httpx, so this takes seconds."""
+    stop = threading.Event()  # set when one share fails, or the bench is interrupted
 
     def send(share: list[Request]) -> None:
         connection = http.client.HTTPConnection(HOST, server.port, timeout=30)
         try:
             for request in share:
+                if stop.is_set():
+                    return
                 body = request.body.encode() or None
                 connection.request(request.method, request.path, body, request.headers)
                 answer = connection.getresponse()
@@ -235,8 +239,12 @@ def first_pass(server: Server, requests: list[Request], status: int, what: str) 
     started = time.monotonic()
     with ThreadPoolExecutor(FIRST_PASS_CONNECTIONS) as pool:
         shares = [requests[i::FIRST_PASS_CONNECTIONS] for i in range(FIRST_PASS_CONNECTIONS)]
-        for done in [pool.submit(send, share) for share in shares]:
-            done.result()
+        sending = [pool.submit(send, share) for share in shares]
+        try:
+            for done in sending:
+                done.result()
+        finally:
+            stop.set()
     took = time.monotonic() - started
     print(f"sent {what} once: {len(requests)} requests in {took:.1f} s", flush=True)
 
