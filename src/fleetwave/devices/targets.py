@@ -28,7 +28,7 @@ from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.target_state import service_image, state_etag
 from fleetwave.errors import NotFound
 from fleetwave.store.db import publish
-from fleetwave.store.queries import insert_rows, update_rows
+from fleetwave.store.queries import insert_rows, off_loop, update_rows
 from fleetwave.store.tables import device_target_images, device_target_state, devices
 
 __all__ = [
@@ -106,9 +106,11 @@ async def index_images(conn: AsyncConnection, targets: Sequence[NewTarget]) -> N
                 _uuid_in(conn, device_target_images.c.device_uuid, chunk)
             )
         )
-    await insert_rows(
-        conn, device_target_images, [row for t in targets for row in image_rows(t.uuid, t.apps)]
-    )
+    await insert_rows(conn, device_target_images, await off_loop(len(targets), _images, targets))
+
+
+def _images(targets: Sequence[NewTarget]) -> list[dict[str, Any]]:
+    return [row for t in targets for row in image_rows(t.uuid, t.apps)]
 
 
 async def insert_targets(
@@ -157,11 +159,15 @@ async def replace_targets(
         ],
         computed={"version": "version + 1"},
     )
+    etags = await off_loop(len(targets), lambda: [t.etag for t in targets])  # hashes JSON
     await update_rows(
         conn,
         devices,
         "uuid",
-        [{"uuid": t.uuid, "target_etag": t.etag, "updated_at": now} for t in targets],
+        [
+            {"uuid": t.uuid, "target_etag": etag, "updated_at": now}
+            for t, etag in zip(targets, etags, strict=True)
+        ],
     )
     await index_images(conn, targets)
     await announce_changes(conn, frozenset(t.uuid for t in targets))

@@ -20,6 +20,7 @@ from fleetwave.domain.images import parse_image
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.target_state import mark_attempt, restore, retarget
 from fleetwave.rollouts.events import Event
+from fleetwave.store.queries import off_loop
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
@@ -90,11 +91,24 @@ async def retarget_devices(
     """Give devices the rollout's new image again (``attempt`` > 0 marks a retry)."""
     if not uuids:
         return
-    repository = parse_image(rollout.image_name).repository
-    digest = rollout.digest if rollout.new_image and "@" in rollout.new_image else None
     # a retry marks the services it changes: they are the ones with old images
     old_images = await _old_images(conn, rollout.rollout_id, uuids) if attempt else {}
     targets = await load_targets(conn, uuids)
+    moved = await off_loop(len(uuids), _retargeted, rollout, uuids, targets, old_images, attempt)
+    await replace_targets(conn, moved, now)
+
+
+def _retargeted(
+    rollout: Any,
+    uuids: Sequence[str],
+    targets: dict[str, NewTarget],
+    old_images: dict[str, dict[str, str]],
+    attempt: int,
+) -> list[NewTarget]:
+    """The devices' targets with the rollout's new image (and its checks), in a worker thread
+    when they are many."""
+    repository = parse_image(rollout.image_name).repository
+    digest = rollout.digest if rollout.new_image and "@" in rollout.new_image else None
     checks = device_checks(rollout)
     moved = []
     for uuid in uuids:
@@ -103,7 +117,7 @@ async def retarget_devices(
             apps = mark_attempt(apps, set(old_images[uuid]), attempt)
         extension = rollout_extension(rollout.rollout_id, checks, uuid)
         moved.append(NewTarget(uuid, apps, targets[uuid].config, extension))
-    await replace_targets(conn, moved, now)
+    return moved
 
 
 def device_checks(rollout: Any) -> list[dict[str, Any]]:

@@ -6,11 +6,17 @@ runs the repository are filtered, planned into batches with their own old images
 set-based SQL, and — for the auto and staged strategies — the first batch gets its new target
 state at once. Pushes of one image are planned one after the other (:func:`lock_image`); a
 webhook's recorded deliveries are planned through :mod:`fleetwave.rollouts.deliveries`.
+
+The pure work over a whole fleet (grouping the candidates, the plan, the device rows) runs in
+a worker thread: for 100,000 devices it takes seconds, during which the event loop goes on
+answering (a webhook's bounded wait, polls).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid as uuidlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,8 +145,10 @@ class ImageUpdateManager:
             )
             return duplicate, []
         superseded = [r.rollout_id for r in unfinished]
-        plan = plan_rollout(
-            await _candidates(conn, image, filters, now, self.settings),
+        candidates = await _candidates(conn, image, filters, now, self.settings)
+        plan = await asyncio.to_thread(
+            plan_rollout,
+            candidates,
             new_tag=image.tag or "",
             new_digest=image.digest,
             rule=rule,
@@ -326,7 +334,7 @@ async def _candidates(
         conditions.append(devices.c.tags[key].as_string() == value)
     if filters.device_uuids is not None:
         conditions.append(devices.c.uuid.in_(filters.device_uuids))
-    rows = await conn.execute(
+    result = await conn.stream(
         select(
             device_target_images.c.device_uuid,
             device_target_images.c.app_id,
@@ -343,7 +351,17 @@ async def _candidates(
             device_target_images.c.app_id,
             device_target_images.c.service_name,
         )
+        .execution_options(yield_per=CHUNK_ROWS)
     )
+    rows = [row async for chunk in result.partitions() for row in chunk]  # the loop runs between
+    return await asyncio.to_thread(_grouped_by_device, rows)
+
+
+CHUNK_ROWS = 10_000
+
+
+def _grouped_by_device(rows: Sequence[Any]) -> list[Candidate]:
+    """One candidate per device from its services' rows (ordered by device)."""
     grouped: dict[str, tuple[bool, list[ServiceImage]]] = {}
     for uuid, app_id, service_name, image_text, tag, digest, online in rows:
         entry = grouped.setdefault(uuid, (bool(online), []))
@@ -462,26 +480,29 @@ async def _insert_rollout(
             updated_at=now,
         )
     )
-    await insert_rows(
-        conn,
-        device_rows,
-        [
-            {
-                "rollout_id": rollout_id,
-                "device_uuid": d.uuid,
-                "batch_number": d.batch_number,
-                "status": "pending",
-                "old_image_tag": d.old_tag,
-                "new_image_tag": image.tag,
-                "new_image": new_image,
-                "old_images": d.old_images,
-                "max_retries": settings.max_retries,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for d in plan.devices
-        ],
-    )
+    constants = {
+        "rollout_id": rollout_id,
+        "status": "pending",
+        "new_image_tag": image.tag,
+        "new_image": new_image,
+        "max_retries": settings.max_retries,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await insert_rows(conn, device_rows, await asyncio.to_thread(_device_rows, plan, constants))
     return (
         await conn.execute(select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id))
     ).one()
+
+
+def _device_rows(plan: RolloutPlan, constants: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "device_uuid": d.uuid,
+            "batch_number": d.batch_number,
+            "old_image_tag": d.old_tag,
+            "old_images": d.old_images,
+        }
+        | constants
+        for d in plan.devices
+    ]

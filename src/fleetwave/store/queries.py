@@ -1,11 +1,17 @@
-"""Small SQL helpers shared by the features (dialect differences live here)."""
+"""Small SQL helpers shared by the features (dialect differences live here).
+
+The bulk helpers prepare many rows' values (JSON text above all) in a worker thread, and yield
+while they send them: 100,000 rows take a second or more of Python, during which the event
+loop goes on answering requests.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import asyncio
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, Table, bindparam, insert, literal_column, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -55,6 +61,7 @@ async def insert_rows(
         return
     names = list(rows[0])
     json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    records = await off_loop(len(rows), _records, rows, names, json_columns)
     quoted = ", ".join(f'"{name}"' for name in names)
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
@@ -63,15 +70,42 @@ async def insert_rows(
         driver.cursor() as cursor,
         cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy,
     ):
-        for row in rows:
-            await copy.write_row(
-                [
-                    Jsonb(row[name])
-                    if name in json_columns and row[name] is not None
-                    else row[name]
-                    for name in names
-                ]
-            )
+        for n, record in enumerate(records, 1):
+            await copy.write_row(record)
+            if n % YIELD_ROWS == 0:
+                await asyncio.sleep(0)  # writing rarely waits: let the loop run meanwhile
+
+
+def _records(
+    rows: Sequence[Mapping[str, Any]], names: list[str], json_columns: set[str]
+) -> list[list[Any]]:
+    """The rows' values in ``names`` order, JSON as its text (what COPY and casts read)."""
+    return [
+        [
+            json.dumps(row[name]) if name in json_columns and row[name] is not None else row[name]
+            for name in names
+        ]
+        for row in rows
+    ]
+
+
+def _arrays(
+    rows: Sequence[Mapping[str, Any]], names: list[str], json_columns: set[str]
+) -> list[list[Any]]:
+    """One list of values per column of ``names``, JSON as its text."""
+    return [list(column) for column in zip(*_records(rows, names, json_columns), strict=True)]
+
+
+T = TypeVar("T")
+OFF_LOOP_ROWS = 1000  # below, a worker thread costs more than the work
+YIELD_ROWS = 2000
+
+
+async def off_loop(rows: int, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``: in a worker thread when it handles many ``rows``, else here."""
+    if rows < OFF_LOOP_ROWS:
+        return function(*args)
+    return await asyncio.to_thread(function, *args)
 
 
 async def update_rows(
@@ -104,8 +138,13 @@ async def update_rows(
         return
     columns = [key, *names]
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    types = [table.c[name].type.compile(dialect=dialect) for name in columns]
-    arrays = ", ".join(f"%b::{kind}[]" for kind in types)
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    arrays = ", ".join(
+        f"CAST(%b::text[] AS {table.c[name].type.compile(dialect=dialect)}[])"
+        if name in json_columns
+        else f"%b::{table.c[name].type.compile(dialect=dialect)}[]"
+        for name in columns
+    )
     assignments = [f'"{name}" = v."{name}"' for name in names]
     assignments += [f'"{name}" = {sql}' for name, sql in computed.items()]
     quoted = ", ".join(f'"{name}"' for name in columns)
@@ -114,14 +153,7 @@ async def update_rows(
         f'UPDATE "{table.name}" SET {", ".join(assignments)}'  # noqa: S608
         f' FROM unnest({arrays}) AS v({quoted}) WHERE "{table.name}"."{key}" = v."{key}"'
     )
-    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    parameters = [
-        [
-            Jsonb(row[name]) if name in json_columns and row[name] is not None else row[name]
-            for row in rows
-        ]
-        for name in columns
-    ]
+    parameters = await off_loop(len(rows), _arrays, rows, columns, json_columns)
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
