@@ -24,6 +24,7 @@ DOCKER_HUB_ALIASES = {
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
+_SPACE = re.compile(r"\s")
 _HOST = re.compile(r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?$")
 GLOB_CHARACTERS = set("*?[]")
 
@@ -80,7 +81,7 @@ def split_reference(text: str) -> tuple[str | None, str, str | None, str | None]
 def parse_image(text: str, *, field: str = "image") -> ImageRef:
     """Parse a reference; raise :class:`InvalidInput` naming ``field`` if it is not one."""
     text = text.strip()
-    if not text or any(ch.isspace() for ch in text):
+    if not text or _SPACE.search(text):
         raise InvalidInput.one(field, f"{text!r} is not an image reference")
     host, path, tag, digest = split_reference(text)
     if "@" in text and digest is None:

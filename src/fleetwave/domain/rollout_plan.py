@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from fleetwave.domain.batches import batch_sizes
@@ -65,17 +66,20 @@ def plan_rollout(
 
     ``earlier_old_images`` are the old images recorded by an unfinished rollout this one
     supersedes: a device caught half-way keeps the images it ran before that rollout.
+    Devices running the same services share one ``old_images`` mapping.
     """
     taking: list[Candidate] = []
     refused: dict[str, list[str]] = {}
     current: list[str] = []
+    # a fleet runs few distinct tags: each is judged once, not once per device
+    refusal = cache(lambda old_tag: update_refusal(rule, old_tag, new_tag))
     for candidate in candidates:
         if all(_already_there(s, new_tag, new_digest) for s in candidate.services):
             current.append(candidate.uuid)
             continue
         # A service already on the pushed tag (another digest) is re-pinned, not upgraded.
         behind = [s for s in candidate.services if s.tag != new_tag]
-        reasons = {update_refusal(rule, s.tag, new_tag) for s in behind} - {None}
+        reasons = {refusal(s.tag) for s in behind} - {None}
         if reasons:
             refused.setdefault(sorted(r for r in reasons if r)[0], []).append(candidate.uuid)
             continue
@@ -84,12 +88,13 @@ def plan_rollout(
     sizes = batch_sizes(len(taking), fractions)
     numbers = [n for n, size in enumerate(sizes, start=1) for _ in range(size)]
     earlier = earlier_old_images or {}
+    old_images = cache(lambda services: {s.key: s.image for s in services})
     devices = [
         PlannedDevice(
             uuid=c.uuid,
             batch_number=number,
             old_tag=c.services[0].tag,
-            old_images=earlier.get(c.uuid) or {s.key: s.image for s in c.services},
+            old_images=earlier.get(c.uuid) or old_images(c.services),
         )
         for c, number in zip(taking, numbers, strict=True)
     ]

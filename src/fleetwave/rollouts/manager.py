@@ -363,9 +363,13 @@ CHUNK_ROWS = 10_000
 def _grouped_by_device(rows: Sequence[Any]) -> list[Candidate]:
     """One candidate per device from its services' rows (ordered by device)."""
     grouped: dict[str, tuple[bool, list[ServiceImage]]] = {}
+    services: dict[tuple[Any, ...], ServiceImage] = {}  # a fleet runs few distinct ones
     for uuid, app_id, service_name, image_text, tag, digest, online in rows:
-        entry = grouped.setdefault(uuid, (bool(online), []))
-        entry[1].append(ServiceImage(f"{app_id}/{service_name}", image_text, tag, digest))
+        service = services.get((app_id, service_name, image_text, tag, digest))
+        if service is None:
+            service = ServiceImage(f"{app_id}/{service_name}", image_text, tag, digest)
+            services[(app_id, service_name, image_text, tag, digest)] = service
+        grouped.setdefault(uuid, (bool(online), []))[1].append(service)
     return [Candidate(uuid, on, tuple(services)) for uuid, (on, services) in grouped.items()]
 
 

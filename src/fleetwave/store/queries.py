@@ -79,10 +79,19 @@ async def insert_rows(
 def _records(
     rows: Sequence[Mapping[str, Any]], names: list[str], json_columns: set[str]
 ) -> list[list[Any]]:
-    """The rows' values in ``names`` order, JSON as its text (what COPY and casts read)."""
+    """The rows' values in ``names`` order, JSON as its text (what COPY and casts read);
+    a value shared by many rows (one object) is serialised once."""
+    texts: dict[int, str] = {}  # by id: the objects live until the end of the call
+
+    def as_json(value: Any) -> str:
+        text = texts.get(id(value))
+        if text is None:
+            text = texts[id(value)] = json.dumps(value)
+        return text
+
     return [
         [
-            json.dumps(row[name]) if name in json_columns and row[name] is not None else row[name]
+            as_json(row[name]) if name in json_columns and row[name] is not None else row[name]
             for name in names
         ]
         for row in rows
