@@ -135,7 +135,7 @@ async def test_with_no_wait_the_push_is_answered_at_once_and_the_monitor_plans_i
         assert await outcomes(client) == [("v2.0.1", "pending")]
         assert await target_image(client, uuids[0]) == "iotistic/myapp:v2.0.0"
 
-        planned, *advanced = await container.monitor.tick()  # then the rollout's own turn
+        planned, *_ = await container.monitor.tick()  # then the rollout's own turn
         [rollout] = await rollouts(client)
         assert planned.rollout_id == rollout["rollout_id"]
         assert planned.events == [
