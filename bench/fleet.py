@@ -24,6 +24,7 @@ What it does, in one run (see bench/README.md):
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -66,7 +67,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REPOSITORY, OLD_TAG, NEW_TAG = "iotistic/myapp", "v2.0.0", "v2.0.1"
 LOAD = re.compile(
     r"held polls ([\d,]+) \(([\d,]+) answered\), "
-    r"waiting for a slot ([\d,]+) \(([\d,]+) answered\), loop lag (\d+) ms"
+    r"waiting for a slot ([\d,]+) \(([\d,]+) answered\), loop lag (\d+) ms \(gc (\d+) ms\)"
 )
 
 
@@ -155,6 +156,7 @@ class Load:
     held: int = -1  # fewest held polls in flight
     waiting: int = -1  # most requests waiting for a slot
     lag_ms: int = -1  # worst event-loop lag
+    gc_ms: int = -1  # longest garbage collection
     answered_per_second: float = 0.0  # requests answered (held polls and the others)
 
 
@@ -168,7 +170,7 @@ class Simulator:
 
     def follow(self, log: Path) -> None:
         assert self.process.stdout is not None
-        with log.open("w") as out:
+        with log.open("w", buffering=1) as out:
             for line in self.process.stdout:
                 self.lines.append((time.monotonic(), line.rstrip()))
                 out.write(f"{time.time():.3f} {line}")
@@ -198,6 +200,7 @@ class Simulator:
             held=min(f[0] for _, f in found),
             waiting=max(f[2] for _, f in found),
             lag_ms=max(f[4] for _, f in found),
+            gc_ms=max(f[5] for _, f in found),
             answered_per_second=(last[1] + last[3] - first[1] - first[3]) / (t1 - t0),
         )
 
@@ -370,7 +373,10 @@ def spread(values: Sequence[float]) -> str:
     if not values:
         return "no device"
     p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-    return f"p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(values):.2f} s ({len(values)} devices)"
+    return (
+        f"min {min(values):.2f} s, p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(values):.2f} s "
+        f"({len(values)} devices)"
+    )
 
 
 def mib(pid: int) -> str:
@@ -428,7 +434,7 @@ def bench(args: argparse.Namespace) -> None:
         sampler = Sampler(pids)
         threading.Thread(target=sampler.run, daemon=True).start()
         stack.callback(sampler.stop.set)
-        run(args, admin, server.process, sims, sampler)
+        run(args, admin, server.process, sims, sampler, work)
 
 
 def run(
@@ -437,6 +443,7 @@ def run(
     server: subprocess.Popen[bytes],
     sims: list[Simulator],
     sampler: Sampler,
+    work: Path,
 ) -> None:
     started = time.monotonic()
 
@@ -469,6 +476,8 @@ def run(
     peaks = {"server": mib(server.pid)} | {sim.name: mib(sim.process.pid) for sim in sims}
     starts = batch_starts(admin, rollout_id)
     batches = device_batches(admin, rollout_id)
+    kept = {"batch_started": {b: at.isoformat() for b, at in starts.items()}, "devices": batches}
+    (work / "batches.json").write_text(json.dumps(kept))  # beside the received logs
     for sim in sims:
         sim.stop()  # its received log is complete
     times, missing = delivery_times(starts, batches, [sim.received for sim in sims])
@@ -509,8 +518,9 @@ def run(
         busy = sim.load(pushed, finished)
         print(
             f"  {sim.name} keeping up: idle: held polls ≥ {idle_load.held}, waiting for a slot "
-            f"≤ {idle_load.waiting}, loop lag ≤ {idle_load.lag_ms} ms; rollout: waiting ≤ "
-            f"{busy.waiting}, loop lag ≤ {busy.lag_ms} ms"
+            f"≤ {idle_load.waiting}, loop lag ≤ {idle_load.lag_ms} ms (gc ≤ {idle_load.gc_ms} "
+            f"ms); rollout: waiting ≤ {busy.waiting}, loop lag ≤ {busy.lag_ms} ms (gc ≤ "
+            f"{busy.gc_ms} ms)"
         )
 
 
