@@ -33,7 +33,6 @@ async def start_batch(
             )
         ).scalars()
     )
-    await retarget_devices(conn, rollout, uuids, now)
     await conn.execute(
         update(device_rows)
         .where(
@@ -43,6 +42,15 @@ async def start_batch(
         )
         .values(status="scheduled", scheduled_at=now, updated_at=now)
     )
+    return await batch_started(conn, rollout, batch_number, uuids, now)
+
+
+async def batch_started(
+    conn: AsyncConnection, rollout: Any, batch_number: int, uuids: list[str], now: datetime
+) -> list[Event]:
+    """The batch's devices, now ``scheduled``, get the new image in their targets and the
+    rollout is on that batch (a new rollout's first batch is written ``scheduled`` directly)."""
+    await retarget_devices(conn, rollout, uuids, now)
     await conn.execute(
         update(image_rollouts)
         .where(image_rollouts.c.rollout_id == rollout.rollout_id)

@@ -35,7 +35,7 @@ from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.tags import TagRule, pushed_tag_refusal
 from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
 from fleetwave.policies.service import enabled_policy_candidates, load_policy
-from fleetwave.rollouts.batches import start_batch
+from fleetwave.rollouts.batches import batch_started
 from fleetwave.rollouts.events import Event, append
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -179,7 +179,7 @@ class ImageUpdateManager:
             self._rollout_settings(policy),
             now,
         )
-        outcome, begun = await self._begin(conn, rollout, request, now)
+        outcome, begun = await self._begin(conn, rollout, request, plan, now)
         return outcome, events + begun
 
     def _rollout_settings(self, policy: dict[str, Any] | None) -> RolloutSettings:
@@ -220,7 +220,12 @@ class ImageUpdateManager:
         )
 
     async def _begin(
-        self, conn: AsyncConnection, rollout: Any, request: UpdateRequest, now: datetime
+        self,
+        conn: AsyncConnection,
+        rollout: Any,
+        request: UpdateRequest,
+        plan: RolloutPlan,
+        now: datetime,
     ) -> tuple[UpdateOutcome, list[Event]]:
         """Start the rollout as its strategy says; returns the events to append."""
         events = [
@@ -245,7 +250,7 @@ class ImageUpdateManager:
                     },
                 ),
             )
-        status = {"manual": "awaiting_approval", "scheduled": "scheduled"}.get(rollout.strategy)
+        status = WAITING.get(rollout.strategy)
         if status is not None:
             await conn.execute(
                 update(image_rollouts)
@@ -256,7 +261,8 @@ class ImageUpdateManager:
             events.append(Event(rollout.rollout_id, kind, f"rollout is {status.replace('_', ' ')}"))
         else:
             events.append(Event(rollout.rollout_id, "rollout_started", "first batch starting"))
-            events += await start_batch(conn, rollout, 1, now)
+            first = sorted(d.uuid for d in plan.devices if d.batch_number == 1)
+            events += await batch_started(conn, rollout, 1, first, now)  # inserted scheduled
             status = "in_progress"
         outcome = UpdateOutcome(
             "rollout_created",
@@ -267,6 +273,10 @@ class ImageUpdateManager:
             image=rollout.new_image,
         )
         return outcome, events
+
+
+# Strategies whose rollout waits (and in which status); the others start at once.
+WAITING = {"manual": "awaiting_approval", "scheduled": "scheduled"}
 
 
 def _ignored(image: ImageRef, reason: str) -> UpdateOutcome:
@@ -486,20 +496,27 @@ async def _insert_rollout(
     )
     constants = {
         "rollout_id": rollout_id,
-        "status": "pending",
         "new_image_tag": image.tag,
         "new_image": new_image,
         "max_retries": settings.max_retries,
         "created_at": now,
         "updated_at": now,
     }
-    await insert_rows(conn, device_rows, await asyncio.to_thread(_device_rows, plan, constants))
+    # a rollout that starts at once writes its first batch scheduled (not pending, then updated)
+    first = None if strategy in WAITING else now
+    rows = await asyncio.to_thread(_device_rows, plan, constants, first)
+    await insert_rows(conn, device_rows, rows)
     return (
         await conn.execute(select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id))
     ).one()
 
 
-def _device_rows(plan: RolloutPlan, constants: dict[str, Any]) -> list[dict[str, Any]]:
+def _device_rows(
+    plan: RolloutPlan, constants: dict[str, Any], first_scheduled_at: datetime | None
+) -> list[dict[str, Any]]:
+    """The rollout's device rows; the first batch's ``scheduled`` if ``first_scheduled_at``."""
+    scheduled = {"status": "scheduled", "scheduled_at": first_scheduled_at}
+    pending = {"status": "pending", "scheduled_at": None}
     return [
         {
             "device_uuid": d.uuid,
@@ -507,6 +524,7 @@ def _device_rows(plan: RolloutPlan, constants: dict[str, Any]) -> list[dict[str,
             "old_image_tag": d.old_tag,
             "old_images": d.old_images,
         }
+        | (scheduled if first_scheduled_at and d.batch_number == 1 else pending)
         | constants
         for d in plan.devices
     ]
