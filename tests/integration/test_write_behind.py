@@ -108,6 +108,7 @@ async def test_a_device_polling_every_minute_never_reads_offline_and_writes_on_f
     client: httpx.AsyncClient, container: Container, clock: ManualClock
 ) -> None:
     device = await a_device(client, "steady")
+    await container.target_watch.listening()  # PostgreSQL: the cache trusts NOTIFYs only
     await device.poll()  # online now, with its target's ETag
     polls = 0
     from_cache = container.telemetry.value("fleetwave_device_polls_from_cache_total")
