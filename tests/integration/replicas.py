@@ -5,14 +5,16 @@ fixtures are in this folder's conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from fleetwave.bootstrap import Container
+from fleetwave.devices.targets import TARGETS_CHANNEL
 from tests.integration.factories import as_device
 
 NEW = "iotistic/myapp:v2.0.1"
@@ -32,6 +34,18 @@ async def until(condition: Callable[[], bool], within: float = 5) -> None:
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def notifications_arrived(container: Container) -> None:
+    """Until every NOTIFY committed so far has reached ``container``'s relay (PostgreSQL sends a
+    listener its notifications in commit order, so a marker sent now arrives after them)."""
+    if container.db.dialect != "postgresql":
+        return
+    marker = f"arrived-{uuid.uuid4().hex}"  # a uuid no device has: waking it wakes no one else
+    async with container.target_watch.watch(marker) as heard:
+        async with container.db.transaction() as conn:
+            await conn.execute(select(func.pg_notify(TARGETS_CHANNEL, marker)))
+        assert await heard.wait(10), "the relay did not pass the marker on within 10 s"
 
 
 def poll(replica: Replica, device: dict[str, Any], etag: str | None = None) -> Any:

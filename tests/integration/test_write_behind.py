@@ -27,6 +27,7 @@ from tests.integration.factories import (
     register_device,
     report_body,
 )
+from tests.integration.replicas import notifications_arrived
 
 POLL = "/api/v1/device/{uuid}/state"
 
@@ -108,7 +109,8 @@ async def test_a_device_polling_every_minute_never_reads_offline_and_writes_on_f
     client: httpx.AsyncClient, container: Container, clock: ManualClock
 ) -> None:
     device = await a_device(client, "steady")
-    await container.target_watch.listening()  # PostgreSQL: the cache trusts NOTIFYs only
+    # the creation's NOTIFY, relayed before the first poll fills the cache, cannot empty it after
+    await notifications_arrived(container)
     await device.poll()  # online now, with its target's ETag
     polls = 0
     from_cache = container.telemetry.value("fleetwave_device_polls_from_cache_total")
