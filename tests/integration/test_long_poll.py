@@ -22,7 +22,12 @@ from fleetwave.clock import ManualClock
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from tests.integration.engine import NEW, OLD, batch_devices, fleet_of, push, tick
-from tests.integration.factories import as_device, register_device, target_apps
+from tests.integration.factories import (
+    as_device,
+    recorded_statements,
+    register_device,
+    target_apps,
+)
 from tests.integration.pipeline import policy
 
 HEADER = "X-Fleetwave-Long-Poll"
@@ -180,6 +185,26 @@ async def test_rollout_batches_wake_the_held_polls_of_their_devices_only(
     container.target_watch.shut_down()  # releases the rest at once, unchanged
     answers = await asyncio.wait_for(asyncio.gather(*rest), 5)
     assert {answer.status_code for answer in answers} == {304}
+
+
+async def test_the_polls_a_batch_wakes_are_answered_from_one_read_of_all_their_targets(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    await policy(client, update_strategy="auto")  # one batch: everyone at once
+    scripted = await fleet_of(client, 40)
+    devices = {
+        uuid: {"uuid": uuid, "api_key": d.headers["X-Device-API-Key"]}
+        for uuid, d in scripted.items()
+    }
+    etags = {uuid: await first_poll(client, device) for uuid, device in devices.items()}
+    polls = {uuid: held_poll(client, devices[uuid], etags[uuid], 30) for uuid in devices}
+    await until_held(container, 40)
+    with recorded_statements(container.db.engine) as statements:
+        await push(client)
+        answers = await asyncio.wait_for(asyncio.gather(*polls.values()), 5)
+    assert {image_of(a, uuid) for uuid, a in zip(polls, answers, strict=True)} == {NEW}
+    reads = [s for s in statements if s.startswith("SELECT") and "devices.target_etag" in s]
+    assert len(reads) == 1, reads  # 40 woken polls, one query for their targets and ETags
 
 
 async def test_shutting_down_answers_held_polls_at_once_and_holds_no_new_one(

@@ -9,8 +9,9 @@ A report whose content and target have not changed since the last one (its diges
 ``device_current_state.report_digest``) writes nothing but last-seen.
 
 A poll with ``wait`` (long-poll) that would be answered 304 is held, holding no database
-connection, until the device's target changes (a :class:`TargetWatch` wake-up, then one re-read
-of the ETag) or the wait ends; plain polls take the same path as ever.
+connection, until the device's target changes (a :class:`TargetWatch` wake-up, then its target
+re-read in one query with every poll woken with it, :class:`WokenReads`) or the wait ends; plain
+polls take the same path as ever.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from fleetwave.clock import Clock
 from fleetwave.devices.last_seen import LastSeenWriter, PresenceWrite, mark_seen, presence_write
 from fleetwave.devices.poll_cache import CachedDevice, PollCache
 from fleetwave.devices.target_watch import TargetWatch, Watcher
-from fleetwave.devices.targets import announce_changes
+from fleetwave.devices.targets import announce_changes, served_targets
+from fleetwave.devices.woken_reads import WokenReads
 from fleetwave.domain.report import StateReport, parse_state_report, report_digest
-from fleetwave.domain.target_state import served_state
 from fleetwave.errors import Forbidden, InvalidInput, Unauthorized
 from fleetwave.security import hash_key
 from fleetwave.settings import Settings
@@ -99,6 +100,7 @@ class DeviceProtocol:
         self.db, self.clock, self.settings = db, clock, settings
         self.listener, self.telemetry = listener, telemetry
         self.watch, self.cache, self.last_seen = watch, cache, last_seen
+        self.woken = WokenReads(db)
 
     @property
     def long_poll_max(self) -> float:
@@ -160,7 +162,10 @@ class DeviceProtocol:
         etag, body = device.etag, None
         if not etag_matches(if_none_match, etag):
             async with self.db.single_read() as conn:
-                etag, body = await self._target_body(conn, uuid)
+                target = (await served_targets(conn, [uuid])).get(uuid)
+            if target is None:  # deleted since it was authenticated
+                raise Unauthorized(UNKNOWN_KEY)
+            etag, body = target.etag, target.body
         await self._note_seen(uuid, device, now)
         return PollAnswer(etag=etag, body=body)
 
@@ -178,15 +183,11 @@ class DeviceProtocol:
         while not watcher.closed:
             if not await watcher.wait(deadline - loop.time()) or watcher.closed:
                 break
-            async with self.db.single_read() as conn:
-                etag = (
-                    await conn.execute(select(devices.c.target_etag).where(devices.c.uuid == uuid))
-                ).scalar_one_or_none()
-                if etag is None:  # deleted meanwhile: its next poll is refused
-                    break
-                if not etag_matches(if_none_match, etag):
-                    etag, body = await self._target_body(conn, uuid)
-                    return PollAnswer(etag=etag, body=body)
+            target = await self.woken.target(uuid)  # read with the polls woken with it
+            if target is None:  # deleted meanwhile: its next poll is refused
+                break
+            if not etag_matches(if_none_match, target.etag):
+                return PollAnswer(etag=target.etag, body=target.body)
         return unchanged
 
     async def authenticate(self, uuid: str, api_key: str | None) -> None:
@@ -360,18 +361,6 @@ class DeviceProtocol:
             await announce_changes(conn, frozenset([uuid]))
         if last is not None:
             await last()
-
-    async def _target_body(self, conn: AsyncConnection, uuid: str) -> tuple[str, dict[str, Any]]:
-        """The served state and its ETag, read together so that they always agree."""
-        target = device_target_state.c
-        row = (
-            await conn.execute(
-                select(target.apps, target.config, target.extensions, devices.c.target_etag)
-                .join(devices, devices.c.uuid == target.device_uuid)
-                .where(target.device_uuid == uuid)
-            )
-        ).one()
-        return row.target_etag, {uuid: served_state(row.apps, row.config, row.extensions)}
 
     async def _refuse(self, uuid: str, key_hash: str | None) -> None:
         """Raise 401 for a bad key, 403 for a good key used on another device's state."""

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.devices.records import online_clause
 from fleetwave.domain.images import try_parse_image
-from fleetwave.domain.target_state import service_image, state_etag
+from fleetwave.domain.target_state import served_state, service_image, state_etag
 from fleetwave.errors import NotFound
 from fleetwave.store.db import publish
 from fleetwave.store.queries import insert_rows, off_loop, update_rows
@@ -36,6 +36,7 @@ __all__ = [
     "TARGETS_CHANNEL",
     "DevicesChanged",
     "NewTarget",
+    "ServedTarget",
     "announce_changes",
     "image_rows",
     "index_images",
@@ -43,6 +44,7 @@ __all__ = [
     "load_targets",
     "online_clause",
     "replace_targets",
+    "served_targets",
     "target_version",
 ]
 
@@ -222,6 +224,31 @@ async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str,
             found[row.device_uuid] = NewTarget(
                 row.device_uuid, row.apps, row.config, row.extensions or {}
             )
+    return found
+
+
+@dataclass(frozen=True)
+class ServedTarget:
+    """What a device's poll is answered: its ETag and the body, read together so they agree."""
+
+    etag: str
+    body: dict[str, Any]
+
+
+async def served_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str, ServedTarget]:
+    """The served target states of ``uuids`` (those that exist), in one query per chunk."""
+    target = device_target_state.c
+    found: dict[str, ServedTarget] = {}
+    for chunk in _uuid_chunks(conn, list(uuids)):
+        rows = await conn.execute(
+            select(target.device_uuid, target.apps, target.config, target.extensions)
+            .add_columns(devices.c.target_etag)
+            .join(devices, devices.c.uuid == target.device_uuid)
+            .where(_uuid_in(conn, target.device_uuid, chunk))
+        )
+        for row in rows:
+            body = {row.device_uuid: served_state(row.apps, row.config, row.extensions)}
+            found[row.device_uuid] = ServedTarget(row.target_etag, body)
     return found
 
 
