@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.vocabulary import devices
@@ -20,20 +20,7 @@ async def start_batch(
 ) -> list[Event]:
     """Move the pending devices of ``batch_number`` to the new image; returns the events to
     append (the caller appends them last, see ``events``)."""
-    uuids = list(
-        (
-            await conn.execute(
-                select(device_rows.c.device_uuid)
-                .where(
-                    device_rows.c.rollout_id == rollout.rollout_id,
-                    device_rows.c.batch_number == batch_number,
-                    device_rows.c.status == "pending",
-                )
-                .order_by(device_rows.c.device_uuid)
-            )
-        ).scalars()
-    )
-    await conn.execute(
+    moved = await conn.execute(
         update(device_rows)
         .where(
             device_rows.c.rollout_id == rollout.rollout_id,
@@ -41,7 +28,9 @@ async def start_batch(
             device_rows.c.status == "pending",
         )
         .values(status="scheduled", scheduled_at=now, updated_at=now)
+        .returning(device_rows.c.device_uuid)
     )
+    uuids = sorted(moved.scalars())
     return await batch_started(conn, rollout, batch_number, uuids, now)
 
 
