@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from fleetwave.clock import Clock, SystemClock
+from fleetwave.devices.failed_auth import FailedAuthentications
 from fleetwave.devices.last_seen import LastSeenWriter
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
@@ -111,6 +112,12 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         watch=target_watch,
         cache=target_watch.cache,
         last_seen=last_seen,
+        failures=FailedAuthentications(
+            clock,
+            per_address=settings.device_auth_failures_per_address,
+            per_uuid=settings.device_auth_failures_per_uuid,
+            window=timedelta(seconds=settings.device_auth_failure_window),
+        ),
     )
     prober = Prober(clock, settings.health_probe_concurrency)
     probes = ServerProbes(db, prober, telemetry)

@@ -105,6 +105,24 @@ class Settings(BaseSettings):
         "(planning goes on); 0: answer at once and leave the planning to the rollout monitor",
     )
 
+    device_auth_failures_per_address: int = Field(
+        default=600,
+        ge=1,
+        le=1_000_000,
+        description="failed device authentications from one source address per window; past "
+        "it, that address gets 429 for anything but keys the poll cache confirms",
+    )
+    device_auth_failures_per_uuid: int = Field(
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description="failed authentications naming one device per window; past it, keys known "
+        "to be wrong for that device get 429 (its own key still works)",
+    )
+    device_auth_failure_window: float = Field(
+        default=60, gt=0, le=3600, description="seconds over which failures are counted"
+    )
+
     @field_validator("staged_batches")
     @classmethod
     def _batches_grow_to_whole_fleet(cls, batches: list[float]) -> list[float]:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from fleetwave.bootstrap import Container
 from fleetwave.errors import InvalidInput
-from fleetwave.web import container, device_key, json_body
+from fleetwave.web import client_address, container, device_key, json_body
 
 router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 App = Annotated[Container, Depends(container)]
@@ -48,6 +48,7 @@ async def poll_target_state(uuid: str, request: Request) -> Response:
         device_key(request),
         request.headers.get("if-none-match"),
         wait_seconds(request.query_params.get("wait")),
+        address=client_address(request),
     )
     headers = app.protocol.answer_headers(answer.etag)
     if answer.body is None:
@@ -57,6 +58,7 @@ async def poll_target_state(uuid: str, request: Request) -> Response:
 
 @router.patch("/state")
 async def report_current_state(request: Request, app: App) -> dict[str, Any]:
-    reporter = await app.protocol.reporter(device_key(request))  # the key before the body
+    # the key before the body
+    reporter = await app.protocol.reporter(device_key(request), address=client_address(request))
     uuid = await app.protocol.report(reporter, await json_body(request))
     return {"status": "ok", "uuid": uuid}

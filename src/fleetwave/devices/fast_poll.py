@@ -8,15 +8,19 @@ first when :meth:`DeviceProtocol.answer_from_memory` can: a 304 with the headers
 would send, or the refusal of a key the cache knows is wrong (as fast as a 304, so a device
 with a bad key costs no more than a good one). Anything else — a cache miss, a changed target,
 a long-poll, a device coming online — goes on to the route, which answers it in full.
+
+A source address or uuid past its limit on failed authentications is answered 429 here too
+(``Retry-After`` in whole seconds, rounded up), without the database.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fleetwave.devices.protocol import DeviceProtocol, PollAnswer
-from fleetwave.errors import Forbidden, Unauthorized
+from fleetwave.errors import Forbidden, TooManyRequests, Unauthorized
 from fleetwave.web import error
 
 Scope = MutableMapping[str, Any]
@@ -41,6 +45,12 @@ def poll_credentials(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, st
     return found.get(b"x-device-api-key") or bearer, found.get(b"if-none-match")
 
 
+def source_address(scope: Scope) -> str:
+    """The client's address, as ``web.client_address`` reads it from a request."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 class FastPoll:
     def __init__(self, app: ASGIApp, protocol: DeviceProtocol) -> None:
         self.app, self.protocol = app, protocol
@@ -58,10 +68,15 @@ class FastPoll:
             await send({"type": "http.response.body", "body": b""})
         elif isinstance(answer, Unauthorized):  # as web's error handlers answer them
             await error(401, str(answer), **{"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        elif isinstance(answer, TooManyRequests):
+            wait = str(max(1, math.ceil(answer.retry_after)))
+            await error(429, str(answer), **{"Retry-After": wait})(scope, receive, send)
         else:
             await error(403, str(answer))(scope, receive, send)
 
-    def _from_memory(self, scope: Scope) -> PollAnswer | Unauthorized | Forbidden | None:
+    def _from_memory(
+        self, scope: Scope
+    ) -> PollAnswer | Unauthorized | Forbidden | TooManyRequests | None:
         path: str = scope["path"]
         if scope["method"] != "GET" or scope["query_string"] or not path.startswith(PREFIX):
             return None
@@ -69,4 +84,6 @@ class FastPoll:
         if not path.endswith(SUFFIX) or not uuid or "/" in uuid:
             return None
         key, if_none_match = poll_credentials(scope["headers"])
-        return self.protocol.answer_from_memory(uuid, key, if_none_match)
+        return self.protocol.answer_from_memory(
+            uuid, key, if_none_match, address=source_address(scope)
+        )

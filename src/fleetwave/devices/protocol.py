@@ -8,6 +8,10 @@ behind (:class:`LastSeenWriter`); a device coming online is written at once.
 A report whose content and target have not changed since the last one (its digest, kept in
 ``device_current_state.report_digest``) writes nothing but last-seen.
 
+Failed authentications are counted per source address and per uuid
+(:class:`FailedAuthentications`); past their limits requests are refused 429 from memory,
+except those whose key memory confirms as the device's own.
+
 A poll with ``wait`` (long-poll) that would be answered 304 is held, holding no database
 connection, until the device's target changes (a :class:`TargetWatch` wake-up, then its target
 re-read in one query with every poll woken with it, :class:`WokenReads`) or the wait ends; plain
@@ -28,13 +32,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.failed_auth import FailedAuthentications, KeyVerdict
 from fleetwave.devices.last_seen import LastSeenWriter, PresenceWrite, mark_seen, presence_write
 from fleetwave.devices.poll_cache import CachedDevice, PollCache
 from fleetwave.devices.target_watch import TargetWatch, Watcher
 from fleetwave.devices.targets import announce_changes, served_targets
 from fleetwave.devices.woken_reads import WokenReads
 from fleetwave.domain.report import StateReport, parse_state_report, report_digest
-from fleetwave.errors import Forbidden, InvalidInput, Unauthorized
+from fleetwave.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from fleetwave.security import hash_key
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -96,10 +101,12 @@ class DeviceProtocol:
         watch: TargetWatch,
         cache: PollCache,
         last_seen: LastSeenWriter,
+        failures: FailedAuthentications,
     ) -> None:
         self.db, self.clock, self.settings = db, clock, settings
         self.listener, self.telemetry = listener, telemetry
         self.watch, self.cache, self.last_seen = watch, cache, last_seen
+        self.failures = failures
         self.woken = WokenReads(db)
 
     @property
@@ -113,19 +120,22 @@ class DeviceProtocol:
         api_key: str | None,
         if_none_match: str | None,
         wait: float | None = None,
+        *,
+        address: str,
     ) -> PollAnswer:
         """The device's target state, or "not modified"; with ``wait`` seconds, a "not
-        modified" is held until the target changes or the wait ends."""
+        modified" is held until the target changes or the wait ends. ``address``: the
+        request's source, whose failures are counted."""
         if wait is not None and not (math.isfinite(wait) and 0 <= wait <= self.long_poll_max):
             raise InvalidInput.one(
                 "wait", f"must be a number of seconds from 0 to {self.long_poll_max:g}"
             )
         if not wait:
-            answer = await self._answer(uuid, api_key, if_none_match)
+            answer = await self._answer(uuid, api_key, if_none_match, address)
         else:
             # watching before the first read: a change committed after it wakes us
             async with self.watch.watch(uuid) as watcher:
-                answer = await self._answer(uuid, api_key, if_none_match)
+                answer = await self._answer(uuid, api_key, if_none_match, address)
                 if answer.body is None:
                     answer = await self._hold(uuid, if_none_match, answer, watcher, wait)
         self.telemetry.device_polls.inc()
@@ -134,17 +144,22 @@ class DeviceProtocol:
         return answer
 
     def answer_from_memory(
-        self, uuid: str, api_key: str | None, if_none_match: str | None
-    ) -> PollAnswer | Unauthorized | Forbidden | None:
+        self, uuid: str, api_key: str | None, if_none_match: str | None, *, address: str
+    ) -> PollAnswer | Unauthorized | Forbidden | TooManyRequests | None:
         """The usual poll, answered without awaiting anything: 304 when the cache knows the
         device, the key is its key, the ETag matches and last-seen needs no write at once; the
-        refusal when the cache knows the key is wrong; else None, and :meth:`poll` answers."""
-        if not api_key:
-            return Unauthorized(MISSING_KEY)
-        key_hash = hash_key(api_key)
+        refusal when the cache knows the key is wrong, or 429 when a limit on failures applies
+        (see :mod:`~fleetwave.devices.failed_auth`); else None, and :meth:`poll` answers."""
+        key_hash = hash_key(api_key) if api_key else None
         device = self.cache.get(uuid)
-        if device is None or not hmac.compare_digest(key_hash, device.key_hash):
-            return self._refusal_from_memory(uuid, key_hash)
+        if device is None or not _same_key(key_hash, device):
+            verdict, refusal = self._judged_from_memory(uuid, key_hash, device)
+            limited = self.failures.refusal(verdict, address, uuid)
+            if limited is not None:
+                return limited
+            if refusal is not None:
+                self.failures.failed(address, uuid)
+            return refusal
         if not if_none_match or not etag_matches(if_none_match, device.etag):
             return None
         if not self._seen_without_waiting(uuid, device, self.clock.now()):
@@ -155,10 +170,10 @@ class DeviceProtocol:
         return PollAnswer(etag=device.etag, body=None)
 
     async def _answer(
-        self, uuid: str, api_key: str | None, if_none_match: str | None
+        self, uuid: str, api_key: str | None, if_none_match: str | None, address: str
     ) -> PollAnswer:
         now = self.clock.now()
-        device = await self._device(uuid, api_key)
+        device = await self._device(uuid, api_key, address)
         etag, body = device.etag, None
         if not etag_matches(if_none_match, etag):
             async with self.db.single_read() as conn:
@@ -190,21 +205,28 @@ class DeviceProtocol:
                 return PollAnswer(etag=target.etag, body=target.body)
         return unchanged
 
-    async def authenticate(self, uuid: str, api_key: str | None) -> None:
-        """Raise 401 for a bad key, 403 for a good key of another device."""
-        await self._device(uuid, api_key)
+    async def authenticate(self, uuid: str, api_key: str | None, *, address: str) -> None:
+        """Raise 401 for a bad key, 403 for a good key of another device, 429 past a limit
+        on failed authentications."""
+        await self._device(uuid, api_key, address)
 
-    async def _device(self, uuid: str, api_key: str | None) -> CachedDevice:
+    async def _device(self, uuid: str, api_key: str | None, address: str) -> CachedDevice:
         """The device ``uuid`` if ``api_key`` is its key; from memory when cached."""
         key_hash = hash_key(api_key) if api_key else None
         device = self.cache.get(uuid)
+        if device is None or not _same_key(key_hash, device):
+            verdict, _ = self._judged_from_memory(uuid, key_hash, device)
+            limited = self.failures.refusal(verdict, address, uuid)
+            if limited is not None:
+                raise limited
         if device is not None:
             self.telemetry.device_polls_from_cache.inc()
         else:
             device = await self._load(uuid)
-        if device is None or key_hash is None or not hmac.compare_digest(key_hash, device.key_hash):
-            await self._refuse(uuid, key_hash)
-        assert device is not None
+        if device is None or not _same_key(key_hash, device):
+            refusal = await self._refusal(uuid, key_hash)
+            self.failures.failed(address, uuid)
+            raise refusal
         return device
 
     async def _load(self, uuid: str) -> CachedDevice | None:
@@ -256,13 +278,22 @@ class DeviceProtocol:
             headers[LONG_POLL_HEADER] = f"{self.long_poll_max:g}"
         return headers
 
-    async def reporter(self, api_key: str | None) -> Reporter:
+    async def reporter(self, api_key: str | None, *, address: str) -> Reporter:
         """The device a report's key belongs to (checked before its body is read)."""
-        if not api_key:
-            raise Unauthorized(MISSING_KEY)
-        key_hash = hash_key(api_key)
-        if self.cache.is_unknown_key(key_hash):
-            raise Unauthorized(UNKNOWN_KEY)
+        key_hash = hash_key(api_key) if api_key else None
+        known_wrong = key_hash is None or self.cache.is_unknown_key(key_hash)
+        if known_wrong:
+            verdict = KeyVerdict.WRONG
+        else:
+            assert key_hash is not None
+            owned = self.cache.owner_of(key_hash) is not None
+            verdict = KeyVerdict.RIGHT if owned else KeyVerdict.UNKNOWN
+        limited = self.failures.refusal(verdict, address, None)
+        if limited is not None:
+            raise limited
+        if key_hash is None or known_wrong:
+            self.failures.failed(address, None)
+            raise Unauthorized(MISSING_KEY if key_hash is None else UNKNOWN_KEY)
         since = self.cache.begin()
         async with self.db.single_read() as conn:
             row = (
@@ -284,6 +315,7 @@ class DeviceProtocol:
             ).first()
         if row is None:
             self.cache.put_unknown_key(key_hash, since)
+            self.failures.failed(address, None)
             raise Unauthorized(UNKNOWN_KEY)
         return Reporter(
             row.uuid, row.version, row.report_digest, row.is_online, row.last_connectivity_event
@@ -362,13 +394,13 @@ class DeviceProtocol:
         if last is not None:
             await last()
 
-    async def _refuse(self, uuid: str, key_hash: str | None) -> None:
-        """Raise 401 for a bad key, 403 for a good key used on another device's state."""
+    async def _refusal(self, uuid: str, key_hash: str | None) -> Unauthorized | Forbidden:
+        """401 for a bad key, 403 for a good key used on another device's state."""
         if key_hash is None:
-            raise Unauthorized(MISSING_KEY)
+            return Unauthorized(MISSING_KEY)
         refusal = self._refusal_from_memory(uuid, key_hash)
         if refusal is not None:
-            raise refusal
+            return refusal
         since = self.cache.begin()
         async with self.db.single_read() as conn:
             owner = (
@@ -376,8 +408,20 @@ class DeviceProtocol:
             ).scalar_one_or_none()
         if owner is None:
             self.cache.put_unknown_key(key_hash, since)
-            raise Unauthorized(UNKNOWN_KEY)
-        raise Forbidden(f"this key belongs to device {owner}, not {uuid}")
+            return Unauthorized(UNKNOWN_KEY)
+        return Forbidden(f"this key belongs to device {owner}, not {uuid}")
+
+    def _judged_from_memory(
+        self, uuid: str, key_hash: str | None, device: CachedDevice | None
+    ) -> tuple[KeyVerdict, Unauthorized | Forbidden | None]:
+        """What memory knows of a key that is not ``uuid``'s cached key: wrong (with its
+        refusal), or unknown (the database must tell)."""
+        if key_hash is None:
+            return KeyVerdict.WRONG, Unauthorized(MISSING_KEY)
+        refusal = self._refusal_from_memory(uuid, key_hash)
+        if refusal is not None or device is None:
+            return (KeyVerdict.UNKNOWN if refusal is None else KeyVerdict.WRONG), refusal
+        return KeyVerdict.WRONG, None  # the cached device's key is another
 
     def _refusal_from_memory(self, uuid: str, key_hash: str) -> Unauthorized | Forbidden | None:
         """Why this key may not read ``uuid``'s state, if the cache knows: it is another
@@ -388,3 +432,8 @@ class DeviceProtocol:
         if self.cache.is_unknown_key(key_hash):
             return Unauthorized(UNKNOWN_KEY)
         return None
+
+
+def _same_key(key_hash: str | None, device: CachedDevice) -> bool:
+    """Whether the key (its hash; None: no key sent) is the device's, in constant time."""
+    return key_hash is not None and hmac.compare_digest(key_hash, device.key_hash)

@@ -160,9 +160,15 @@ class DeviceHealth:
         self.telemetry = telemetry
 
     async def report(
-        self, uuid: str, api_key: str | None, rollout_id: str | None, results: Sequence[Any]
+        self,
+        uuid: str,
+        api_key: str | None,
+        rollout_id: str | None,
+        results: Sequence[Any],
+        *,
+        address: str,
     ) -> int:
-        await self.protocol.authenticate(uuid, api_key)
+        await self.protocol.authenticate(uuid, api_key, address=address)
         now = self.clock.now()  # the server's clock, not the device's
         found = [CheckResult(r.check, r.passed, now, r.detail) for r in results]
         types: dict[str, str] = {}
@@ -178,7 +184,7 @@ class DeviceHealth:
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, uuid: str, api_key: str | None) -> None: ...
+    async def authenticate(self, uuid: str, api_key: str | None, *, address: str) -> None: ...
 
 
 class ServerProbes:

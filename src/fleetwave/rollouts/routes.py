@@ -20,7 +20,7 @@ from fleetwave.rollouts.schemas import (
     TriggerUpdate,
     UpdateAnswer,
 )
-from fleetwave.web import container, device_key, require_admin
+from fleetwave.web import client_address, container, device_key, require_admin
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
@@ -151,5 +151,7 @@ async def report_health(
     uuid: str, body: HealthReport, request: Request, app: App
 ) -> dict[str, Any]:
     """The agent's results of the device-side health checks a rollout asked it to run."""
-    kept = await app.device_health.report(uuid, device_key(request), body.rollout_id, body.results)
+    kept = await app.device_health.report(
+        uuid, device_key(request), body.rollout_id, body.results, address=client_address(request)
+    )
     return {"status": "ok", "recorded_for": kept}
