@@ -11,10 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.controls import CONTROL_STATUSES, device_can_roll_back
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_EVENT_TYPES
 from fleetwave.errors import Conflict, NotFound
 from fleetwave.rollouts.controls import Actor
+from fleetwave.schemas import DeviceCursor
 from fleetwave.ui import auth_routes, policy_routes
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
 from fleetwave.ui.pages import require_csrf as csrf
@@ -99,7 +101,7 @@ async def _rollout_live(
     }
 
 
-Batch = Annotated[int | None, Query(ge=1)]
+Batch = Annotated[int | None, Query(ge=1, le=MAX_BATCHES)]
 
 
 @router.get("/rollouts/{rollout_id}", response_class=HTMLResponse)
@@ -188,7 +190,7 @@ async def devices_page(
     session: Page,
     fleet_id: str | None = None,
     online: str | None = None,
-    cursor: str | None = None,
+    cursor: DeviceCursor = None,
 ) -> Response:
     app = app_of(request)
     online_filter = {"yes": True, "no": False}.get(online or "")
