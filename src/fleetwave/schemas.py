@@ -54,7 +54,9 @@ def _in_utc_range(value: datetime) -> datetime:
     try:
         value.astimezone(UTC)
     except OverflowError:
-        raise PydanticCustomError("datetime_range", "is beyond the year 9999 in UTC") from None
+        raise PydanticCustomError(
+            "datetime_range", "falls outside the years 1 to 9999 once converted to UTC"
+        ) from None
     return value
 
 

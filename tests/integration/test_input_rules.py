@@ -236,6 +236,13 @@ ADMIN_BODIES = [
     pytest.param(
         "POST",
         "/api/v1/provisioning-keys",
+        {"fleet_id": "north", "expires_at": "0001-01-01T00:00:00+23:59"},
+        "expires_at",
+        id="expiry before year 1 in UTC",
+    ),
+    pytest.param(
+        "POST",
+        "/api/v1/provisioning-keys",
         {"fleet_id": "north", "max_uses": 1e30},
         "max_uses",
         id="max uses 1e30",
