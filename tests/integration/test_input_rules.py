@@ -5,6 +5,7 @@ query parameters and headers; numbers beyond their bounds; bogus cursors."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from fleetwave.api import create_app
 from fleetwave.bootstrap import Container
 from fleetwave.store.tables import metadata
+from tests.conftest import ADMIN_TOKEN
 from tests.integration.factories import as_device, register_device, report_body, target_apps
 from tests.integration.webhooks import NO_ADMIN, load
 
@@ -459,3 +462,31 @@ async def test_cursors_the_server_gave_still_page_on(client: httpx.AsyncClient) 
 
     assert second.status_code == 200, second.text
     assert len(first["items"]) == 2 and len(second.json()["items"]) == 1
+
+
+async def test_the_dashboards_forms_and_pages_refuse_bad_text_too(
+    client: httpx.AsyncClient, container: Container, world: World
+) -> None:
+    transport = httpx.ASGITransport(app=create_app(container))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fleetwave.test") as browser:
+        await browser.post("/ui/login", data={"token": ADMIN_TOKEN})
+        page = (await browser.get("/ui/rollouts")).text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf is not None
+        before = await stored(container)
+
+        answers = {
+            "control note": await browser.post(
+                f"/ui/rollouts/{world.rollout_id}/pause",
+                data={"csrf_token": csrf.group(1), "note": "why\x00"},
+            ),
+            "policy form": await browser.post(
+                "/ui/policies",
+                data={"csrf_token": csrf.group(1), "image_pattern": "fuzz/*:\x00*"},
+            ),
+            "device cursor": await browser.get("/ui/devices?cursor=!!!"),
+            "policy id": await browser.get(f"/ui/policies/{TOO_BIG}"),
+        }
+
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 422)
+    assert await stored(container) == before

@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.controls import CONTROL_STATUSES, device_can_roll_back
+from fleetwave.domain.text_rules import prose_problem
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_EVENT_TYPES
-from fleetwave.errors import Conflict, NotFound
+from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
 from fleetwave.schemas import DeviceCursor
 from fleetwave.ui import auth_routes, policy_routes
@@ -167,6 +168,8 @@ async def control_rollout(
         raise NotFound(f"no control {control}")
     form = await request.form()
     note = form.get("note")
+    if isinstance(note, str) and (problem := prose_problem(note)) is not None:
+        raise InvalidInput.one("note", problem)
     actor = Actor("dashboard", note if isinstance(note, str) and note.strip() else None)
     try:
         await app_of(request).controls.apply(
