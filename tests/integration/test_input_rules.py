@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,7 +32,6 @@ class World:
     policy_id: int
     provisioning_key: str
     rollout_id: str
-    values: dict[str, Any] = field(default_factory=dict)
 
 
 @pytest.fixture
