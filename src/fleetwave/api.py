@@ -20,6 +20,7 @@ from fleetwave.registries import routes as webhook_routes
 from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.rollouts import stream_routes
 from fleetwave.ui import routes as ui_routes
+from fleetwave.url_rules import RefuseControlCharacters
 from fleetwave.web import install_error_handlers
 
 
@@ -53,6 +54,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.add_middleware(RefuseControlCharacters)  # inside FastPoll: the usual poll skips it
     app.add_middleware(FastPoll, protocol=container.protocol)
     install_error_handlers(app)
     for router in (

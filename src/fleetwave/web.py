@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import zlib
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -23,12 +23,27 @@ from fleetwave.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from fleetwave.schemas import MAX_ROW_ID, DeviceUuid
 from fleetwave.security import tokens_equal
 from fleetwave.sessions import SESSION_COOKIE
 
 log = logging.getLogger("fleetwave.http")
 
 MAX_BODY_BYTES = 1024 * 1024
+
+# Path and query parameters the routes share (their text and JSON rules: fleetwave.schemas)
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+"""An integer id in a path: beyond a BIGINT it is refused (422), not looked up."""
+EventCursor = Annotated[
+    int, Query(ge=0, le=MAX_ROW_ID, description="the next_cursor of the previous page")
+]
+RowCursor = Annotated[
+    int | None, Query(ge=1, le=MAX_ROW_ID, description="the next_cursor of the previous page")
+]
+DeviceCursor = Annotated[
+    DeviceUuid | None,
+    Query(description="the next_cursor of the previous page (a device uuid)"),
+]
 
 
 async def container(request: Request) -> Container:

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from fleetwave.domain.batches import batch_fractions, batch_sizes, check_percentages
+from fleetwave.domain.batches import (
+    MAX_BATCHES,
+    batch_fractions,
+    batch_sizes,
+    check_percentages,
+)
 from fleetwave.domain.errors import InvalidInput
 
 DEFAULTS = [0.1, 0.5, 1.0]
@@ -151,6 +156,7 @@ def test_with_enough_devices_every_batch_reaches_its_fraction(fractions: Sequenc
         pytest.param([0.5, 100], id="fractional canary"),
         pytest.param([25, 50, 75, 100], id="quarters"),
         pytest.param([99.9, 100], id="almost everyone first"),
+        pytest.param([i + 1 for i in range(MAX_BATCHES)], id="as many batches as allowed"),
     ],
 )
 def test_check_percentages_accepts_increasing_percentages_ending_at_100(
@@ -163,6 +169,10 @@ def test_check_percentages_accepts_increasing_percentages_ending_at_100(
     ("percentages", "fragment"),
     [
         pytest.param([], "at least one", id="empty"),
+        pytest.param(
+            [i / 1000 for i in range(1, 100_000)] + [100], "at most 100 batches", id="100,000"
+        ),
+        pytest.param([i + 1 for i in range(MAX_BATCHES)] + [100.5], "at most 100", id="101"),
         pytest.param([0, 100], "(0, 100]", id="zero"),
         pytest.param([-10, 100], "(0, 100]", id="negative"),
         pytest.param([50, 150], "(0, 100]", id="over 100"),

@@ -243,3 +243,76 @@ def test_every_problem_in_a_report_is_named_at_once() -> None:
         f"{UUID}.cpu_usage",
         f"{UUID}.is_online",
     ]
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "message"),
+    [
+        ("cpu_usage", 10**4000, "must be from 0 to 100"),
+        ("cpu_usage", 100.5, "must be from 0 to 100"),
+        ("cpu_usage", -0.1, "must be from 0 to 100"),
+        ("memory_usage", -1e20, "must be from 0 to 9,007,199,254,740,992"),
+        ("memory_total", 2**53 + 1, "must be from 0 to 9,007,199,254,740,992"),
+        ("storage_usage", -1, "must be from 0 to 9,007,199,254,740,992"),
+        ("storage_total", 1e300, "must be from 0 to 9,007,199,254,740,992"),
+        ("temperature", -300, "must be from -273.15 to 1,000"),
+        ("temperature", 1000.5, "must be from -273.15 to 1,000"),
+        ("uptime", -5, "must be from 0 to 3,155,760,000"),
+        ("uptime", 10**10, "must be from 0 to 3,155,760,000"),
+    ],
+)
+def test_metric_outside_what_a_device_can_measure_is_rejected_naming_its_range(
+    metric: str, value: Any, message: str
+) -> None:
+    assert problems_of({metric: value}) == [Problem(f"{UUID}.{metric}", message)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "value"),
+    [
+        ("cpu_usage", 0),
+        ("cpu_usage", 100),
+        ("memory_usage", 2**53),
+        ("temperature", -40.5),
+        ("temperature", 85),
+        ("uptime", 3_155_760_000),
+    ],
+)
+def test_metric_at_the_edges_of_its_range_is_accepted(metric: str, value: Any) -> None:
+    assert parse_state_report({metric: value}, field_prefix=UUID).system_info == {metric: value}
+
+
+@pytest.mark.parametrize(
+    ("report", "field", "message"),
+    [
+        (
+            {"os_version": "Debian\x0012"},
+            "os_version",
+            "contains a NUL character (\\u0000)",
+        ),
+        (
+            {"config": {"NOTE": "\ud800"}},
+            "config.NOTE",
+            "contains a lone surrogate (\\ud800), which is not a Unicode character",
+        ),
+        (
+            {"anything": {"the agent adds": ["\x00"]}},
+            "anything.the agent adds[0]",
+            "contains a NUL character (\\u0000)",
+        ),
+        (
+            {"supervisor_version": "1.4\x07"},
+            "supervisor_version",
+            "contains a control character (\\u0007)",
+        ),
+        (
+            service_with(imageName="fuzz/app:\x1bv9"),
+            "apps.1001.services[0].imageName",
+            "contains a control character (\\u001b)",
+        ),
+    ],
+)
+def test_text_the_database_cannot_store_is_rejected_anywhere_in_a_report(
+    report: dict[str, Any], field: str, message: str
+) -> None:
+    assert problems_of(report) == [Problem(f"{UUID}.{field}", message)]

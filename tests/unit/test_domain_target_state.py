@@ -184,7 +184,10 @@ def test_service_without_a_usable_image_is_an_error_at_image_name(
     problems = problems_of(apps_with(service))
 
     assert problems == [
-        Problem("apps.1001.services[0].imageName", "must name an image (no spaces)")
+        Problem(
+            "apps.1001.services[0].imageName",
+            "must name an image (no spaces or control characters)",
+        )
     ]
 
 

@@ -19,7 +19,7 @@ from fleetwave.devices.schemas import (
 )
 from fleetwave.errors import InvalidInput
 from fleetwave.schemas import Page
-from fleetwave.web import container, require_admin
+from fleetwave.web import DeviceCursor, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[Depends(require_admin)]
@@ -49,7 +49,7 @@ async def list_devices(
     tag: Annotated[list[str], Query(description="key:value, repeatable")] = [],  # noqa: B006
     online: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: DeviceCursor = None,
 ) -> dict[str, Any]:
     return await app.devices.list(
         fleet_id=fleet_id, tags=parse_tag_filters(tag), online=online, limit=limit, cursor=cursor

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from fleetwave.schemas import DeviceUuid, Name, Strict
+from fleetwave.schemas import DeviceUuid, FleetId, JsonObject, Label, Name, Strict, TagText
 
 
 def _ip(value: str) -> str:
@@ -26,24 +26,24 @@ def _tags(value: dict[str, str]) -> dict[str, str]:
 
 
 IpAddress = Annotated[str, AfterValidator(_ip)]
-Tags = Annotated[dict[str, Annotated[str, Field(max_length=255)]], AfterValidator(_tags)]
+Tags = Annotated[dict[Label, TagText], AfterValidator(_tags)]
 
 
 class DeviceCreate(Strict):
     uuid: DeviceUuid | None = None
     device_name: Name
-    device_type: str | None = Field(default=None, max_length=100)
-    fleet_id: str | None = Field(default=None, max_length=255)
+    device_type: Label | None = Field(default=None, max_length=100)
+    fleet_id: FleetId | None = None
     tags: Tags = Field(default_factory=dict)
     ip_address: IpAddress | None = None
-    apps: dict[str, Any] = Field(default_factory=dict, description="initial target apps")
-    config: dict[str, Any] = Field(default_factory=dict, description="initial target config")
+    apps: JsonObject = Field(default_factory=dict, description="initial target apps")
+    config: JsonObject = Field(default_factory=dict, description="initial target config")
 
 
 class DeviceUpdate(Strict):
     device_name: Name | None = None
-    device_type: str | None = Field(default=None, max_length=100)
-    fleet_id: str | None = Field(default=None, max_length=255)
+    device_type: Label | None = Field(default=None, max_length=100)
+    fleet_id: FleetId | None = None
     tags: Tags | None = None
     ip_address: IpAddress | None = None
 
@@ -74,8 +74,8 @@ class DeviceKey(BaseModel):
 
 
 class TargetStateWrite(Strict):
-    apps: dict[str, Any]
-    config: dict[str, Any] = Field(default_factory=dict)
+    apps: JsonObject
+    config: JsonObject = Field(default_factory=dict)
 
 
 class TargetStateRead(BaseModel):

@@ -8,6 +8,8 @@ from itertools import pairwise
 
 from fleetwave.domain.errors import InvalidInput
 
+MAX_BATCHES = 100  # whether asked for as a count (staged_batches) or as percentages
+
 
 def batch_fractions(
     strategy: str,
@@ -49,6 +51,8 @@ def batch_sizes(total: int, fractions: Sequence[float]) -> list[int]:
 def check_percentages(percentages: Sequence[float], *, field: str = "batch_percentages") -> None:
     if not percentages:
         raise InvalidInput.one(field, "needs at least one percentage")
+    if len(percentages) > MAX_BATCHES:
+        raise InvalidInput.one(field, f"at most {MAX_BATCHES} batches")
     if any(not 0 < p <= 100 for p in percentages):
         raise InvalidInput.one(field, "each percentage must be in (0, 100]")
     if any(b <= a for a, b in pairwise(percentages)):

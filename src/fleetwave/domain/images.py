@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
 from fleetwave.domain.errors import InvalidInput
+from fleetwave.domain.text_rules import label_problem
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = {
@@ -83,6 +84,8 @@ def parse_image(text: str, *, field: str = "image") -> ImageRef:
     text = text.strip()
     if not text or _SPACE.search(text):
         raise InvalidInput.one(field, f"{text!r} is not an image reference")
+    if (problem := label_problem(text)) is not None:
+        raise InvalidInput.one(field, problem)
     host, path, tag, digest = split_reference(text)
     if "@" in text and digest is None:
         raise InvalidInput.one(field, f"{text!r} has nothing after '@' (expected a digest)")
@@ -142,6 +145,8 @@ def parse_pattern(text: str, *, field: str = "image_pattern") -> ImagePattern:
     text = text.strip()
     if not text or any(ch.isspace() for ch in text) or len(text) > 255:
         raise InvalidInput.one(field, f"{text!r} is not an image pattern")
+    if (problem := label_problem(text)) is not None:
+        raise InvalidInput.one(field, problem)
     if "@" in text:
         raise InvalidInput.one(field, "patterns match names and tags, not digests")
     if text.count("[") != text.count("]"):

@@ -15,16 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetwave.domain.errors import InvalidInput, Problem
+from fleetwave.domain.text_rules import json_problem, label_problem
 
-METRICS = (
-    "cpu_usage",
-    "memory_usage",
-    "memory_total",
-    "storage_usage",
-    "storage_total",
-    "temperature",
-    "uptime",
-)
+LARGEST_EXACT = 2**53  # the largest whole number every JSON reader carries exactly
+HUNDRED_YEARS_IN_SECONDS = 3_155_760_000
+# Each metric's unit and the range a real device can report in it (both ends included).
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    "cpu_usage": (0, 100),  # percent
+    "memory_usage": (0, LARGEST_EXACT),  # MB (the iotistic agent) or bytes
+    "memory_total": (0, LARGEST_EXACT),
+    "storage_usage": (0, LARGEST_EXACT),
+    "storage_total": (0, LARGEST_EXACT),
+    "temperature": (-273.15, 1000),  # °C
+    "uptime": (0, HUNDRED_YEARS_IN_SECONDS),  # seconds
+}
+METRICS = tuple(METRIC_BOUNDS)
 TEXT_FIELDS = ("os_version", "supervisor_version", "local_ip", "mac_address")
 SERVICE_TEXT_FIELDS = ("serviceName", "imageName", "status", "containerId")
 
@@ -52,6 +57,8 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
     problems: list[Problem] = []
     if not isinstance(value, dict):
         raise InvalidInput.one(field_prefix, "must be an object")
+    if (unstorable := json_problem(value, field_prefix)) is not None:
+        raise InvalidInput([unstorable])  # the report is stored whole, as JSON
     apps = value.get("apps")
     if apps is not None:
         _check_current_apps(apps, f"{field_prefix}.apps", problems)
@@ -62,12 +69,10 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
     if not isinstance(is_online, bool):
         problems.append(Problem(f"{field_prefix}.is_online", "must be true or false"))
     for name in TEXT_FIELDS:
-        if value.get(name) is not None and not isinstance(value[name], str):
-            problems.append(Problem(f"{field_prefix}.{name}", "must be a string"))
-    for name in METRICS:
-        metric = value.get(name)
-        if metric is not None and not _finite_number(metric):
-            problems.append(Problem(f"{field_prefix}.{name}", "must be a finite number"))
+        _check_text(value.get(name), f"{field_prefix}.{name}", problems)
+    for name, bounds in METRIC_BOUNDS.items():
+        if (problem := metric_problem(value.get(name), bounds)) is not None:
+            problems.append(Problem(f"{field_prefix}.{name}", problem))
     local_ip = value.get("local_ip")
     if isinstance(local_ip, str):
         try:
@@ -88,8 +93,31 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
     )
 
 
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def metric_problem(value: Any, bounds: tuple[float, float]) -> str | None:
+    """Why ``value`` is not a reading within ``bounds``, or None (also when it is absent)."""
+    if value is None:
+        return None
+    low, high = bounds
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "must be a finite number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if not low <= value <= high:
+        return f"must be from {_number(low)} to {_number(high)}"
+    return None
+
+
+def _number(bound: float) -> str:
+    return f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
+
+
+def _check_text(value: Any, path: str, problems: list[Problem]) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        problems.append(Problem(path, "must be a string"))
+    elif (problem := label_problem(value)) is not None:
+        problems.append(Problem(path, problem))
 
 
 def _check_current_apps(apps: Any, path: str, problems: list[Problem]) -> None:
@@ -111,5 +139,4 @@ def _check_current_apps(apps: Any, path: str, problems: list[Problem]) -> None:
                 problems.append(Problem(service_path, "must be an object"))
                 continue
             for name in SERVICE_TEXT_FIELDS:
-                if service.get(name) is not None and not isinstance(service[name], str):
-                    problems.append(Problem(f"{service_path}.{name}", "must be a string"))
+                _check_text(service.get(name), f"{service_path}.{name}", problems)

@@ -14,6 +14,7 @@ from typing import Any
 
 from fleetwave.domain.errors import InvalidInput, Problem
 from fleetwave.domain.images import try_parse_image, with_version
+from fleetwave.domain.text_rules import label_problem
 
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 
@@ -121,8 +122,10 @@ def _normalize_service(service: Any, path: str, problems: list[Problem]) -> Any:
             Problem(f"{path}.imageName", f"{named!r} differs from config.image {configured!r}")
         )
     image = service_image({"imageName": named, "config": config})
-    if image is None or any(ch.isspace() for ch in image):
-        problems.append(Problem(f"{path}.imageName", "must name an image (no spaces)"))
+    if image is None or any(ch.isspace() for ch in image) or label_problem(image):
+        problems.append(
+            Problem(f"{path}.imageName", "must name an image (no spaces or control characters)")
+        )
     else:
         service["imageName"] = config["image"] = image
     _check_config(config, f"{path}.config", problems)

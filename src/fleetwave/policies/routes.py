@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from fleetwave.bootstrap import Container
 from fleetwave.policies.schemas import PolicyCreate, PolicyRead, PolicyUpdate, Strategy
-from fleetwave.web import container, require_admin
+from fleetwave.web import RowId, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/image-policies", tags=["policies"], dependencies=[Depends(require_admin)]
@@ -36,16 +36,16 @@ async def create_policy(body: PolicyCreate, app: App) -> dict[str, Any]:
 
 
 @router.get("/{policy_id}", response_model=PolicyRead)
-async def get_policy(policy_id: int, app: App) -> dict[str, Any]:
+async def get_policy(policy_id: RowId, app: App) -> dict[str, Any]:
     return await app.policies.get(policy_id)
 
 
 @router.put("/{policy_id}", response_model=PolicyRead)
-async def replace_policy(policy_id: int, body: PolicyUpdate, app: App) -> dict[str, Any]:
+async def replace_policy(policy_id: RowId, body: PolicyUpdate, app: App) -> dict[str, Any]:
     return await app.policies.replace(policy_id, body)
 
 
 @router.delete("/{policy_id}", status_code=204)
-async def delete_policy(policy_id: int, app: App) -> Response:
+async def delete_policy(policy_id: RowId, app: App) -> Response:
     await app.policies.delete(policy_id)
     return Response(status_code=204)

@@ -7,8 +7,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.tags import SemverRule
-from fleetwave.schemas import DeviceUuid, Strict
+from fleetwave.schemas import (
+    MAX_COUNT,
+    DeviceUuid,
+    FleetId,
+    JsonDocument,
+    Label,
+    Prose,
+    Strict,
+    TagText,
+)
 
 Strategy = Literal["auto", "staged", "manual", "scheduled"]
 
@@ -29,31 +39,34 @@ def tag_filters(value: Any) -> Any:
     return parsed
 
 
-DeviceTags = Annotated[dict[str, str], BeforeValidator(tag_filters)]
-TagGlob = Annotated[str, Field(min_length=1, max_length=128)]
+DeviceTags = Annotated[dict[TagText, TagText], BeforeValidator(tag_filters)]
+TagGlob = Annotated[Label, Field(min_length=1, max_length=128)]
+Percentage = Annotated[float, Field(gt=0, le=100)]
 
 
 class PolicyFields(Strict):
-    image_pattern: str = Field(min_length=1, max_length=255, examples=["iotistic/myapp:*"])
+    image_pattern: Label = Field(min_length=1, max_length=255, examples=["iotistic/myapp:*"])
     update_strategy: Strategy = "staged"
-    staged_batches: int = Field(default=3, ge=1, le=100)
-    batch_percentages: list[float] | None = Field(
-        default=None, description="cumulative percentages, e.g. [5, 25, 100]"
+    staged_batches: int = Field(default=3, ge=1, le=MAX_BATCHES)
+    batch_percentages: list[Percentage] | None = Field(
+        default=None,
+        max_length=MAX_BATCHES,
+        description="cumulative percentages, e.g. [5, 25, 100]",
     )
     batch_delay_minutes: int | None = Field(default=None, ge=0, le=10080)
     health_check_enabled: bool = True
     health_check_timeout_seconds: int | None = Field(default=None, gt=0, le=86400)
     auto_rollback: bool | None = None
-    health_check_config: dict[str, Any] | list[Any] | None = None
+    health_check_config: JsonDocument | None = None
     maintenance_window_start: time | None = None
     maintenance_window_end: time | None = None
-    maintenance_window_timezone: str = Field(default="UTC", max_length=64)
-    fleet_id: str | None = Field(default=None, max_length=255)
+    maintenance_window_timezone: Label = Field(default="UTC", max_length=64)
+    fleet_id: FleetId | None = None
     device_tags: DeviceTags | None = None
     device_uuids: list[DeviceUuid] | None = None
     enabled: bool = True
     priority: int = Field(default=100, ge=-1_000_000, le=1_000_000)
-    description: str | None = Field(default=None, max_length=2000)
+    description: Prose | None = Field(default=None, max_length=2000)
     semver_policy: SemverRule | None = None
     allow_prerelease: bool = False
     include_tags: list[TagGlob] | None = None
@@ -62,7 +75,7 @@ class PolicyFields(Strict):
     pin_digest: bool = True
     update_timeout_minutes: int = Field(default=30, ge=1, le=10080)
     max_retries: int = Field(default=3, ge=0, le=20)
-    failure_rate_min_devices: int = Field(default=1, ge=1)
+    failure_rate_min_devices: int = Field(default=1, ge=1, le=MAX_COUNT)
     offline_grace_minutes: int = Field(default=30, ge=0, le=43200)
     soak_seconds: int = Field(default=60, ge=0, le=86400)
     approve_each_batch: bool = False

@@ -16,7 +16,7 @@ from fleetwave.provisioning.schemas import (
     ProvisioningKeyCreated,
     ProvisioningKeyRead,
 )
-from fleetwave.web import bearer, client_address, container, require_admin
+from fleetwave.web import RowId, bearer, client_address, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/provisioning-keys",
@@ -38,7 +38,7 @@ async def list_keys(app: App, fleet_id: str | None = None) -> list[dict[str, Any
 
 
 @router.delete("/{key_id}", response_model=ProvisioningKeyRead)
-async def revoke_key(key_id: int, app: App) -> dict[str, Any]:
+async def revoke_key(key_id: RowId, app: App) -> dict[str, Any]:
     """Revoke the key: devices can no longer register with it; the record stays."""
     return await app.provisioning.revoke_key(key_id)
 

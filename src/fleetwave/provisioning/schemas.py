@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetwave.schemas import DeviceUuid, Strict
+from fleetwave.schemas import (
+    MAX_COUNT,
+    MAX_ROW_ID,
+    DeviceUuid,
+    FleetId,
+    Label,
+    Prose,
+    RequestBody,
+    Strict,
+    UtcDatetime,
+)
 
 
 class ProvisioningKeyCreate(Strict):
-    fleet_id: str = Field(min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=1000)
-    expires_at: datetime | None = Field(default=None, description="UTC; omit for no expiry")
-    max_uses: int | None = Field(default=None, gt=0)
+    fleet_id: FleetId = Field(min_length=1)
+    description: Prose | None = Field(default=None, max_length=1000)
+    expires_at: UtcDatetime | None = Field(default=None, description="UTC; omit for no expiry")
+    max_uses: int | None = Field(default=None, gt=0, le=MAX_COUNT)
 
 
 class ProvisioningKeyRead(BaseModel):
@@ -32,23 +43,25 @@ class ProvisioningKeyCreated(ProvisioningKeyRead):
     key: str = Field(description="shown once; only its hash is stored")
 
 
-class DeviceRegistration(BaseModel):
+class DeviceRegistration(RequestBody):
     """The iotistic agent's registration body (camelCase, as it sends it)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     uuid: DeviceUuid
-    deviceName: str | None = Field(default=None, max_length=255)
-    deviceType: str | None = Field(default=None, max_length=100)
-    deviceApiKey: str | None = Field(default=None, max_length=512)
-    applicationId: int | str | None = None
-    macAddress: str | None = Field(default=None, max_length=64)
-    osVersion: str | None = Field(default=None, max_length=100)
-    supervisorVersion: str | None = Field(default=None, max_length=100)
+    deviceName: Label | None = Field(default=None, max_length=255)
+    deviceType: Label | None = Field(default=None, max_length=100)
+    deviceApiKey: Label | None = Field(default=None, max_length=512)
+    applicationId: (
+        Annotated[int, Field(ge=0, le=MAX_ROW_ID)] | Annotated[Label, Field(max_length=255)] | None
+    ) = None
+    macAddress: Label | None = Field(default=None, max_length=64)
+    osVersion: Label | None = Field(default=None, max_length=100)
+    supervisorVersion: Label | None = Field(default=None, max_length=100)
 
 
-class KeyExchange(BaseModel):
+class KeyExchange(RequestBody):
     model_config = ConfigDict(extra="ignore")
 
     uuid: DeviceUuid
-    deviceApiKey: str = Field(max_length=512)
+    deviceApiKey: Label = Field(max_length=512)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.tags import Version, parse_version
+from fleetwave.domain.text_rules import check_json
 from fleetwave.errors import NotFound, Unauthorized
 from fleetwave.registries.payloads import (
     PROVIDERS,
@@ -89,6 +90,7 @@ class WebhookService:
             self._verify(provider, raw_body, headers, url_secret)
             payload = _json(raw_body)
         self.telemetry.webhooks_received.labels(provider=provider).inc()
+        check_json(payload, "body")  # the payload is kept with what it made, as JSON
         try:
             items = parse(provider, payload, headers)
         except PayloadError as exc:

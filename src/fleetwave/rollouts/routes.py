@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from fleetwave.bootstrap import Container
+from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_STATUSES
 from fleetwave.errors import InvalidInput
 from fleetwave.rollouts.controls import Actor
@@ -20,7 +21,15 @@ from fleetwave.rollouts.schemas import (
     TriggerUpdate,
     UpdateAnswer,
 )
-from fleetwave.web import client_address, container, device_key, require_admin
+from fleetwave.web import (
+    DeviceCursor,
+    EventCursor,
+    RowCursor,
+    client_address,
+    container,
+    device_key,
+    require_admin,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
@@ -46,7 +55,7 @@ async def list_rollouts(
     status: Statuses = [],  # noqa: B006
     image: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: int | None = None,
+    cursor: RowCursor = None,
 ) -> dict[str, Any]:
     _known(status, ROLLOUT_STATUSES, "status")
     return await app.rollouts.search(status=status, image=image, limit=limit, cursor=cursor)
@@ -95,10 +104,10 @@ async def rollback_device(
 async def rollout_devices(
     rollout_id: str,
     app: App,
-    batch: Annotated[int | None, Query(ge=1)] = None,
+    batch: Annotated[int | None, Query(ge=1, le=MAX_BATCHES)] = None,
     status: Statuses = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
+    cursor: DeviceCursor = None,
 ) -> dict[str, Any]:
     _known(status, DEVICE_ROLLOUT_STATUSES, "status")
     return await app.rollouts.devices(
@@ -110,7 +119,7 @@ async def rollout_devices(
 async def rollout_events(
     rollout_id: str,
     app: App,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: EventCursor = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     event_type: str | None = None,
     device_uuid: str | None = None,
@@ -127,7 +136,7 @@ async def rollout_events(
 @router.get("/events", response_model=EventPage)
 async def event_log(
     app: App,
-    after: Annotated[int, Query(ge=0, description="the next_cursor of the previous page")] = 0,
+    after: EventCursor = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     rollout_id: str | None = None,
     device_uuid: str | None = None,

@@ -8,17 +8,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from fleetwave.policies.schemas import DeviceTags
-from fleetwave.schemas import DeviceUuid, Strict
+from fleetwave.schemas import DeviceUuid, FleetId, Label, Prose, RequestBody, Strict
 
 
 class TriggerFilters(Strict):
-    fleet_id: str | None = Field(default=None, max_length=255)
+    fleet_id: FleetId | None = None
     device_tags: DeviceTags | None = None
     device_uuids: list[DeviceUuid] | None = None
 
 
 class TriggerUpdate(Strict):
-    image: str = Field(min_length=1, max_length=512, examples=["iotistic/myapp:v2.0.1"])
+    image: Label = Field(min_length=1, max_length=512, examples=["iotistic/myapp:v2.0.1"])
     strategy: Literal["auto", "staged", "manual", "scheduled"] | None = None
     filters: TriggerFilters | None = None
 
@@ -137,17 +137,17 @@ class EventPage(BaseModel):
 
 
 class ControlRequest(Strict):
-    by: str = Field(default="admin", min_length=1, max_length=100, description="who acts")
-    note: str | None = Field(default=None, max_length=2000)
+    by: Label = Field(default="admin", min_length=1, max_length=100, description="who acts")
+    note: Prose | None = Field(default=None, max_length=2000)
     force: bool = Field(default=False, description="resume past the failure gate")
 
 
-class HealthResult(BaseModel):
-    check: str = Field(min_length=1, max_length=100, description="the check's name")
+class HealthResult(RequestBody):
+    check: Label = Field(min_length=1, max_length=100, description="the check's name")
     passed: bool
-    detail: str | None = Field(default=None, max_length=2000)
+    detail: Prose | None = Field(default=None, max_length=2000)
 
 
-class HealthReport(BaseModel):
-    rollout_id: str | None = None
+class HealthReport(RequestBody):
+    rollout_id: Label | None = Field(default=None, max_length=64)
     results: list[HealthResult] = Field(min_length=1, max_length=100)

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from fleetwave.bootstrap import Container
 from fleetwave.errors import InvalidInput
 from fleetwave.rollouts.stream import SSE_HEARTBEAT, SSE_OPENING, sse_message
+from fleetwave.schemas import MAX_ROW_ID
 from fleetwave.web import container, require_admin_or_session
 
 router = APIRouter(
@@ -29,7 +30,9 @@ App = Annotated[Container, Depends(container)]
 async def event_stream(
     app: App,
     rollout_id: str | None = None,
-    after: Annotated[int | None, Query(ge=0, description="replay the events after this id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ROW_ID, description="replay the events after this id")
+    ] = None,
     last_event_id: Annotated[
         str | None, Header(description="sent by a reconnecting client")
     ] = None,
@@ -51,9 +54,10 @@ async def event_stream(
 def _resume_from(last_event_id: str | None, after: int | None) -> int | None:
     if last_event_id is None or not last_event_id.strip():
         return after
-    if not last_event_id.strip().isdigit():
+    text = last_event_id.strip()
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_ROW_ID):
         raise InvalidInput.one("Last-Event-ID", "must be the id of an event (an integer)")
-    return int(last_event_id)
+    return int(text)
 
 
 async def _sse(app: Container, cursor: int | None, rollout_id: str | None) -> AsyncIterator[str]:

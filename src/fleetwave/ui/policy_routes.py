@@ -19,6 +19,7 @@ from fleetwave.ui.policy_form import (
     policy_fields,
     problems_by_field,
 )
+from fleetwave.web import RowId
 
 router = APIRouter(prefix="/policies", include_in_schema=False)  # included under /ui
 Page = Annotated[Session, Depends(session_of)]
@@ -54,13 +55,13 @@ async def create_policy(request: Request, session: Post) -> Response:
 
 
 @router.get("/{policy_id}", response_class=HTMLResponse)
-async def edit_policy_page(request: Request, policy_id: int, session: Page) -> Response:
+async def edit_policy_page(request: Request, policy_id: RowId, session: Page) -> Response:
     policy = await app_of(request).policies.get(policy_id)
     return _form(request, session, policy_id, form_values(policy))
 
 
 @router.post("/{policy_id}", response_class=HTMLResponse)
-async def update_policy(request: Request, policy_id: int, session: Post) -> Response:
+async def update_policy(request: Request, policy_id: RowId, session: Post) -> Response:
     form = await _text_form(request)
     try:
         await app_of(request).policies.replace(policy_id, policy_fields(form))
@@ -70,7 +71,7 @@ async def update_policy(request: Request, policy_id: int, session: Post) -> Resp
 
 
 @router.post("/{policy_id}/enabled", response_class=HTMLResponse)
-async def enable_policy(request: Request, policy_id: int, session: Post) -> Response:
+async def enable_policy(request: Request, policy_id: RowId, session: Post) -> Response:
     """Turn a policy on or off, keeping every other field."""
     app = app_of(request)
     form = await request.form()

@@ -11,15 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.controls import CONTROL_STATUSES, device_can_roll_back
+from fleetwave.domain.text_rules import prose_problem
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_EVENT_TYPES
-from fleetwave.errors import Conflict, NotFound
+from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
 from fleetwave.ui import auth_routes, policy_routes
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
 from fleetwave.ui.pages import require_csrf as csrf
 from fleetwave.ui.pages import require_session as session_of
 from fleetwave.ui.views import batch_bar, control_buttons, plan_rows
+from fleetwave.web import DeviceCursor
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 router.include_router(auth_routes.router)
@@ -99,7 +102,7 @@ async def _rollout_live(
     }
 
 
-Batch = Annotated[int | None, Query(ge=1)]
+Batch = Annotated[int | None, Query(ge=1, le=MAX_BATCHES)]
 
 
 @router.get("/rollouts/{rollout_id}", response_class=HTMLResponse)
@@ -165,6 +168,8 @@ async def control_rollout(
         raise NotFound(f"no control {control}")
     form = await request.form()
     note = form.get("note")
+    if isinstance(note, str) and (problem := prose_problem(note)) is not None:
+        raise InvalidInput.one("note", problem)
     actor = Actor("dashboard", note if isinstance(note, str) and note.strip() else None)
     try:
         await app_of(request).controls.apply(
@@ -188,7 +193,7 @@ async def devices_page(
     session: Page,
     fleet_id: str | None = None,
     online: str | None = None,
-    cursor: str | None = None,
+    cursor: DeviceCursor = None,
 ) -> Response:
     app = app_of(request)
     online_filter = {"yes": True, "no": False}.get(online or "")
