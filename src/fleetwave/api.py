@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fleetwave import __version__
+from fleetwave.body_limits import BodyLimits
 from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
 from fleetwave.devices import routes as device_admin_routes
@@ -54,6 +55,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
     )
     app.state.container = container
     app.add_middleware(FastPoll, protocol=container.protocol)
+    app.add_middleware(BodyLimits, container=container)  # outside FastPoll: bodies are bounded
     install_error_handlers(app)
     for router in (
         device_routes.router,  # first: the device poll is matched before anything else
