@@ -176,7 +176,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        request.scope[LOGGED_ERROR] = exc  # for last_resort: logged once
         return error(500, "internal error", None)
+
+
+LOGGED_ERROR = "fleetwave.logged_error"
 
 
 def invalid_input(exc: InvalidInput, summary: str = "invalid input") -> JSONResponse:
