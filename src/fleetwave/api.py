@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from fleetwave import __version__
+from fleetwave.body_limits import BodyLimits
 from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
 from fleetwave.devices import routes as device_admin_routes
 from fleetwave.devices.fast_poll import FastPoll
+from fleetwave.last_resort import LastResort
 from fleetwave.ops import routes as ops_routes
 from fleetwave.policies import routes as policy_routes
 from fleetwave.provisioning import routes as provisioning_routes
@@ -22,6 +25,13 @@ from fleetwave.rollouts import stream_routes
 from fleetwave.ui import routes as ui_routes
 from fleetwave.url_rules import RefuseControlCharacters
 from fleetwave.web import install_error_handlers
+
+
+class _API(FastAPI):
+    """FastAPI with :class:`LastResort` outside its own error layer (which raises again)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return LastResort(super().build_middleware_stack())
 
 
 def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
@@ -47,7 +57,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         await notifier
         await container.db.dispose()
 
-    app = FastAPI(
+    app = _API(
         title="fleetwave",
         version=__version__,
         description="Safe rolling container-image updates for fleets of IoT devices.",
@@ -56,6 +66,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
     app.state.container = container
     app.add_middleware(RefuseControlCharacters)  # inside FastPoll: the usual poll skips it
     app.add_middleware(FastPoll, protocol=container.protocol)
+    app.add_middleware(BodyLimits, container=container)  # outside FastPoll: bodies are bounded
     install_error_handlers(app)
     for router in (
         device_routes.router,  # first: the device poll is matched before anything else
@@ -82,7 +93,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
 def create_metrics_app(container: Container) -> FastAPI:
     """``/metrics`` alone, without a token, for ``FLEETWAVE_METRICS_PORT`` (beside the API, or
     beside a worker); the API's app owns the container's lifespan."""
-    app = FastAPI(title="fleetwave metrics", version=__version__, docs_url=None, redoc_url=None)
+    app = _API(title="fleetwave metrics", version=__version__, docs_url=None, redoc_url=None)
     app.state.container = container
     install_error_handlers(app)
     app.include_router(ops_routes.public_metrics_router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetwave.bootstrap import Container
+from fleetwave.domain.json_input import NestedTooDeeply, not_json, parse_json
 from fleetwave.errors import (
     Conflict,
     Forbidden,
@@ -29,7 +29,7 @@ from fleetwave.sessions import SESSION_COOKIE
 
 log = logging.getLogger("fleetwave.http")
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # every request body, as sent and as unpacked (body_limits.py)
 
 # Path and query parameters the routes share (their text and JSON rules: fleetwave.schemas)
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
@@ -105,10 +105,7 @@ async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
         body = _gunzip(body, limit)
     elif encoding not in ("", "identity"):
         raise UnsupportedEncoding(encoding)
-    try:
-        return json.loads(body, parse_constant=_refuse_non_finite)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput.one("body", f"is not valid JSON ({exc})") from None
+    return parse_json(body)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -129,13 +126,11 @@ class UnsupportedEncoding(Exception):
         super().__init__(f"Content-Encoding {encoding!r} is not supported; send gzip or none")
 
 
-def _refuse_non_finite(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
+class PayloadTooLarge(StarletteHTTPException):
+    """A body past the limit; an HTTPException, so FastAPI's body parsing lets it through."""
 
-
-class PayloadTooLarge(Exception):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"body is larger than {limit} bytes")
+        super().__init__(413, f"body is larger than {limit} bytes")
 
 
 def error(status: int, message: str, detail: Any = None, **headers: str) -> JSONResponse:
@@ -147,7 +142,6 @@ def install_error_handlers(app: FastAPI) -> None:
         NotFound: 404,
         Conflict: 409,
         Forbidden: 403,
-        PayloadTooLarge: 413,
         UnsupportedEncoding: 415,
     }
     for kind, status in simple.items():
@@ -155,8 +149,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidInput)
     async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
-        detail = [{"field": p.field, "message": p.message} for p in exc.problems]
-        return error(422, f"invalid input: {exc}", detail)
+        return invalid_input(exc)
+
+    @app.exception_handler(PayloadTooLarge)
+    async def too_large(_: Request, exc: PayloadTooLarge) -> JSONResponse:
+        return error(413, exc.detail)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
@@ -168,12 +165,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        undecodable = _json_decode_error(exc)
+        if undecodable is not None:
+            return invalid_input(undecodable, "invalid request")
         detail = [{"field": _field_name(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in detail)
         return error(422, f"invalid request: {summary}", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            return invalid_input(NestedTooDeeply("body"))  # FastAPI parsed the body model
         return error(exc.status_code, str(exc.detail), **(exc.headers or {}))
 
     @app.exception_handler(DBAPIError)
@@ -189,7 +191,33 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        request.scope[LOGGED_ERROR] = exc  # for last_resort: logged once
         return error(500, "internal error", None)
+
+
+LOGGED_ERROR = "fleetwave.logged_error"
+
+
+def invalid_input(exc: InvalidInput, summary: str = "invalid input") -> JSONResponse:
+    """422, or 400 for JSON too deep to read: no request is valid that way."""
+    if isinstance(exc, NestedTooDeeply):
+        status, summary = 400, "invalid request"
+    else:
+        status = 422
+    detail = [{"field": p.field, "message": p.message} for p in exc.problems]
+    return error(status, f"{summary}: {exc}", detail)
+
+
+def _json_decode_error(exc: RequestValidationError) -> InvalidInput | None:
+    """FastAPI's "JSON decode error" (located at a character offset, as if it were a field),
+    worded as our own bodies' are: ``body: is not valid JSON (… line 1 column 2 …)``."""
+    for found in exc.errors():
+        if found.get("type") == "json_invalid":
+            document = exc.body if isinstance(exc.body, str) else ""
+            position = found["loc"][-1] if isinstance(found["loc"][-1], int) else 0
+            reason = found.get("ctx", {}).get("error", "not JSON")
+            return not_json("body", reason, document, min(position, len(document)))
+    return None
 
 
 DATABASE_RETRY_AFTER_SECONDS = 5

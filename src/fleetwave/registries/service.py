@@ -11,7 +11,6 @@ Registries give up after about 10 s and deliver again; a redelivery is a duplica
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.images import parse_image
+from fleetwave.domain.json_input import parse_json
 from fleetwave.domain.tags import Version, parse_version
 from fleetwave.domain.text_rules import check_json
 from fleetwave.errors import NotFound, Unauthorized
@@ -82,13 +82,13 @@ class WebhookService:
                 f"no webhook endpoint for {endpoint!r}; use one of {', '.join(PROVIDERS)}"
             )
         if endpoint == GENERIC:  # the provider is known only once the body is read
-            payload = _json(raw_body)
+            payload = parse_json(raw_body)
             provider = self._recognise(payload, headers)
             self._verify(provider, raw_body, headers, url_secret)
         else:  # nothing of an unverified body is read
             provider = endpoint
             self._verify(provider, raw_body, headers, url_secret)
-            payload = _json(raw_body)
+            payload = parse_json(raw_body)
         self.telemetry.webhooks_received.labels(provider=provider).inc()
         check_json(payload, "body")  # the payload is kept with what it made, as JSON
         try:
@@ -226,13 +226,6 @@ def _nothing(reason: str) -> dict[str, Any]:
         "affected_devices": 0,
         "image": None,
     }
-
-
-def _json(raw_body: bytes) -> Any:
-    try:
-        return json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput.one("body", f"is not valid JSON ({exc})") from None
 
 
 def _answer(provider: str, results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fleetwave.domain.errors import InvalidInput, Problem
+from fleetwave.domain.json_input import parse_json
 from fleetwave.domain.vocabulary import SEMVER_RULES, UPDATE_STRATEGIES
 from fleetwave.policies.schemas import PolicyFields
 
@@ -143,10 +144,7 @@ def _parse(spec: Input, text: str) -> Any:
     if spec.kind == "tags":
         return [item.strip() for item in text.split(",") if item.strip()]
     if spec.kind == "json":
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise InvalidInput.one(spec.name, f"is not valid JSON ({exc})") from None
+        return parse_json(text, spec.name)
     return text
 
 
