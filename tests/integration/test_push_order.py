@@ -263,7 +263,7 @@ async def test_triggering_a_version_older_than_every_device_runs_needs_force(
     assert await targets(client, uuids) == {"iotistic/myapp:v2.2.0"}
 
 
-async def test_a_webhook_cannot_force_and_a_newer_trigger_needs_no_force(
+async def test_force_going_up_changes_nothing_and_a_later_older_push_is_still_ignored(
     client: httpx.AsyncClient,
 ) -> None:
     await policy(client, update_strategy="auto")
