@@ -295,6 +295,27 @@ def test_a_triggered_rollout_is_read_and_watched_to_completion(
     )
 
 
+def test_an_older_version_is_refused_without_force_and_rolled_back_to_with_it(
+    server: Server, fleet: PlayedFleet
+) -> None:
+    create_policy(server, "acme/back", "--batch-delay", "0")
+    uuids = register_devices(server, fleet, "acme/back", 2)
+    newer = trigger(server, "acme/back:v3")
+    wait_until(lambda: rollout(server, newer)["status"] == "completed", what="v3 everywhere")
+
+    refused = fleetwave(server, "trigger", "acme/back:v2")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        "fleetwave: no device takes acme/back:v2: runs v3, which is newer than v2 (2 devices); "
+        'send "force": true to roll back to acme/back:v2 (HTTP 409)\n'
+    )
+
+    rollback = trigger(server, "acme/back:v2", "--force")
+    assert rollout(server, rollback)["total_devices"] == len(uuids)
+    wait_until(lambda: rollout(server, rollback)["status"] == "completed", what="back on v2")
+    assert {d.reported for d in fleet.devices} == {"acme/back:v2"}
+
+
 def test_pause_watch_resume_promote_and_watch_to_the_end(
     server: Server, fleet: PlayedFleet
 ) -> None:

@@ -227,11 +227,6 @@ def test_a_semver_rule_refuses_devices_too_far_behind_with_grouped_reasons() -> 
                 "devices": ["latest"],
             },
             {
-                "reason": "runs v2.2.0, which is not older than v2.1.0",
-                "count": 1,
-                "devices": ["ahead"],
-            },
-            {
                 "reason": "v1.0.0 → v2.1.0 is a major update; the policy allows minor",
                 "count": 1,
                 "devices": ["major-3"],
@@ -241,6 +236,9 @@ def test_a_semver_rule_refuses_devices_too_far_behind_with_grouped_reasons() -> 
                 "count": 2,
                 "devices": ["major-1", "major-2"],
             },
+        ],
+        "running_newer_version": [
+            {"reason": "runs v2.2.0, which is newer than v2.1.0", "count": 1, "devices": ["ahead"]}
         ],
     }
 
@@ -256,17 +254,83 @@ def test_a_device_refused_for_several_reasons_is_listed_once() -> None:
     assert refused[0]["reason"] == "runs 'latest', which is not a semantic version to compare with"
 
 
-def test_a_rule_without_semver_takes_every_device_not_already_there() -> None:
+def test_a_rule_without_semver_takes_every_device_not_already_there_nor_newer() -> None:
     candidates = [
         device("latest", "iotistic/myapp:latest"),
         device("ahead", "iotistic/myapp:v9.0.0"),
+        device("behind", "iotistic/myapp:v1.0.0"),
         device("untagged", f"iotistic/myapp@{OLD_DIGEST}"),
     ]
 
     result = plan(candidates, rule=TagRule(include=("v*",)))
 
-    assert uuids(result) == ["ahead", "latest", "untagged"]
-    assert result.excluded == {}
+    assert uuids(result) == ["behind", "latest", "untagged"]
+    assert result.excluded == {
+        "running_newer_version": [
+            {"reason": "runs v9.0.0, which is newer than v2.0.0", "count": 1, "devices": ["ahead"]}
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "semver",
+    [pytest.param(None, id="no semver rule"), pytest.param("minor", id="minor")],
+)
+def test_a_device_running_a_newer_version_is_never_moved_back(semver: SemverRule | None) -> None:
+    candidates = [
+        device("v30", "iotistic/myapp:v30.0.0"),
+        device("v30-too", "iotistic/myapp:v30.0.0"),
+        device("v28", "iotistic/myapp:v28.0.0"),
+    ]
+
+    result = plan(candidates, new_tag="v29.0.0", rule=TagRule(semver=semver))
+
+    assert uuids(result) == ([] if semver == "minor" else ["v28"])
+    assert result.excluded["running_newer_version"] == [
+        {
+            "reason": "runs v30.0.0, which is newer than v29.0.0",
+            "count": 2,
+            "devices": ["v30", "v30-too"],
+        }
+    ]
+
+
+def test_a_device_with_any_service_on_a_newer_version_is_not_moved() -> None:
+    candidates = [device("mixed", "iotistic/myapp:v1.0.0", "iotistic/myapp:v3.0.0")]
+
+    result = plan(candidates, new_tag="v2.0.0")
+
+    assert result.devices == []
+    [newer] = result.excluded["running_newer_version"]
+    assert newer["devices"] == ["mixed"]
+
+
+@pytest.mark.parametrize(
+    "semver",
+    [pytest.param(None, id="no semver rule"), pytest.param("patch", id="patch")],
+)
+def test_forced_every_device_not_already_there_is_moved_to_the_pushed_version(
+    semver: SemverRule | None,
+) -> None:
+    candidates = [
+        device("newer", "iotistic/myapp:v30.0.0"),
+        device("older", "iotistic/myapp:v1.0.0"),
+        device("latest", "iotistic/myapp:latest"),
+        device("there", "iotistic/myapp:v29.0.0"),
+    ]
+
+    result = plan_rollout(
+        candidates,
+        new_tag="v29.0.0",
+        new_digest=None,
+        rule=TagRule(semver=semver),
+        fractions=(1.0,),
+        force=True,
+    )
+
+    assert uuids(result) == ["latest", "newer", "older"]
+    assert [d.old_tag for d in result.devices] == ["latest", "v30.0.0", "v1.0.0"]
+    assert result.excluded == {"already_on_new_version": {"count": 1, "devices": ["there"]}}
 
 
 # --- old images and old tag -----------------------------------------------------------------

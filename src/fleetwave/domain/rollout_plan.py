@@ -1,7 +1,9 @@
 """Planning a rollout: which devices take the pushed version, in which batch, from what.
 
 Pure: the candidates (devices whose target runs the repository) come in, the plan goes out.
-Each device keeps its **own** old images, so a rollback puts it back where it was.
+Each device keeps its **own** old images, so a rollback puts it back where it was. A device
+running a newer version than the pushed one is never moved back unless forced
+(:mod:`fleetwave.domain.version_order`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from fleetwave.domain.batches import batch_sizes
 from fleetwave.domain.tags import TagRule, parse_version, update_refusal
+from fleetwave.domain.version_order import downgrade_refusal
 
 EXCLUDED_SAMPLE = 20
 
@@ -61,24 +64,33 @@ def plan_rollout(
     rule: TagRule,
     fractions: Sequence[float],
     earlier_old_images: Mapping[str, dict[str, str]] | None = None,
+    force: bool = False,
 ) -> RolloutPlan:
     """Pick the devices that take ``new_tag`` and cut them into batches.
 
     ``earlier_old_images`` are the old images recorded by an unfinished rollout this one
     supersedes: a device caught half-way keeps the images it ran before that rollout.
-    Devices running the same services share one ``old_images`` mapping.
+    Devices running the same services share one ``old_images`` mapping. ``force`` (an
+    operator's deliberate rollback) takes every device not already there, whatever versions
+    it runs.
     """
     taking: list[Candidate] = []
     refused: dict[str, list[str]] = {}
+    newer: dict[str, list[str]] = {}
     current: list[str] = []
     # a fleet runs few distinct tags: each is judged once, not once per device
-    refusal = cache(lambda old_tag: update_refusal(rule, old_tag, new_tag))
+    downgrade = cache(lambda old_tag: None if force else downgrade_refusal(old_tag, new_tag))
+    refusal = cache(lambda old_tag: None if force else update_refusal(rule, old_tag, new_tag))
     for candidate in candidates:
         if all(_already_there(s, new_tag, new_digest) for s in candidate.services):
             current.append(candidate.uuid)
             continue
         # A service already on the pushed tag (another digest) is re-pinned, not upgraded.
         behind = [s for s in candidate.services if s.tag != new_tag]
+        downgrades = {downgrade(s.tag) for s in behind} - {None}
+        if downgrades:
+            newer.setdefault(sorted(r for r in downgrades if r)[0], []).append(candidate.uuid)
+            continue
         reasons = {refusal(s.tag) for s in behind} - {None}
         if reasons:
             refused.setdefault(sorted(r for r in reasons if r)[0], []).append(candidate.uuid)
@@ -102,7 +114,7 @@ def plan_rollout(
         devices=devices,
         batch_sizes=sizes,
         old_tag=_most_common_tag([d.old_tag for d in devices]),
-        excluded=_excluded_summary(current, refused),
+        excluded=_excluded_summary(current, refused, newer),
     )
 
 
@@ -119,7 +131,9 @@ def _most_common_tag(tags: list[str | None]) -> str | None:
     return max(tied, key=lambda t: (parse_version(t) is not None, parse_version(t), t))
 
 
-def _excluded_summary(current: list[str], refused: dict[str, list[str]]) -> dict[str, Any]:
+def _excluded_summary(
+    current: list[str], refused: dict[str, list[str]], newer: dict[str, list[str]]
+) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     if current:
         summary["already_on_new_version"] = {
@@ -127,8 +141,14 @@ def _excluded_summary(current: list[str], refused: dict[str, list[str]]) -> dict
             "devices": current[:EXCLUDED_SAMPLE],
         }
     if refused:
-        summary["refused_by_tag_policy"] = [
-            {"reason": reason, "count": len(uuids), "devices": uuids[:EXCLUDED_SAMPLE]}
-            for reason, uuids in sorted(refused.items())
-        ]
+        summary["refused_by_tag_policy"] = _grouped(refused)
+    if newer:
+        summary["running_newer_version"] = _grouped(newer)
     return summary
+
+
+def _grouped(by_reason: dict[str, list[str]]) -> list[dict[str, Any]]:
+    return [
+        {"reason": reason, "count": len(uuids), "devices": uuids[:EXCLUDED_SAMPLE]}
+        for reason, uuids in sorted(by_reason.items())
+    ]

@@ -268,6 +268,9 @@ def trigger(
     fleet: Annotated[str | None, typer.Option(help="only devices of this fleet")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="only devices tagged k=v (repeat)")] = None,
     device: Annotated[list[str] | None, typer.Option(help="only these uuids (repeat)")] = None,
+    force: Annotated[
+        bool, typer.Option(help="roll back to an older version than is rolling out or running")
+    ] = False,
     then_watch: Annotated[
         bool, typer.Option("--watch", help="then watch the rollout (watch's exit codes)")
     ] = False,
@@ -275,8 +278,9 @@ def trigger(
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Roll an image out now, as if its registry had announced it."""
-    request: dict[str, Any] = {"image": image, "strategy": strategy}
+    """Roll an image out now, as if its registry had announced it (--force to roll back to an
+    older version: refused without it)."""
+    request: dict[str, Any] = {"image": image, "strategy": strategy, "force": force or None}
     filters = {
         "fleet_id": fleet,
         "device_tags": parsed(parse_tags, tag or []),

@@ -1,10 +1,13 @@
 """The image update manager: from a pushed image to a planned rollout, in one transaction.
 
 A push (from a webhook or an operator) is matched to a policy, checked against its tag rule,
-de-duplicated against unfinished rollouts, and turned into a rollout: the devices whose target
-runs the repository are filtered, planned into batches with their own old images, written with
+de-duplicated against unfinished rollouts, refused if older than the version one of them rolls
+out (:mod:`fleetwave.domain.version_order`; unless forced), and turned into a rollout: the
+devices whose target runs the repository are filtered (none is moved back to an older
+version unless forced), planned into batches with their own old images, written with
 set-based SQL, and — for the auto and staged strategies — the first batch gets its new target
-state at once. Pushes of one image are planned one after the other (:func:`lock_image`); a
+state at once. Pushes of one image are planned one after the other (:func:`lock_image`), and
+the version order is judged inside that section, so concurrent pushes end on the newest; a
 webhook's recorded deliveries are planned through :mod:`fleetwave.rollouts.deliveries`.
 
 The pure work over a whole fleet (grouping the candidates, the plan, the device rows) runs in
@@ -33,6 +36,7 @@ from fleetwave.domain.policy_choice import choose_policy
 from fleetwave.domain.rollout_plan import Candidate, RolloutPlan, ServiceImage, plan_rollout
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.tags import TagRule, pushed_tag_refusal
+from fleetwave.domain.version_order import UnfinishedRollout, supersede_refusal
 from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
 from fleetwave.policies.service import enabled_policy_candidates, load_policy
 from fleetwave.rollouts.batches import batch_started
@@ -80,6 +84,7 @@ class UpdateRequest:
     payload: dict[str, Any] | None = None
     strategy: str | None = None
     filters: DeviceFilters | None = None
+    force: bool = False  # an operator's deliberate rollback: older versions are taken too
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class UpdateOutcome:
     status: str | None = None
     affected_devices: int = 0
     image: str | None = None
+    downgrade: bool = False  # ignored because it would move back to an older version
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -144,6 +150,13 @@ class ImageUpdateManager:
                 image=str(image),
             )
             return duplicate, []
+        older = supersede_refusal(
+            image.tag or "",
+            [UnfinishedRollout(r.rollout_id, r.new_tag, r.status) for r in unfinished],
+            force=request.force,
+        )
+        if older:
+            return _ignored(image, f"{image.familiar}:{older}", downgrade=True), []
         superseded = [r.rollout_id for r in unfinished]
         candidates = await _candidates(conn, image, filters, now, self.settings)
         plan = await asyncio.to_thread(
@@ -154,9 +167,11 @@ class ImageUpdateManager:
             rule=rule,
             fractions=self._fractions(strategy, policy),
             earlier_old_images=await _earlier_old_images(conn, superseded),
+            force=request.force,
         )
         if not plan.devices:
-            return _ignored(image, _nobody_reason(image, plan)), []
+            newer = "running_newer_version" in plan.excluded
+            return _ignored(image, _nobody_reason(image, plan), downgrade=newer), []
         rollout_id = str(uuidlib.uuid4())
         events = await _supersede(conn, superseded, rollout_id, now)
         pinned = image if policy is None or policy["pin_digest"] else image.with_version(image.tag)
@@ -166,6 +181,7 @@ class ImageUpdateManager:
             "tag_rule": rule.as_json(),
             "excluded": plan.excluded,
             "superseded": superseded,
+            "forced": request.force,
         }
         rollout = await _insert_rollout(
             conn,
@@ -279,16 +295,17 @@ class ImageUpdateManager:
 WAITING = {"manual": "awaiting_approval", "scheduled": "scheduled"}
 
 
-def _ignored(image: ImageRef, reason: str) -> UpdateOutcome:
-    return UpdateOutcome("ignored", reason, image=str(image))
+def _ignored(image: ImageRef, reason: str, *, downgrade: bool = False) -> UpdateOutcome:
+    return UpdateOutcome("ignored", reason, image=str(image), downgrade=downgrade)
 
 
 def _nobody_reason(image: ImageRef, plan: RolloutPlan) -> str:
     version = f"{image.familiar}:{image.tag}"
-    refused = plan.excluded.get("refused_by_tag_policy")
-    if refused:
-        count = sum(r["count"] for r in refused)
-        return f"no device takes {version}: {refused[0]['reason']} ({count} devices)"
+    for kind in ("running_newer_version", "refused_by_tag_policy"):
+        refused = plan.excluded.get(kind)
+        if refused:
+            count = sum(r["count"] for r in refused)
+            return f"no device takes {version}: {refused[0]['reason']} ({count} devices)"
     current = plan.excluded.get("already_on_new_version")
     if current:
         return f"no device needs {version}: {current['count']} devices already target it"

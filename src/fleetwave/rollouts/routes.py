@@ -43,9 +43,14 @@ def _known(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]
     return values
 
 
-@router.post("/images/trigger-update", response_model=UpdateAnswer)
+@router.post(
+    "/images/trigger-update",
+    response_model=UpdateAnswer,
+    responses={409: {"description": "an older version than the one rolling out or running"}},
+)
 async def trigger_update(body: TriggerUpdate, app: App) -> dict[str, Any]:
-    """Roll an image out now, as if its registry had announced it."""
+    """Roll an image out now, as if its registry had announced it. A version older than the
+    one rolling out (or than the devices run) is refused with 409 unless ``force`` is true."""
     return await app.rollouts.trigger(body)
 
 

@@ -21,6 +21,11 @@ class TriggerUpdate(Strict):
     image: Label = Field(min_length=1, max_length=512, examples=["iotistic/myapp:v2.0.1"])
     strategy: Literal["auto", "staged", "manual", "scheduled"] | None = None
     filters: TriggerFilters | None = None
+    force: bool = Field(
+        default=False,
+        description="roll out even an older version than the one rolling out or running: "
+        "the deliberate rollback (without it, that is refused with 409)",
+    )
 
 
 class UpdateAnswer(BaseModel):

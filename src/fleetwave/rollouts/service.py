@@ -13,7 +13,7 @@ from fleetwave.domain.engine import Wait, decide
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
-from fleetwave.errors import NotFound
+from fleetwave.errors import Conflict, NotFound
 from fleetwave.rollouts import events
 from fleetwave.rollouts.manager import DeviceFilters, ImageUpdateManager, UpdateRequest
 from fleetwave.rollouts.monitor import load_snapshot
@@ -47,7 +47,9 @@ class RolloutService:
         self.db, self.manager, self.clock = db, manager, clock
 
     async def trigger(self, request: TriggerUpdate) -> dict[str, Any]:
-        """An operator's update: the same path as a webhook, recorded as manual."""
+        """An operator's update: the same path as a webhook, recorded as manual. A version
+        older than the one rolling out, or that no device takes because they run newer ones,
+        is refused (409) unless ``force``: a rollback is deliberate, never a slip of the tag."""
         image = parse_image(request.image, field="image")
         if image.tag is None:
             image = image.with_version("latest", image.digest)
@@ -60,9 +62,15 @@ class RolloutService:
             )
         outcome = await self.manager.handle(
             UpdateRequest(
-                image=image, triggered_by="manual", strategy=request.strategy, filters=filters
+                image=image,
+                triggered_by="manual",
+                strategy=request.strategy,
+                filters=filters,
+                force=request.force,
             )
         )
+        if outcome.downgrade:  # an operator asking for an older version says so explicitly
+            raise Conflict(f'{outcome.message}; send "force": true to roll back to {image}')
         return outcome.as_json()
 
     async def search(
