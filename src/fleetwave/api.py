@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fleetwave import __version__
+from fleetwave.api_document import openapi_with_error_bodies
 from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
 from fleetwave.devices import routes as device_admin_routes
@@ -52,6 +53,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         description="Safe rolling container-image updates for fleets of IoT devices.",
         lifespan=lifespan,
     )
+    app.openapi = openapi_with_error_bodies(app)  # type: ignore[method-assign]
     app.state.container = container
     app.add_middleware(FastPoll, protocol=container.protocol)
     install_error_handlers(app)
