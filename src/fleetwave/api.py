@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from fleetwave import __version__
+from fleetwave.api_document import openapi_with_error_bodies
 from fleetwave.body_limits import BodyLimits
 from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
@@ -63,6 +64,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         description="Safe rolling container-image updates for fleets of IoT devices.",
         lifespan=lifespan,
     )
+    app.openapi = openapi_with_error_bodies(app)  # type: ignore[method-assign]
     app.state.container = container
     app.add_middleware(RefuseControlCharacters)  # inside FastPoll: the usual poll skips it
     app.add_middleware(FastPoll, protocol=container.protocol)
