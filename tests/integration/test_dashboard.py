@@ -203,6 +203,21 @@ async def test_a_policy_form_with_a_bad_value_shows_the_apis_message_beside_the_
     assert "a scheduled policy needs a maintenance window" in answer.text
 
 
+async def test_a_checks_field_nested_too_deeply_is_shown_beside_the_field_and_nothing_is_saved(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    csrf = await logged_in(browser)
+    deep = {
+        "csrf_token": csrf,
+        "image_pattern": "iotistic/myapp:*",
+        "health_check_config": "[" * 50_000,
+    }
+    answer = await browser.post("/ui/policies", data=deep)
+    assert answer.status_code == 422
+    assert "is nested too deeply to be read as JSON" in answer.text
+    assert (await client.get("/api/v1/image-policies")).json() == []
+
+
 async def test_policies_are_created_edited_disabled_and_enabled_from_the_dashboard(
     client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
