@@ -5,6 +5,7 @@ from __future__ import annotations
 from fleetwave.domain.errors import InvalidInput, Problem
 
 __all__ = [
+    "UNKNOWN_CURSOR",
     "Conflict",
     "Forbidden",
     "InvalidInput",
@@ -13,6 +14,12 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
 ]
+
+
+UNKNOWN_CURSOR = (
+    "names nothing on this list: pass the next_cursor of the previous page, or start again "
+    "without a cursor"
+)
 
 
 class NotFound(LookupError):

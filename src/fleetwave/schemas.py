@@ -17,7 +17,8 @@ from pydantic_core import PydanticCustomError
 from fleetwave.domain.text_rules import json_problem, label_problem, prose_problem
 
 DEVICE_UUID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-MAX_ROW_ID = 2**63 - 1  # ids are BIGINTs: one beyond names nothing stored
+MAX_ROW_ID = 2**31 - 1  # row ids are INTEGERs: one beyond names nothing stored
+MAX_APPLICATION_ID = 2**63 - 1  # an agent's applicationId, kept as text: any BIGINT
 MAX_COUNT = 1_000_000  # counts of devices or uses: far past any fleet one server holds
 
 T = TypeVar("T")
@@ -76,7 +77,16 @@ UtcDatetime = Annotated[datetime, AfterValidator(_in_utc_range)]
 
 class RequestBody(BaseModel):
     """Every request body: after its fields, a last check that nothing unstorable (NUL, lone
-    surrogate) reached the model through a field without a text rule of its own."""
+    surrogate) reached the model through a field without a text rule of its own; and before
+    them, that the keys it ignores (agents send more than we read) hold nothing unstorable
+    either: a request carrying a NUL is refused whole, never half-read."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_extras(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _storable_json({k: v for k, v in data.items() if k not in cls.model_fields})
+        return data
 
     @model_validator(mode="after")
     def _storable(self) -> Self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from typing import Annotated, Any
@@ -134,7 +135,15 @@ class PayloadTooLarge(StarletteHTTPException):
 
 
 def error(status: int, message: str, detail: Any = None, **headers: str) -> JSONResponse:
-    return JSONResponse({"error": message, "detail": detail}, status_code=status, headers=headers)
+    return ErrorResponse({"error": message, "detail": detail}, status_code=status, headers=headers)
+
+
+class ErrorResponse(JSONResponse):
+    """An error's JSON, written in ASCII: a message that quotes the bad input (a lone
+    surrogate, a control character) can always be sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 def install_error_handlers(app: FastAPI) -> None:

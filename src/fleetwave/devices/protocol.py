@@ -39,6 +39,7 @@ from fleetwave.devices.target_watch import TargetWatch, Watcher
 from fleetwave.devices.targets import announce_changes, served_targets
 from fleetwave.devices.woken_reads import WokenReads
 from fleetwave.domain.report import StateReport, parse_state_report, report_digest
+from fleetwave.domain.text_rules import check_json
 from fleetwave.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from fleetwave.security import hash_key
 from fleetwave.settings import Settings
@@ -326,6 +327,7 @@ class DeviceProtocol:
         uuid = reporter.uuid
         if not isinstance(body, dict) or not body:
             raise InvalidInput.one("body", "must be an object keyed by the device's uuid")
+        check_json(list(body), "body")  # the keys: their values are parse_state_report's
         strangers = [key for key in body if key != uuid]
         if strangers:
             raise Forbidden(

@@ -33,10 +33,11 @@ from fleetwave.domain.target_state import (
     service_key,
     state_etag,
 )
-from fleetwave.errors import Conflict, NotFound
+from fleetwave.errors import UNKNOWN_CURSOR, Conflict, InvalidInput, NotFound
 from fleetwave.security import hash_key, new_key
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
+from fleetwave.store.queries import names_a_row
 from fleetwave.store.tables import device_current_state, device_target_state, devices
 
 ServiceList = list[dict[str, Any]]
@@ -101,6 +102,8 @@ class DeviceService:
             ).scalar_one()
             query = select(*PUBLIC_COLUMNS).where(*conditions).order_by(devices.c.uuid)
             if cursor is not None:
+                if not await names_a_row(conn, devices.c.uuid == cursor):
+                    raise InvalidInput.one("cursor", UNKNOWN_CURSOR)
                 query = query.where(devices.c.uuid > cursor)
             rows = (await conn.execute(query.limit(limit + 1))).all()
         items = [self._view(row, now) for row in rows[:limit]]

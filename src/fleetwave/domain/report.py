@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetwave.domain.errors import InvalidInput, Problem
+from fleetwave.domain.target_state import id_problem
 from fleetwave.domain.text_rules import json_problem, label_problem
 
 LARGEST_EXACT = 2**53  # the largest whole number every JSON reader carries exactly
@@ -120,6 +121,12 @@ def _check_text(value: Any, path: str, problems: list[Problem]) -> None:
         problems.append(Problem(path, problem))
 
 
+def _check_id(value: Any, path: str, problems: list[Problem]) -> None:
+    """An appId or serviceId the agent sent, if it sent a number (agents differ in the rest)."""
+    if isinstance(value, int | float) and (problem := id_problem(value)) is not None:
+        problems.append(Problem(path, problem))
+
+
 def _check_current_apps(apps: Any, path: str, problems: list[Problem]) -> None:
     if not isinstance(apps, dict):
         problems.append(Problem(path, "must be an object keyed by appId"))
@@ -129,6 +136,7 @@ def _check_current_apps(apps: Any, path: str, problems: list[Problem]) -> None:
         if not isinstance(app, dict):
             problems.append(Problem(app_path, "must be an object"))
             continue
+        _check_id(app.get("appId"), f"{app_path}.appId", problems)
         services = app.get("services", [])
         if not isinstance(services, list):
             problems.append(Problem(f"{app_path}.services", "must be a list"))
@@ -138,5 +146,7 @@ def _check_current_apps(apps: Any, path: str, problems: list[Problem]) -> None:
             if not isinstance(service, dict):
                 problems.append(Problem(service_path, "must be an object"))
                 continue
+            for name in ("serviceId", "appId"):
+                _check_id(service.get(name), f"{service_path}.{name}", problems)
             for name in SERVICE_TEXT_FIELDS:
                 _check_text(service.get(name), f"{service_path}.{name}", problems)

@@ -53,6 +53,18 @@ def service_image(service: Mapping[str, Any]) -> str | None:
     return image if isinstance(image, str) and image else None
 
 
+MAX_ID = 2**63 - 1  # appId and serviceId: what a BIGINT, and every engine's label, can hold
+
+
+def id_problem(value: Any) -> str | None:
+    """What is wrong with an appId or serviceId, if anything: a whole number 0..2^63-1."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "must be an integer"
+    if not 0 <= value <= MAX_ID:
+        return f"must be from 0 to {MAX_ID:,}"
+    return None
+
+
 def normalize_target_apps(apps: Any, *, field: str = "apps") -> Apps:
     """Validate ``apps`` and return a copy with both image fields filled in every service.
 
@@ -79,8 +91,8 @@ def _normalize_app(app_key: str, app: Any, path: str, problems: list[Problem]) -
         return app
     app = dict(app)
     app_id = app.get("appId")
-    if not isinstance(app_id, int) or isinstance(app_id, bool):
-        problems.append(Problem(f"{path}.appId", "must be an integer"))
+    if (problem := id_problem(app_id)) is not None:
+        problems.append(Problem(f"{path}.appId", problem))
     elif str(app_id) != app_key:
         problems.append(Problem(f"{path}.appId", f"is {app_id} but the app is keyed {app_key}"))
     if not _nonempty_str(app.get("appName")):
@@ -105,9 +117,10 @@ def _normalize_service(service: Any, path: str, problems: list[Problem]) -> Any:
         problems.append(Problem(path, "must be an object"))
         return service
     service = dict(service)
-    service_id = service.get("serviceId")
-    if not isinstance(service_id, int) or isinstance(service_id, bool):
-        problems.append(Problem(f"{path}.serviceId", "must be an integer"))
+    if (problem := id_problem(service.get("serviceId"))) is not None:
+        problems.append(Problem(f"{path}.serviceId", problem))
+    if "appId" in service and (problem := id_problem(service["appId"])) is not None:
+        problems.append(Problem(f"{path}.appId", problem))  # the agent's copy of its app's
     if not _nonempty_str(service.get("serviceName")):
         problems.append(Problem(f"{path}.serviceName", "must be a non-empty string"))
     config = service.get("config", {})

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetwave.schemas import (
+    MAX_APPLICATION_ID,
     MAX_COUNT,
-    MAX_ROW_ID,
     DeviceUuid,
     FleetId,
     Label,
@@ -53,7 +53,9 @@ class DeviceRegistration(RequestBody):
     deviceType: Label | None = Field(default=None, max_length=100)
     deviceApiKey: Label | None = Field(default=None, max_length=512)
     applicationId: (
-        Annotated[int, Field(ge=0, le=MAX_ROW_ID)] | Annotated[Label, Field(max_length=255)] | None
+        Annotated[int, Field(ge=0, le=MAX_APPLICATION_ID)]
+        | Annotated[Label, Field(max_length=255)]
+        | None
     ) = None
     macAddress: Label | None = Field(default=None, max_length=64)
     osVersion: Label | None = Field(default=None, max_length=100)

@@ -13,12 +13,13 @@ from fleetwave.domain.engine import Wait, decide
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
-from fleetwave.errors import Conflict, NotFound
+from fleetwave.errors import UNKNOWN_CURSOR, Conflict, InvalidInput, NotFound
 from fleetwave.rollouts import events
 from fleetwave.rollouts.manager import DeviceFilters, ImageUpdateManager, UpdateRequest
 from fleetwave.rollouts.monitor import load_snapshot
 from fleetwave.rollouts.schemas import TriggerUpdate
 from fleetwave.store.db import Database
+from fleetwave.store.queries import names_a_row
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
@@ -89,6 +90,8 @@ class RolloutService:
         if cursor is not None:
             query = query.where(image_rollouts.c.id < cursor)
         async with self.db.read() as conn:
+            if cursor is not None and not await names_a_row(conn, image_rollouts.c.id == cursor):
+                raise InvalidInput.one("cursor", UNKNOWN_CURSOR)
             rows = (await conn.execute(query.limit(limit + 1))).all()
         items = [rollout_view(r) for r in rows[:limit]]
         return {"items": items, "next_cursor": rows[limit - 1].id if len(rows) > limit else None}
@@ -168,6 +171,9 @@ class RolloutService:
             ).scalar_one()
             query = select(device_rows).where(*conditions).order_by(device_rows.c.device_uuid)
             if cursor is not None:
+                here = (device_rows.c.rollout_id == rollout_id, device_rows.c.device_uuid == cursor)
+                if not await names_a_row(conn, *here):
+                    raise InvalidInput.one("cursor", UNKNOWN_CURSOR)
                 query = query.where(device_rows.c.device_uuid > cursor)
             rows = (await conn.execute(query.limit(limit + 1))).all()
         items = [dict(r._mapping) for r in rows[:limit]]

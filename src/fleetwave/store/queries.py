@@ -12,7 +12,17 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Table, bindparam, insert, literal_column, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Table,
+    bindparam,
+    exists,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -168,3 +178,8 @@ async def update_rows(
     assert driver is not None
     async with driver.cursor() as cursor:
         await cursor.execute(statement, parameters)
+
+
+async def names_a_row(conn: AsyncConnection, *conditions: ColumnElement[bool]) -> bool:
+    """Whether a row meets ``conditions`` (a page's cursor must name a row of its list)."""
+    return bool((await conn.execute(select(exists().where(*conditions)))).scalar())
