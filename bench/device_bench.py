@@ -190,10 +190,19 @@ def touched_since(engine: Engine, moment: datetime) -> int:
 # --- servers -------------------------------------------------------------------------------
 
 
+UNLIMITED_FAILURES = {
+    "FLEETWAVE_DEVICE_AUTH_FAILURES_PER_ADDRESS": "1000000",
+    "FLEETWAVE_DEVICE_AUTH_FAILURES_PER_UUID": "1000000",
+}
+
+
 @contextmanager
 def fleetwave_server(url: str, workdir: Path, backend: str) -> Iterator[Server]:
-    """``fleetwave serve --no-migrate`` on ``url``, ready; stopped (SIGTERM) on leaving."""
+    """``fleetwave serve --no-migrate`` on ``url``, ready; stopped (SIGTERM) on leaving. The
+    limits on failed authentications are off: the wrong-key runs measure the refusal itself
+    (bench/flood.py measures the limits)."""
     env = fleetwave_env(url, workdir / f"data-{backend}", ADMIN_TOKEN, WEBHOOK_SECRET)
+    env |= UNLIMITED_FAILURES
     port = free_port()
     with running(f"fleetwave-{backend}", fleetwave_command(port), port, env, workdir) as server:
         wait_until_ready(server, "/readyz", 200, {})

@@ -55,6 +55,7 @@ from common import (
 )
 from device_bench import (
     ADMIN_TOKEN,
+    UNLIMITED_FAILURES,
     WEBHOOK_SECRET,
     Device,
     backends,
@@ -66,10 +67,7 @@ from device_bench import (
 from wrk import Request
 
 FLOOD_SCRIPT = Path(__file__).resolve().parent / "flood.lua"
-UNLIMITED = {
-    "FLEETWAVE_DEVICE_AUTH_FAILURES_PER_ADDRESS": "1000000",
-    "FLEETWAVE_DEVICE_AUTH_FAILURES_PER_UUID": "1000000",
-}
+UNLIMITED = UNLIMITED_FAILURES
 
 
 def poll(device: Device) -> Request:
