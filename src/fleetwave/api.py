@@ -66,9 +66,10 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
     )
     app.openapi = openapi_with_error_bodies(app)  # type: ignore[method-assign]
     app.state.container = container
-    app.add_middleware(RefuseControlCharacters)  # inside FastPoll: the usual poll skips it
+    # the last added runs first: the usual poll (a GET, no body) is answered before the others
+    app.add_middleware(RefuseControlCharacters)
+    app.add_middleware(BodyLimits, container=container)
     app.add_middleware(FastPoll, protocol=container.protocol)
-    app.add_middleware(BodyLimits, container=container)  # outside FastPoll: bodies are bounded
     install_error_handlers(app)
     for router in (
         device_routes.router,  # first: the device poll is matched before anything else
