@@ -116,13 +116,17 @@ async def container(settings: Settings, clock: ManualClock) -> AsyncIterator[Con
     await db.dispose()
 
 
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    """An admin client: every request carries the admin token unless it overrides it."""
-    transport = httpx.ASGITransport(app=create_app(container))
-    async with httpx.AsyncClient(
-        transport=transport,
+def admin_client(container: Container) -> httpx.AsyncClient:
+    """An admin client of ``container``'s API: every request carries the admin token unless
+    it overrides it."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(container)),
         base_url="http://fleetwave.test",
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    ) as http:
+    )
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    async with admin_client(container) as http:
         yield http

@@ -34,7 +34,7 @@ MAX_BODY_BYTES = 1024 * 1024  # every request body, as sent and as unpacked (bod
 
 # Path and query parameters the routes share (their text and JSON rules: fleetwave.schemas)
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
-"""An integer id in a path: beyond a BIGINT it is refused (422), not looked up."""
+"""An integer id in a path: beyond an INTEGER it is refused (422), not looked up."""
 EventCursor = Annotated[
     int, Query(ge=0, le=MAX_ROW_ID, description="the next_cursor of the previous page")
 ]

@@ -19,6 +19,7 @@ from fleetwave.store.db import Database
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.hostile import CHUNKED_LIMIT, Hostile, Route, requests_for, routes_of
 from tests.e2e.served import IMAGE, WEBHOOK_SECRET, Served, served, target_apps
+from tests.integration.factories import report_body
 
 __all__ = ["served"]
 
@@ -123,30 +124,7 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
     }
     control = {"by": "fuzzer", "note": "a note"}
     push = {"push_data": {"tag": "v3.0.0"}, "repository": {"repo_name": "fuzz/app"}}
-    report = {
-        uuid: {
-            "apps": {
-                "1001": {
-                    "appId": 1001,
-                    "appName": "web",
-                    "services": [
-                        {
-                            "serviceId": 1,
-                            "serviceName": "app",
-                            "imageName": IMAGE,
-                            "status": "running",
-                        }
-                    ],
-                }
-            },
-            "is_online": True,
-            "os_version": "Debian 12",
-            "cpu_usage": 12.5,
-            "memory_usage": 512,
-            "memory_total": 2048,
-            "local_ip": "192.168.1.20",
-        }
-    }
+    report = report_body(uuid, IMAGE)
     return {
         ("PATCH", "/api/v1/device/state"): report,
         ("POST", "/api/v1/devices"): {

@@ -65,6 +65,20 @@ async def until_held(container: Container, count: int) -> None:
             await asyncio.sleep(0.01)
 
 
+async def holding(
+    client: httpx.AsyncClient, container: Container, fleet: dict[str, Any]
+) -> dict[str, asyncio.Task[httpx.Response]]:
+    """Each device of ``fleet`` (scripted agents by uuid) polled once, then holding a poll
+    with the ETag it got; returns the held polls once the server holds them all."""
+    devices = {
+        uuid: {"uuid": uuid, "api_key": d.headers["X-Device-API-Key"]} for uuid, d in fleet.items()
+    }
+    etags = {uuid: await first_poll(client, device) for uuid, device in devices.items()}
+    polls = {uuid: held_poll(client, devices[uuid], etags[uuid], 30) for uuid in devices}
+    await until_held(container, len(polls))
+    return polls
+
+
 def image_of(answer: httpx.Response, uuid: str) -> str:
     image: str = answer.json()[uuid]["apps"]["1001"]["services"][0]["imageName"]
     return image
@@ -157,13 +171,7 @@ async def test_rollout_batches_wake_the_held_polls_of_their_devices_only(
 ) -> None:
     await policy(client, batch_delay_minutes=0, soak_seconds=0)
     scripted = await fleet_of(client, 10)
-    devices = {
-        uuid: {"uuid": uuid, "api_key": d.headers["X-Device-API-Key"]}
-        for uuid, d in scripted.items()
-    }
-    etags = {uuid: await first_poll(client, device) for uuid, device in devices.items()}
-    polls = {uuid: held_poll(client, devices[uuid], etags[uuid], 30) for uuid in devices}
-    await until_held(container, 10)
+    polls = await holding(client, container, scripted)
 
     rollout_id = await push(client)  # starts batch 1
     first = await batch_devices(client, rollout_id, 1)
@@ -191,14 +199,7 @@ async def test_the_polls_a_batch_wakes_are_answered_from_one_read_of_all_their_t
     client: httpx.AsyncClient, container: Container
 ) -> None:
     await policy(client, update_strategy="auto")  # one batch: everyone at once
-    scripted = await fleet_of(client, 40)
-    devices = {
-        uuid: {"uuid": uuid, "api_key": d.headers["X-Device-API-Key"]}
-        for uuid, d in scripted.items()
-    }
-    etags = {uuid: await first_poll(client, device) for uuid, device in devices.items()}
-    polls = {uuid: held_poll(client, devices[uuid], etags[uuid], 30) for uuid in devices}
-    await until_held(container, 40)
+    polls = await holding(client, container, await fleet_of(client, 40))
     with recorded_statements(container.db.engine) as statements:
         await push(client)
         answers = await asyncio.wait_for(asyncio.gather(*polls.values()), 5)

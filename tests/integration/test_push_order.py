@@ -14,12 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from fleetwave.api import create_app
 from fleetwave.bootstrap import Container, build
 from fleetwave.clock import ManualClock
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import admin_client
 from tests.integration.pipeline import docker_hub_push, fleet, policy, rollouts, target_image
 from tests.integration.replicas import Replica
 from tests.integration.webhooks import deliveries
@@ -37,12 +36,7 @@ async def unplanned(settings: Settings, clock: ManualClock) -> AsyncIterator[Con
 
 @pytest.fixture
 async def monitor_client(unplanned: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(unplanned))
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://fleetwave.test",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    ) as http:
+    async with admin_client(unplanned) as http:
         yield http
 
 

@@ -154,8 +154,7 @@ class DeviceProtocol:
         key_hash = hash_key(api_key) if api_key else None
         device = self.cache.get(uuid)
         if device is None or not _same_key(key_hash, device):
-            verdict, refusal = self._judged_from_memory(uuid, key_hash, device)
-            limited = self.failures.refusal(verdict, address, uuid)
+            limited, refusal = self._unconfirmed(uuid, key_hash, device, address)
             if limited is not None:
                 return limited
             if refusal is not None:
@@ -216,8 +215,7 @@ class DeviceProtocol:
         key_hash = hash_key(api_key) if api_key else None
         device = self.cache.get(uuid)
         if device is None or not _same_key(key_hash, device):
-            verdict, _ = self._judged_from_memory(uuid, key_hash, device)
-            limited = self.failures.refusal(verdict, address, uuid)
+            limited, _ = self._unconfirmed(uuid, key_hash, device, address)
             if limited is not None:
                 raise limited
         if device is not None:
@@ -229,6 +227,14 @@ class DeviceProtocol:
             self.failures.failed(address, uuid)
             raise refusal
         return device
+
+    def _unconfirmed(
+        self, uuid: str, key_hash: str | None, device: CachedDevice | None, address: str
+    ) -> tuple[TooManyRequests | None, Unauthorized | Forbidden | None]:
+        """For a key memory does not confirm as ``uuid``'s: the 429 a limit on failures gives,
+        and the refusal memory already knows, if any."""
+        verdict, refusal = self._judged_from_memory(uuid, key_hash, device)
+        return self.failures.refusal(verdict, address, uuid), refusal
 
     async def _load(self, uuid: str) -> CachedDevice | None:
         since = self.cache.begin()
