@@ -48,6 +48,7 @@ from common import (
     BACKENDS,
     HOST,
     BenchError,
+    Server,
     add_database_url_argument,
     bench_database,
     database_name,
@@ -363,6 +364,16 @@ def delivery_times(
     return times, missing
 
 
+BATCH_COMMITTED = re.compile(r"batch (\d+) of \d+ started: .*\(committed after ([\d.]+) s\)")
+
+
+def batch_commits(server_log: Path) -> dict[int, float]:
+    """Per batch, seconds from its ``batch_started`` to the commit of the transaction that
+    wrote it (the monitor's log line): the part of the delay before any device could know."""
+    text = server_log.read_text(errors="replace")
+    return {int(batch): float(seconds) for batch, seconds in BATCH_COMMITTED.findall(text)}
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest rank: the smallest value with at least ``share`` of them at or below it."""
     ordered = sorted(values)
@@ -418,6 +429,7 @@ def bench(args: argparse.Namespace) -> None:
         url = stack.enter_context(bench_database(args.database, args.database_url, work))
         port = free_port()
         env = fleetwave_env(url, work / "var", TOKEN, SECRET)
+        env["FLEETWAVE_LOG_LEVEL"] = "info"  # the monitor's lines: when each batch committed
         serve = [fleetwave_executable(), "serve", "--host", HOST, "--port", str(port)]
         server = stack.enter_context(running("server", serve, port, env, work))
         wait_until_ready(server, "/readyz", 200, {}, timeout=120)
@@ -434,13 +446,13 @@ def bench(args: argparse.Namespace) -> None:
         sampler = Sampler(pids)
         threading.Thread(target=sampler.run, daemon=True).start()
         stack.callback(sampler.stop.set)
-        run(args, admin, server.process, sims, sampler, work)
+        run(args, admin, server, sims, sampler, work)
 
 
 def run(
     args: argparse.Namespace,
     admin: httpx.Client,
-    server: subprocess.Popen[bytes],
+    server: Server,
     sims: list[Simulator],
     sampler: Sampler,
     work: Path,
@@ -473,7 +485,7 @@ def run(
     rollout_id = push(admin)
     detail = follow(admin, rollout_id, args.timeout)
     finished = time.monotonic()
-    peaks = {"server": mib(server.pid)} | {sim.name: mib(sim.process.pid) for sim in sims}
+    peaks = {"server": mib(server.process.pid)} | {sim.name: mib(sim.process.pid) for sim in sims}
     starts = batch_starts(admin, rollout_id)
     batches = device_batches(admin, rollout_id)
     kept = {"batch_started": {b: at.isoformat() for b, at in starts.items()}, "devices": batches}
@@ -502,8 +514,12 @@ def run(
     )
     every = [t for batch in times.values() for t in batch]
     print(f"  batch started → device received its new target: {spread(every)}")
+    commits = batch_commits(server.log)
     for batch, values in times.items():
-        print(f"    batch {batch}: {spread(values)}")
+        committed = (
+            f"; written and committed after {commits[batch]:.2f} s" if batch in commits else ""
+        )
+        print(f"    batch {batch}: {spread(values)}{committed}")
     if missing:
         print(f"  {missing} devices of the rollout never received the new target")
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +27,7 @@ from fleetwave.errors import (
 from fleetwave.schemas import MAX_ROW_ID, DeviceUuid
 from fleetwave.security import tokens_equal
 from fleetwave.sessions import SESSION_COOKIE
+from fleetwave.store.db import database_unavailable
 
 log = logging.getLogger("fleetwave.http")
 
@@ -230,19 +231,6 @@ def _json_decode_error(exc: RequestValidationError) -> InvalidInput | None:
 
 
 DATABASE_RETRY_AFTER_SECONDS = 5
-
-
-def database_unavailable(exc: DBAPIError) -> bool:
-    """A failure of the database's availability (down, restarting, connection lost, busy),
-    worth retrying, as opposed to a statement that is wrong."""
-    if exc.connection_invalidated or isinstance(exc, InterfaceError):
-        return True
-    if not isinstance(exc, OperationalError):
-        return False
-    if exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3"):
-        text = str(exc.orig).lower()
-        return any(word in text for word in ("locked", "busy", "unable to open", "disk i/o"))
-    return True  # psycopg: connection failures, cancelled statements, serialization failures
 
 
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

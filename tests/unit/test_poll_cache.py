@@ -22,7 +22,7 @@ from fleetwave.devices.targets import NOTIFY_PAYLOAD_LIMIT, notify_payloads
 from fleetwave.domain.report import report_digest
 from fleetwave.logs import DeviceChatterAtDebug, is_device_chatter
 from fleetwave.store.change_file import ChangeFile
-from fleetwave.web import database_unavailable
+from fleetwave.store.db import database_unavailable
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 FIVE_MINUTES = timedelta(minutes=5)

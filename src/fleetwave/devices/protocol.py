@@ -23,42 +23,30 @@ from __future__ import annotations
 import asyncio
 import hmac
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
 
 from fleetwave.clock import Clock
 from fleetwave.devices.failed_auth import FailedAuthentications, KeyVerdict
 from fleetwave.devices.last_seen import LastSeenWriter, PresenceWrite, mark_seen, presence_write
 from fleetwave.devices.poll_cache import CachedDevice, PollCache
+from fleetwave.devices.report_groups import ReportGroups
+from fleetwave.devices.report_store import ReceivedReport, ReportListener, store_reports
 from fleetwave.devices.target_watch import TargetWatch, Watcher
-from fleetwave.devices.targets import announce_changes, served_targets
+from fleetwave.devices.targets import served_targets
 from fleetwave.devices.woken_reads import WokenReads
-from fleetwave.domain.report import StateReport, parse_state_report, report_digest
+from fleetwave.domain.report import parse_state_report, report_digest
 from fleetwave.domain.text_rules import check_json
 from fleetwave.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from fleetwave.security import hash_key
 from fleetwave.settings import Settings
-from fleetwave.store.db import Database
-from fleetwave.store.queries import upsert
+from fleetwave.store.db import Database, database_unavailable
 from fleetwave.store.tables import device_current_state, device_target_state, devices
 from fleetwave.telemetry import Telemetry
-
-
-class ReportListener(Protocol):
-    """Told of every report with apps, inside the report's transaction (rollout progress).
-
-    It is called first (it locks rollouts before devices, the order every writer follows) and
-    returns what to run last, just before the commit."""
-
-    async def device_reported(
-        self, conn: AsyncConnection, uuid: str, apps: dict[str, Any], now: datetime
-    ) -> Callable[[], Awaitable[None]]: ...
-
 
 LONG_POLL_HEADER = "X-Fleetwave-Long-Poll"  # the longest ?wait= this server holds a poll for
 MISSING_KEY = "missing device key: send X-Device-API-Key or Authorization: Bearer"
@@ -109,6 +97,9 @@ class DeviceProtocol:
         self.watch, self.cache, self.last_seen = watch, cache, last_seen
         self.failures = failures
         self.woken = WokenReads(db)
+        self.reports: ReportGroups[ReceivedReport] = ReportGroups(
+            self._store_reports, key=lambda r: r.uuid, unavailable=database_unavailable
+        )
 
     @property
     def long_poll_max(self) -> float:
@@ -349,58 +340,15 @@ class DeviceProtocol:
             )
             await self._note_seen(uuid, presence, now)
             return uuid
-        async with self.db.transaction() as conn:
-            await self._store_report(conn, uuid, report, digest, now)
+        await self.reports.store(ReceivedReport(uuid, report, digest, now))
         if (cached := self.cache.get(uuid)) is not None:
             cached.online, cached.last_seen = report.is_online, now
         return uuid
 
-    async def _store_report(
-        self, conn: AsyncConnection, uuid: str, report: StateReport, digest: str, now: datetime
-    ) -> None:
-        last = None
-        if report.apps is not None and self.listener is not None:
-            last = await self.listener.device_reported(conn, uuid, report.apps, now)
-        previous = (
-            await conn.execute(
-                select(
-                    device_current_state.c.apps,
-                    device_current_state.c.config,
-                    device_current_state.c.system_info,
-                ).where(device_current_state.c.device_uuid == uuid)
-            )
-        ).first()
-        apps = report.apps if report.apps is not None else (previous.apps if previous else {})
-        config = (
-            report.config if report.config is not None else (previous.config if previous else {})
-        )
-        # the iotistic agent sends metrics every 5 minutes and state-only reports in between:
-        # a report without metrics keeps the last ones
-        system_info = report.system_info or (previous.system_info if previous else None) or {}
-        await upsert(
-            conn,
-            device_current_state,
-            {
-                "device_uuid": uuid,
-                "apps": apps,
-                "config": config,
-                "system_info": system_info,
-                "reported_at": now,
-                "report_digest": digest,
-            },
-            key=["device_uuid"],
-        )
-        changes: dict[str, Any] = {"is_online": report.is_online, "last_connectivity_event": now}
-        for name in ("os_version", "supervisor_version"):
-            if getattr(report, name) is not None:
-                changes[name] = getattr(report, name)
-        if report.local_ip is not None:
-            changes["ip_address"] = report.local_ip
-        await conn.execute(update(devices).where(devices.c.uuid == uuid).values(**changes))
-        if not report.is_online:  # every replica's cache must see it: its next poll writes
-            await announce_changes(conn, frozenset([uuid]))
-        if last is not None:
-            await last()
+    async def _store_reports(self, received: Sequence[ReceivedReport]) -> None:
+        """One group's transaction (see ``report_groups``)."""
+        async with self.db.transaction() as conn:
+            await store_reports(conn, received, self.listener)
 
     async def _refusal(self, uuid: str, key_hash: str | None) -> Unauthorized | Forbidden:
         """401 for a bad key, 403 for a good key used on another device's state."""

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fleetwave.domain.errors import InvalidInput, Problem
@@ -44,6 +45,15 @@ class StateReport:
     supervisor_version: str | None
     local_ip: str | None
     system_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportedApps:
+    """What a device's report says it runs, as received at ``now`` (for its rollouts)."""
+
+    uuid: str
+    apps: dict[str, Any]
+    now: datetime
 
 
 def report_digest(target_version: int, report: Any) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Float, Numeric, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.devices.targets import NewTarget, load_targets, replace_targets
-from fleetwave.domain.device_progress import counter_changes
+from fleetwave.domain.device_progress import COUNTED, counter_changes
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.target_state import mark_attempt, restore, retarget
@@ -63,24 +63,24 @@ async def move(
 async def count(
     conn: AsyncConnection, rollout_id: str, moves: Sequence[tuple[str, str, int]], now: datetime
 ) -> None:
+    """Adjust the rollout's counters, and its failure rate from them, in one statement."""
     changes = counter_changes(moves)
     if not changes:
         return
     rollouts = image_rollouts.c
-    await conn.execute(
-        update(image_rollouts)
-        .where(rollouts.rollout_id == rollout_id)
-        .values(**{name: rollouts[name] + delta for name, delta in changes.items()}, updated_at=now)
-    )
-    failed = rollouts.failed_devices + rollouts.rolled_back_devices
-    finished = rollouts.healthy_devices + failed
+    # SET expressions read the row as it was: the new counters are the old ones plus changes
+    after = {name: rollouts[name] + changes.get(name, 0) for name in COUNTED}
+    failed = after["failed_devices"] + after["rolled_back_devices"]
+    finished = after["healthy_devices"] + failed
     await conn.execute(
         update(image_rollouts)
         .where(rollouts.rollout_id == rollout_id)
         .values(
+            **{name: after[name] for name in changes},
             failure_rate=func.coalesce(
                 func.round(cast(cast(failed, Float) / func.nullif(finished, 0), Numeric), 4), 0
-            )
+            ),
+            updated_at=now,
         )
     )
 

@@ -60,6 +60,7 @@ class Advanced:
     rollout_id: str
     events: list[str] = field(default_factory=list)
     waiting: str | None = None
+    seconds: float = 0.0  # from the turn's clock reading to its commit
 
 
 class RolloutMonitor:
@@ -150,7 +151,7 @@ class RolloutMonitor:
             rollout = await lock_rollout(conn, rollout_id, skip_locked=True)
             if rollout is None or rollout.status not in NEEDS_ATTENTION:
                 return None
-            now = self.clock.now()
+            now, started = self.clock.now(), time.perf_counter()
             settings = RolloutSettings.from_json(rollout.settings)
             events = await self._sweep(conn, rollout, settings, now)
             rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
@@ -160,7 +161,8 @@ class RolloutMonitor:
             events += await self._apply(conn, rollout, actions, now)
             await append(conn, events, now)
         waiting = next((a.reason for a in actions if isinstance(a, Wait)), None)
-        return Advanced(rollout_id, [e.message for e in events if e.device_uuid is None], waiting)
+        messages = [e.message for e in events if e.device_uuid is None]
+        return Advanced(rollout_id, messages, waiting, time.perf_counter() - started)
 
     async def run(self, stop: asyncio.Event, interval: float | None = None) -> None:
         """Tick until ``stop`` is set: every ``interval`` seconds, or at once when woken."""
@@ -174,7 +176,12 @@ class RolloutMonitor:
                 try:
                     for advanced in await self.tick():
                         for message in advanced.events:
-                            log.info("rollout %s: %s", advanced.rollout_id, message)
+                            log.info(
+                                "rollout %s: %s (committed after %.3f s)",
+                                advanced.rollout_id,
+                                message,
+                                advanced.seconds,
+                            )
                 except Exception:  # a tick failing must not stop the monitor
                     self.telemetry.monitor_tick_errors.inc()
                     log.exception("monitor tick failed; the next tick retries")

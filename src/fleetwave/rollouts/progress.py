@@ -1,21 +1,25 @@
 """Device progress from reports: a device's rollout status follows what it says it runs.
 
-Called in the transaction that stores a device's report. The rows of the rollouts the device
-is in are locked rollout first (the order the monitor takes them in), the report is read
-against each (``domain.device_progress``), and the moves, counters and events are written
-with it. A move that changes anything wakes the monitor at once.
+Called in the transaction that stores a group of reports (``devices.report_groups``). The
+rollouts the devices are in are locked first, in rollout order (the order the monitor takes
+them in), then each device's row is read against its report (``domain.device_progress``, in
+:func:`follow`, pure) and the moves, counters and events of the whole group are written with
+a fixed number of set-based statements. A move that changes anything wakes the monitor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.device_progress import (
+    ServiceReport,
     after_failure,
     failure_message,
     next_status,
@@ -23,11 +27,12 @@ from fleetwave.domain.device_progress import (
     reported_services,
 )
 from fleetwave.domain.images import try_parse_image
+from fleetwave.domain.report import ReportedApps
 from fleetwave.domain.rollout_settings import RolloutSettings
-from fleetwave.rollouts.device_moves import move, restore_devices
+from fleetwave.rollouts.device_moves import count, restore_devices
 from fleetwave.rollouts.events import Event, append
-from fleetwave.rollouts.monitor import lock_rollout
 from fleetwave.rollouts.waker import Waker
+from fleetwave.store.queries import update_rows
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
@@ -44,148 +49,206 @@ WATCHED = or_(
 )
 
 
+@dataclass
+class Step:
+    """What one report does to one of the device's rollout rows."""
+
+    row_id: int
+    rollout_id: str
+    uuid: str
+    before: str
+    after: str | None = None  # the status it moves to, if it moves
+    values: dict[str, Any] = field(default_factory=dict)  # written with the move
+    current_tag: str | None = None  # the tag it now runs, if that changed
+    events: list[Event] = field(default_factory=list)
+    roll_back: bool = False  # failed for good: put it back on its old images
+
+
 class DeviceProgress:
     def __init__(self, waker: Waker) -> None:
         self.waker = waker
 
-    async def device_reported(
-        self, conn: AsyncConnection, uuid: str, apps: dict[str, Any], now: datetime
+    async def devices_reported(
+        self, conn: AsyncConnection, reports: Sequence[ReportedApps]
     ) -> Callable[[], Awaitable[None]]:
-        """Move the device's rollout rows by its report; returns what to do last in the
+        """Move the devices' rollout rows by their reports; returns what to do last in the
         transaction (append the events: the event-log lock is taken only then, see events)."""
-        rollout_ids = list(
-            (
-                await conn.execute(
-                    select(device_rows.c.rollout_id)
-                    .join(image_rollouts, image_rollouts.c.rollout_id == device_rows.c.rollout_id)
-                    .where(device_rows.c.device_uuid == uuid, WATCHED)
-                    .order_by(device_rows.c.rollout_id)
-                )
-            ).scalars()
-        )
-        services = reported_services(apps)
-        events: list[Event] = []
-        for rollout_id in rollout_ids:
-            rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
-            row = (
-                await conn.execute(
-                    select(device_rows).where(
-                        device_rows.c.rollout_id == rollout_id, device_rows.c.device_uuid == uuid
-                    )
-                )
-            ).one()
-            events += await self._follow(conn, rollout, row, services, now)
+        by_uuid = {report.uuid: report for report in reports}
+        rollouts = await _lock_rollouts(conn, await _watching(conn, list(by_uuid)))
+        rows = await _watched_rows(conn, list(by_uuid), list(rollouts)) if rollouts else []
+        services = {uuid: reported_services(report.apps) for uuid, report in by_uuid.items()}
+        settings = {rid: RolloutSettings.from_json(r.settings) for rid, r in rollouts.items()}
+        steps = [
+            follow(
+                row,
+                rollouts[row.rollout_id],
+                settings[row.rollout_id],
+                services[row.device_uuid],
+                by_uuid[row.device_uuid].now,
+            )
+            for row in rows
+        ]
+        now = max((report.now for report in reports), default=None)
+        events = await _apply(conn, steps, now) if now is not None else []
 
         async def finish() -> None:
-            if events:
+            if events and now is not None:
                 await append(conn, events, now)
                 await self.waker.signal(conn)
 
         return finish
 
-    async def _follow(
-        self, conn: AsyncConnection, rollout: Any, row: Any, services: Any, now: datetime
-    ) -> list[Event]:
-        rid, uuid = rollout.rollout_id, row.device_uuid
-        old_images, new_image = row.old_images or {}, row.new_image or rollout.new_image
-        observation = observe(services, old_images, new_image)
-        target = next_status(row.status, observation, row.rollback_requested_at is not None)
-        await self._note_current_tag(conn, row, services, old_images)
-        if target is None:
-            return []
-        settings = RolloutSettings.from_json(rollout.settings)
-        here = device_rows.c.device_uuid == uuid
-        if target == "failure":
-            return await self._failed(
-                conn, rollout, row, settings, failure_message(services, old_images), now
-            )
-        if target == "health_checking" and not settings.health_check_enabled:
-            target = "completed"
-        stamps_by_status: dict[str, dict[str, Any]] = {
-            "pulling": {"update_started_at": row.update_started_at or now},
-            "updating": {"update_started_at": row.update_started_at or now, "image_pulled_at": now},
-            "health_checking": {
-                "update_started_at": row.update_started_at or now,
-                "image_pulled_at": row.image_pulled_at or now,
-                "container_restarted_at": now,
-            },
-            "completed": {
-                "update_completed_at": now,
-                "container_restarted_at": row.container_restarted_at or now,
-            },
-            "rolled_back": {"rolled_back_at": now},
-            "rollback_failed": {"error_message": failure_message(services, old_images)},
+
+def follow(
+    row: Any,
+    rollout: Any,
+    settings: RolloutSettings,
+    services: Mapping[str, ServiceReport],
+    now: datetime,
+) -> Step:
+    """What a report does to the device's row in a rollout (no I/O)."""
+    rid, uuid = rollout.rollout_id, row.device_uuid
+    old_images, new_image = row.old_images or {}, row.new_image or rollout.new_image
+    step = Step(row.id, rid, uuid, row.status, current_tag=_new_tag(row, services, old_images))
+    target = next_status(
+        row.status, observe(services, old_images, new_image), row.rollback_requested_at is not None
+    )
+    if target is None:
+        return step
+    if target == "failure":
+        return _failed(step, row, settings, failure_message(services, old_images), now)
+    if target == "health_checking" and not settings.health_check_enabled:
+        target = "completed"
+    stamps_by_status: dict[str, dict[str, Any]] = {
+        "pulling": {"update_started_at": row.update_started_at or now},
+        "updating": {"update_started_at": row.update_started_at or now, "image_pulled_at": now},
+        "health_checking": {
+            "update_started_at": row.update_started_at or now,
+            "image_pulled_at": row.image_pulled_at or now,
+            "container_restarted_at": now,
+        },
+        "completed": {
+            "update_completed_at": now,
+            "container_restarted_at": row.container_restarted_at or now,
+        },
+        "rolled_back": {"rolled_back_at": now},
+        "rollback_failed": {"error_message": failure_message(services, old_images)},
+    }
+    kind, message = {
+        "pulling": ("device_progress", "pulling the new image"),
+        "updating": ("device_progress", "restarting on the new image"),
+        "health_checking": ("device_updated", "running the new image; checking its health"),
+        "completed": ("device_updated", "running the new image"),
+        "rolled_back": ("device_rolled_back", "running its old image again"),
+        "rollback_failed": ("rollback_failed", "its old image fails too: needs attention"),
+    }[target]
+    step.after, step.values = target, stamps_by_status[target]
+    step.events = [Event(rid, kind, message, {"status": target}, device_uuid=uuid)]
+    return step
+
+
+def _failed(step: Step, row: Any, settings: RolloutSettings, reason: str, now: datetime) -> Step:
+    """The new image failed on the device: a retry while retries are left, else failed (and
+    back to its old images, with auto-rollback)."""
+    rid, uuid = step.rollout_id, step.uuid
+    outcome = after_failure(row.retry_count, row.max_retries, now)
+    if outcome.status == "scheduled":
+        step.after = "scheduled"
+        step.values = {
+            "retry_count": outcome.retry_count,
+            "next_attempt_at": outcome.next_attempt_at,
+            "error_message": reason,
         }
-        stamps = stamps_by_status[target]
-        await move(conn, rid, row.status, target, here, now=now, **stamps)
-        kind, message = {
-            "pulling": ("device_progress", "pulling the new image"),
-            "updating": ("device_progress", "restarting on the new image"),
-            "health_checking": ("device_updated", "running the new image; checking its health"),
-            "completed": ("device_updated", "running the new image"),
-            "rolled_back": ("device_rolled_back", "running its old image again"),
-            "rollback_failed": ("rollback_failed", "its old image fails too: needs attention"),
-        }[target]
-        return [Event(rid, kind, message, {"status": target}, device_uuid=uuid)]
-
-    async def _failed(
-        self,
-        conn: AsyncConnection,
-        rollout: Any,
-        row: Any,
-        settings: RolloutSettings,
-        reason: str,
-        now: datetime,
-    ) -> list[Event]:
-        rid, uuid = rollout.rollout_id, row.device_uuid
-        here = device_rows.c.device_uuid == uuid
-        outcome = after_failure(row.retry_count, row.max_retries, now)
-        if outcome.status == "scheduled":
-            await move(
-                conn,
+        step.events = [
+            Event(
                 rid,
-                row.status,
-                "scheduled",
-                here,
-                now=now,
-                retry_count=outcome.retry_count,
-                next_attempt_at=outcome.next_attempt_at,
-                error_message=reason,
+                "device_retried",
+                f"{reason}; attempt {outcome.retry_count + 1} of {row.max_retries + 1} "
+                f"at {outcome.next_attempt_at:%H:%M:%S}",
+                {"retry_count": outcome.retry_count, "error": reason},
+                device_uuid=uuid,
             )
-            return [
-                Event(
-                    rid,
-                    "device_retried",
-                    f"{reason}; attempt {outcome.retry_count + 1} of {row.max_retries + 1} "
-                    f"at {outcome.next_attempt_at:%H:%M:%S}",
-                    {"retry_count": outcome.retry_count, "error": reason},
-                    device_uuid=uuid,
-                )
-            ]
-        await move(
-            conn,
-            rid,
-            row.status,
-            "failed",
-            here,
-            now=now,
-            failure_reason="update_failed",
-            error_message=reason,
-        )
-        events = [
-            Event(rid, "device_failed", reason, {"reason": "update_failed"}, device_uuid=uuid)
         ]
-        if settings.auto_rollback:
-            events += await restore_devices(conn, rid, [uuid], now)
-        return events
+        return step
+    step.after = "failed"
+    step.values = {"failure_reason": "update_failed", "error_message": reason}
+    step.events = [
+        Event(rid, "device_failed", reason, {"reason": "update_failed"}, device_uuid=uuid)
+    ]
+    step.roll_back = settings.auto_rollback
+    return step
 
-    async def _note_current_tag(
-        self, conn: AsyncConnection, row: Any, services: Any, old_images: dict[str, str]
-    ) -> None:
-        first = next((services[k] for k in old_images if k in services), None)
-        ref = try_parse_image(first.image) if first is not None and first.image else None
-        tag = ref.tag if ref is not None else None
-        if tag is not None and tag != row.current_image_tag:
-            await conn.execute(
-                update(device_rows).where(device_rows.c.id == row.id).values(current_image_tag=tag)
-            )
+
+def _new_tag(
+    row: Any, services: Mapping[str, ServiceReport], old_images: dict[str, str]
+) -> str | None:
+    """The tag the device now runs for the rollout's first service, if it is not the one on
+    record."""
+    first = next((services[k] for k in old_images if k in services), None)
+    ref = try_parse_image(first.image) if first is not None and first.image else None
+    tag = ref.tag if ref is not None else None
+    return tag if tag is not None and tag != row.current_image_tag else None
+
+
+async def _watching(conn: AsyncConnection, uuids: list[str]) -> list[str]:
+    """The rollouts that watch any of these devices (read before their locks are taken)."""
+    rows = await conn.execute(
+        select(device_rows.c.rollout_id)
+        .join(image_rollouts, image_rollouts.c.rollout_id == device_rows.c.rollout_id)
+        .where(device_rows.c.device_uuid.in_(uuids), WATCHED)
+        .distinct()
+    )
+    return sorted(rows.scalars())
+
+
+async def _lock_rollouts(conn: AsyncConnection, rollout_ids: list[str]) -> dict[str, Any]:
+    """Lock the rollouts' rows in rollout order (the monitor's order), waiting for them."""
+    if not rollout_ids:
+        return {}
+    query = (
+        select(image_rollouts)
+        .where(image_rollouts.c.rollout_id.in_(rollout_ids))
+        .order_by(image_rollouts.c.rollout_id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row.rollout_id: row for row in await conn.execute(query)}
+
+
+async def _watched_rows(
+    conn: AsyncConnection, uuids: list[str], rollout_ids: list[str]
+) -> list[Any]:
+    """The devices' rows in the locked rollouts, as they are now that no one else moves them."""
+    rows = await conn.execute(
+        select(device_rows)
+        .join(image_rollouts, image_rollouts.c.rollout_id == device_rows.c.rollout_id)
+        .where(
+            device_rows.c.device_uuid.in_(uuids),
+            device_rows.c.rollout_id.in_(rollout_ids),
+            WATCHED,
+        )
+        .order_by(device_rows.c.rollout_id, device_rows.c.device_uuid)
+    )
+    return list(rows)
+
+
+async def _apply(conn: AsyncConnection, steps: list[Step], now: datetime) -> list[Event]:
+    """Write the steps: tags, moves (one statement per set of columns), counters and
+    rollbacks per rollout; returns their events."""
+    tags = [{"id": s.row_id, "current_image_tag": s.current_tag} for s in steps if s.current_tag]
+    await update_rows(conn, device_rows, "id", tags)
+    moves = [s for s in steps if s.after is not None]
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for s in moves:
+        row = {"id": s.row_id, "status": s.after, "updated_at": now} | s.values
+        by_columns[tuple(sorted(row))].append(row)
+    for rows in by_columns.values():
+        await update_rows(conn, device_rows, "id", rows)
+    events: list[Event] = []
+    for rollout_id in sorted({s.rollout_id for s in moves}):
+        mine = [s for s in moves if s.rollout_id == rollout_id]
+        await count(conn, rollout_id, [(s.before, s.after or s.before, 1) for s in mine], now)
+        events += [event for s in mine for event in s.events]
+        back = [s.uuid for s in mine if s.roll_back]
+        events += await restore_devices(conn, rollout_id, back, now)
+    return events

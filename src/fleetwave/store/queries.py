@@ -40,6 +40,24 @@ async def upsert(
     await conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=changes))
 
 
+async def upsert_rows(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+) -> None:
+    """:func:`upsert` for many rows with the same columns, as one executemany (psycopg sends
+    it pipelined: one round trip, however many rows)."""
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    changes = {name: statement.excluded[name] for name in rows[0] if name not in key}
+    await conn.execute(
+        statement.on_conflict_do_update(index_elements=list(key), set_=changes), list(rows)
+    )
+
+
 async def insert_new(
     conn: AsyncConnection, table: Table, values: Mapping[str, Any], key: Sequence[str]
 ) -> int | None:
