@@ -390,7 +390,12 @@ class DeviceProtocol:
             },
             key=["device_uuid"],
         )
-        changes: dict[str, Any] = {"is_online": report.is_online, "last_connectivity_event": now}
+        changes: dict[str, Any] = {
+            "is_online": report.is_online,
+            "last_connectivity_event": now,
+            # every report says what its agent can do: none said is an iotistic-style agent
+            "capabilities": list(report.capabilities),
+        }
         for name in ("os_version", "supervisor_version"):
             if getattr(report, name) is not None:
                 changes[name] = getattr(report, name)

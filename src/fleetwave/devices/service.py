@@ -15,6 +15,7 @@ from fleetwave.devices.records import (
     PUBLIC_COLUMNS,
     device_view,
     load_device,
+    not_applying_targets,
     online_clause,
 )
 from fleetwave.devices.schemas import DeviceCreate, DeviceUpdate
@@ -106,13 +107,18 @@ class DeviceService:
                     raise InvalidInput.one("cursor", UNKNOWN_CURSOR)
                 query = query.where(devices.c.uuid > cursor)
             rows = (await conn.execute(query.limit(limit + 1))).all()
+            stalled = await not_applying_targets(conn, [row.uuid for row in rows[:limit]])
         items = [self._view(row, now) for row in rows[:limit]]
+        for item in items:
+            item["not_applying_target"] = stalled.get(item["uuid"])
         next_cursor = items[-1]["uuid"] if len(rows) > limit else None
         return {"items": items, "total": total, "limit": limit, "next_cursor": next_cursor}
 
     async def get(self, uuid: str) -> dict[str, Any]:
         async with self.db.read() as conn:
-            return self._view(await load_device(conn, uuid))
+            view = self._view(await load_device(conn, uuid))
+            view["not_applying_target"] = (await not_applying_targets(conn, [uuid])).get(uuid)
+        return view
 
     async def update(self, uuid: str, changes: DeviceUpdate) -> dict[str, Any]:
         values = changes.model_dump(exclude_unset=True)
