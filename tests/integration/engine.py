@@ -10,7 +10,6 @@ from fleetwave.bootstrap import Container
 from tests.integration.factories import register_device, target_apps
 from tests.integration.pipeline import docker_hub_push
 
-
 # What fleetwave's own agent declares in its reports (started without custom checks allowed).
 FLEETWAVE_AGENT = ["checks.http", "checks.tcp", "progress"]
 
