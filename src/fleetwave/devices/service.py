@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
 from fleetwave.devices.records import (
@@ -50,6 +51,12 @@ class DeviceService:
 
     def _view(self, row: Any, now: datetime | None = None) -> dict[str, Any]:
         return device_view(row, now or self.clock.now(), self.settings.device_offline_after)
+
+    async def _one(self, conn: AsyncConnection, uuid: str) -> dict[str, Any]:
+        """One device as the API shows it, with the target it is not applying, if any."""
+        view = self._view(await load_device(conn, uuid))
+        view["not_applying_target"] = (await not_applying_targets(conn, [uuid])).get(uuid)
+        return view
 
     async def register(self, data: DeviceCreate) -> dict[str, Any]:
         """Add a device with its initial target state; the key is returned once."""
@@ -116,9 +123,7 @@ class DeviceService:
 
     async def get(self, uuid: str) -> dict[str, Any]:
         async with self.db.read() as conn:
-            view = self._view(await load_device(conn, uuid))
-            view["not_applying_target"] = (await not_applying_targets(conn, [uuid])).get(uuid)
-        return view
+            return await self._one(conn, uuid)
 
     async def update(self, uuid: str, changes: DeviceUpdate) -> dict[str, Any]:
         values = changes.model_dump(exclude_unset=True)
@@ -133,7 +138,7 @@ class DeviceService:
                 )
                 if result.rowcount == 0:
                     raise NotFound(f"device {uuid} not found")
-            return self._view(await load_device(conn, uuid))
+            return await self._one(conn, uuid)
 
     async def delete(self, uuid: str) -> None:
         async with self.db.transaction() as conn:
