@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     admin_token: SecretStr | None = None
     device_offline_after: timedelta = timedelta(minutes=5)
+    not_applying_after: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="a device heard from but still not applying its target this long after "
+        "it was told (at most half a rollout's update timeout) is flagged 'not applying its "
+        "target'",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=3001, ge=1, le=65535)
     register_rate_per_minute: int = Field(default=60, ge=1)
@@ -136,7 +142,7 @@ class Settings(BaseSettings):
             raise ValueError("the last batch fraction must be 1.0 (the whole fleet)")
         return batches
 
-    @field_validator("device_offline_after", mode="before")
+    @field_validator("device_offline_after", "not_applying_after", mode="before")
     @classmethod
     def _duration_in_plain_words(cls, value: object) -> object:
         """Accept ``300`` (seconds), ``90s``, ``5m``, ``1h`` besides ISO 8601 (``PT5M``)."""
@@ -149,7 +155,7 @@ class Settings(BaseSettings):
                 return timedelta(seconds=float(match["amount"]) * unit)
         return value
 
-    @field_validator("device_offline_after")
+    @field_validator("device_offline_after", "not_applying_after")
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -10,11 +10,23 @@ from fleetwave.bootstrap import Container
 from tests.integration.factories import register_device, target_apps
 from tests.integration.pipeline import docker_hub_push
 
+# What fleetwave's own agent declares in its reports (started without custom checks allowed).
+FLEETWAVE_AGENT = ["checks.http", "checks.tcp", "progress"]
+
 
 class ScriptedDevice:
-    def __init__(self, client: httpx.AsyncClient, device: dict[str, Any]) -> None:
+    """A device that polls and reports as fleetwave's agent does (its ``capabilities`` in
+    every report); ``capabilities=None`` reports none, as the iotistic agent."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        device: dict[str, Any],
+        capabilities: list[str] | None = FLEETWAVE_AGENT,
+    ) -> None:
         self.client, self.uuid = client, device["uuid"]
         self.headers = {"X-Device-API-Key": device["api_key"], "Authorization": ""}
+        self.capabilities = capabilities
 
     async def target(self) -> dict[str, Any]:
         response = await self.client.get(f"/api/v1/device/{self.uuid}/state", headers=self.headers)
@@ -40,6 +52,8 @@ class ScriptedDevice:
                 "is_online": True,
             }
         }
+        if self.capabilities is not None:
+            body[self.uuid]["capabilities"] = self.capabilities
         response = await self.client.patch("/api/v1/device/state", json=body, headers=self.headers)
         assert response.status_code == 200, response.text
 

@@ -42,6 +42,9 @@ async def test_agents_pull_restart_report_and_roll_back_a_bad_device(
     for agent, runtime in agents.values():  # first contact: the agents start v2.0.0
         await agent.step()
         assert [c.image for c in await runtime.containers()] == ["iotistic/myapp:v2.0.0"]
+    # each says what it does: http and tcp checks, progress (custom checks were not allowed)
+    shown = (await client.get("/api/v1/devices/sim-0")).json()
+    assert shown["capabilities"] == ["checks.http", "checks.tcp", "progress"]
 
     rid = (await docker_hub_push(client, "v2.0.1")).json()["rollout_id"]
     for _ in range(12):  # agents poll, the monitor ticks, until the rollout ends

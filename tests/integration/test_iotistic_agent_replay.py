@@ -203,6 +203,7 @@ async def test_an_iotistic_agent_session_provisions_polls_and_reports_as_the_age
     assert device["os_version"] == "Raspbian GNU/Linux 12 (bookworm)"
     assert device["supervisor_version"] == "1.0.0"
     assert device["ip_address"] == "192.168.1.42"
+    assert device["capabilities"] == []  # it declares nothing: an agent running no checks
     current = (await client.get(f"/api/v1/devices/{agent.uuid}/current-state")).json()
     assert current["apps"] == running_apps(container_id)
     assert current["system_info"] == METRICS | {"local_ip": "192.168.1.42"}

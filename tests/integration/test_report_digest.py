@@ -182,7 +182,9 @@ async def test_a_device_rolled_back_after_a_timeout_is_rolled_back_by_the_report
 
     await tick(container)
     row = (await device_rows(client, rid))["stuck"]
-    assert row["status"] == "failed" and "new image within" in row["error_message"]
+    # it kept reporting: it times out as a device seen not applying its target
+    assert row["status"] == "failed" and "did not apply its target within" in row["error_message"]
+    assert row["not_applying_since"] is not None
     assert await target_image(client, "stuck") == OLD  # auto_rollback
 
     await says_it_runs_old()

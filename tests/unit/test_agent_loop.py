@@ -23,6 +23,7 @@ from fleetwave.agent.client import DeviceClient
 from fleetwave.agent.runtime import Container, ServiceSpec
 from fleetwave.agent.simulated import Behaviour, SimulatedRuntime
 from fleetwave.domain.health import CheckSpec
+from fleetwave.health.custom import CustomChecks
 
 UUID = "dev-1"
 KEY = "1001/web"
@@ -187,6 +188,22 @@ async def test_a_change_inside_the_interval_is_sent_when_it_ends_as_the_state_is
         "containerId": "-",
         "error": "exit code 137",
     }
+
+
+async def test_every_report_declares_what_the_agent_does(tmp_path: Any) -> None:
+    device = Device(report_interval=0)
+    await device.agent.step()
+    assert {tuple(r["capabilities"]) for r in device.client.reports} == {
+        ("checks.http", "checks.tcp", "progress")
+    }
+    allowed = Device(report_interval=0, custom_checks=CustomChecks(tmp_path))
+    await allowed.agent.step()
+    assert allowed.client.reports[0]["capabilities"] == [
+        "checks.custom",
+        "checks.http",
+        "checks.tcp",
+        "progress",
+    ]
 
 
 async def test_an_unchanged_state_is_not_reported_again() -> None:

@@ -60,7 +60,10 @@ def svc(image: str | None, state: str, error: str | None = None) -> ServiceRepor
         pytest.param({WEB: svc(NEW, "installing")}, ONE, UPDATING, id="installing the new image"),
         pytest.param({WEB: svc(NEW, "starting")}, ONE, UPDATING, id="starting the new image"),
         pytest.param({WEB: svc(NEW, "created")}, ONE, UPDATING, id="created on the new image"),
-        pytest.param({WEB: svc(NEW, "restarting")}, ONE, UPDATING, id="restarting, new image"),
+        pytest.param(
+            {WEB: svc(NEW, "restarting")}, ONE, FAILED_NEW, id="restarting: it exited, a crash"
+        ),
+        pytest.param({WEB: svc(NEW, "stopped")}, ONE, FAILED_NEW, id="stopped (Podman's word)"),
         pytest.param({WEB: svc(OLD_WEB, "stopping")}, ONE, UPDATING, id="old image stopping"),
         pytest.param({WEB: svc(NEW, "")}, ONE, UPDATING, id="new image, no state yet"),
         pytest.param({WEB: svc(NEW, "running")}, ONE, RUNNING_NEW, id="running the new image"),
@@ -474,6 +477,51 @@ def test_malformed_reports_give_no_services(apps: dict[str, Any]) -> None:
     assert reported_services(apps) == {}
 
 
+# --- an agent that reports container states only (the iotistic agent) -------------------------
+
+
+def iotistic_service(image: str, state: str) -> dict[str, Any]:
+    """A service as the iotistic agent's ``getCurrentState`` reports it: Docker's or Podman's
+    state of the container, lowercased, never ``pulling`` or ``updating``."""
+    return {
+        "serviceId": 1,
+        "serviceName": "web",
+        "imageName": image,
+        "appId": 1001,
+        "appName": "web",
+        "containerId": "4f2a" * 16,
+        "status": state,
+        "config": {"image": image, "ports": ["8080:80"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "image", "state", "expected"),
+    [
+        pytest.param("scheduled", OLD_WEB, "running", None, id="told, still on the old image"),
+        pytest.param(
+            "scheduled", NEW, "running", "health_checking", id="running the new image: updated"
+        ),
+        pytest.param(
+            "scheduled", NEW_TAG_ONLY, "running", "health_checking", id="the tag, not the digest"
+        ),
+        pytest.param("scheduled", NEW, "created", "updating", id="created, not started yet"),
+        pytest.param("scheduled", NEW, "exited", "failure", id="exited at once"),
+        pytest.param("scheduled", NEW, "restarting", "failure", id="crash-looping at once"),
+        pytest.param("scheduled", NEW, "dead", "failure", id="dead"),
+        pytest.param("health_checking", NEW, "running", None, id="still running: the soak"),
+        pytest.param("health_checking", NEW, "exited", "failure", id="exited during the soak"),
+        pytest.param("health_checking", NEW, "restarting", "failure", id="restarted by its policy"),
+        pytest.param("health_checking", NEW, "paused", None, id="paused: no verdict from it"),
+    ],
+)
+def test_container_states_alone_move_a_device(
+    status: str, image: str, state: str, expected: str | None
+) -> None:
+    apps = {"1001": {"appId": 1001, "services": [iotistic_service(image, state)]}}
+    assert next_status(status, observe(reported_services(apps), ONE, NEW)) == expected
+
+
 def test_a_report_read_then_observed() -> None:
     apps = {"1001": {"services": [{"serviceName": "web", "imageName": NEW, "status": "Exited"}]}}
     assert observe(reported_services(apps), ONE, NEW) == FAILED_NEW
@@ -504,6 +552,12 @@ def test_a_report_read_then_observed() -> None:
             id="an unrelated failure is not named",
         ),
         pytest.param({}, ONE, "the new image failed", id="nothing to name"),
+        pytest.param(
+            {WEB: svc(NEW, "restarting")},
+            ONE,
+            "1001/web is restarting (it exited; its restart policy starts it again)",
+            id="restarting is explained",
+        ),
     ],
 )
 def test_failure_message(

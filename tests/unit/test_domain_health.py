@@ -237,7 +237,7 @@ def test_with_device_fills_in_the_address() -> None:
         pytest.param(
             HTTP | {"run_on": "cloud"},
             "health_check_config[0].run_on",
-            "device or server",
+            "device, server or device_or_server",
             id="unknown run_on",
         ),
         pytest.param(

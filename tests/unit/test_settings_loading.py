@@ -31,6 +31,7 @@ def test_defaults_are_the_plans() -> None:
     assert settings.max_failure_rate == 0.2
     assert settings.auto_rollback is True
     assert settings.device_offline_after == timedelta(minutes=5)
+    assert settings.not_applying_after == timedelta(minutes=10)
     assert settings.port == 3001
     assert settings.host == "127.0.0.1"
     assert settings.webhook_secret is None
@@ -75,6 +76,7 @@ def test_configured_database_url_is_used_as_given(monkeypatch: pytest.MonkeyPatc
         ("FLEETWAVE_MAX_FAILURE_RATE", "1", "max_failure_rate", 1.0),
         ("FLEETWAVE_AUTO_ROLLBACK", "false", "auto_rollback", False),
         ("FLEETWAVE_DEVICE_OFFLINE_AFTER", "PT10M", "device_offline_after", timedelta(minutes=10)),
+        ("FLEETWAVE_NOT_APPLYING_AFTER", "3m", "not_applying_after", timedelta(minutes=3)),
         ("FLEETWAVE_PORT", "8080", "port", 8080),
         ("FLEETWAVE_HOST", "192.168.1.10", "host", "192.168.1.10"),
         ("FLEETWAVE_DATA_DIR", "/srv/fleetwave", "data_dir", Path("/srv/fleetwave")),
@@ -169,6 +171,7 @@ def test_secrets_never_appear_in_the_settings_repr(
         pytest.param("FLEETWAVE_DEVICE_OFFLINE_AFTER", "0", "", id="offline zero"),
         pytest.param("FLEETWAVE_DEVICE_OFFLINE_AFTER", "PT0S", "positive", id="offline PT0S"),
         pytest.param("FLEETWAVE_DEVICE_OFFLINE_AFTER", "-PT5M", "positive", id="offline negative"),
+        pytest.param("FLEETWAVE_NOT_APPLYING_AFTER", "0", "positive", id="not applying zero"),
         pytest.param("FLEETWAVE_PORT", "0", "greater than or equal to 1", id="port zero"),
         pytest.param("FLEETWAVE_PORT", "70000", "less than or equal to 65535", id="port big"),
         pytest.param("FLEETWAVE_HEALTH_CHECK_TIMEOUT", "0", "greater than 0", id="timeout"),

@@ -6,7 +6,8 @@ again right after the answer, so a new target arrives at once — backs off on e
 (``min(interval, 15 s · 2^n)``), keeps the running containers through a server outage, and
 finds its containers again by their labels after a restart. It reports its state when it
 changes, at most every ``report_interval`` seconds: a change inside the interval is sent when
-the interval ends, as the state is then.
+the interval ends, as the state is then. Every report declares what the agent can do
+(``capabilities``), so the server knows which health checks it may leave to it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 from fleetwave.agent.client import DeviceClient
 from fleetwave.agent.reconciler import Reconciler, TargetSuperseded, target_services
 from fleetwave.agent.runtime import Container, Runtime
+from fleetwave.domain.capabilities import CHECK_CAPABILITIES, PROGRESS
 from fleetwave.domain.health import CheckSpec, parse_checks
 from fleetwave.health.custom import CustomChecks
 from fleetwave.health.probes import run_check
@@ -53,6 +55,7 @@ class Agent:
         self.poll_interval, self.report_interval = poll_interval, report_interval
         self.device_address = device_address
         self.custom = custom_checks or CustomChecks(None)
+        self.capabilities = declared_capabilities(self.custom)
         self.sleep, self.monotonic = sleep, monotonic
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.etag: str | None = None
@@ -191,6 +194,7 @@ class Agent:
             "apps": await self.current_apps(),
             "is_online": True,
             "local_ip": self.device_address,
+            "capabilities": self.capabilities,
         }
         if state == self.last_report:
             self.report_pending = False
@@ -258,6 +262,13 @@ class Agent:
         if answered is not None:
             return answered
         return await run_check(check.with_device(self.device_address))
+
+
+def declared_capabilities(custom: CustomChecks) -> list[str]:
+    """What this agent tells the server it does (``domain.capabilities``): it runs http and
+    tcp checks, custom ones only when started with them allowed, and reports its progress."""
+    kinds = ["http", "tcp"] + (["custom"] if custom.allowed_dir is not None else [])
+    return sorted([CHECK_CAPABILITIES[kind] for kind in kinds] + [PROGRESS])
 
 
 def _describe(container: Container) -> dict[str, Any]:

@@ -106,6 +106,8 @@ def _device_changes(received: Sequence[ReceivedReport]) -> list[list[dict[str, A
             "uuid": r.uuid,
             "is_online": report.is_online,
             "last_connectivity_event": r.now,
+            # every report says what its agent can do: none said is an iotistic-style agent
+            "capabilities": list(report.capabilities),
         }
         for name in ("os_version", "supervisor_version"):
             if getattr(report, name) is not None:

@@ -48,6 +48,12 @@ class DeviceUpdate(Strict):
     ip_address: IpAddress | None = None
 
 
+class NotApplyingTarget(BaseModel):
+    rollout_id: str
+    image: str | None = Field(description="the image the rollout asked it to run")
+    since: datetime = Field(description="when it was first seen not applying it")
+
+
 class DeviceRead(BaseModel):
     uuid: str
     device_name: str
@@ -60,6 +66,18 @@ class DeviceRead(BaseModel):
     mac_address: str | None
     os_version: str | None
     supervisor_version: str | None
+    capabilities: list[str] = Field(
+        default_factory=list,
+        description="what its agent declared in its last report: the kinds of health check it "
+        "runs (checks.http, checks.tcp, checks.custom), progress (it reports pulling and "
+        "updating), logs; none: an iotistic-style agent, whose http and tcp checks fleetwave "
+        "probes itself where run_on allows",
+    )
+    not_applying_target: NotApplyingTarget | None = Field(
+        default=None,
+        description="set while it keeps polling or reporting but does not apply the target "
+        "a rollout gave it (its agent may be stalled)",
+    )
     created_at: datetime
     updated_at: datetime
 

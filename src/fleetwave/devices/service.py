@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
 from fleetwave.devices.records import (
     PUBLIC_COLUMNS,
     device_view,
     load_device,
+    not_applying_targets,
     online_clause,
 )
 from fleetwave.devices.schemas import DeviceCreate, DeviceUpdate
@@ -49,6 +51,12 @@ class DeviceService:
 
     def _view(self, row: Any, now: datetime | None = None) -> dict[str, Any]:
         return device_view(row, now or self.clock.now(), self.settings.device_offline_after)
+
+    async def _one(self, conn: AsyncConnection, uuid: str) -> dict[str, Any]:
+        """One device as the API shows it, with the target it is not applying, if any."""
+        view = self._view(await load_device(conn, uuid))
+        view["not_applying_target"] = (await not_applying_targets(conn, [uuid])).get(uuid)
+        return view
 
     async def register(self, data: DeviceCreate) -> dict[str, Any]:
         """Add a device with its initial target state; the key is returned once."""
@@ -106,13 +114,16 @@ class DeviceService:
                     raise InvalidInput.one("cursor", UNKNOWN_CURSOR)
                 query = query.where(devices.c.uuid > cursor)
             rows = (await conn.execute(query.limit(limit + 1))).all()
+            stalled = await not_applying_targets(conn, [row.uuid for row in rows[:limit]])
         items = [self._view(row, now) for row in rows[:limit]]
+        for item in items:
+            item["not_applying_target"] = stalled.get(item["uuid"])
         next_cursor = items[-1]["uuid"] if len(rows) > limit else None
         return {"items": items, "total": total, "limit": limit, "next_cursor": next_cursor}
 
     async def get(self, uuid: str) -> dict[str, Any]:
         async with self.db.read() as conn:
-            return self._view(await load_device(conn, uuid))
+            return await self._one(conn, uuid)
 
     async def update(self, uuid: str, changes: DeviceUpdate) -> dict[str, Any]:
         values = changes.model_dump(exclude_unset=True)
@@ -127,7 +138,7 @@ class DeviceService:
                 )
                 if result.rowcount == 0:
                     raise NotFound(f"device {uuid} not found")
-            return self._view(await load_device(conn, uuid))
+            return await self._one(conn, uuid)
 
     async def delete(self, uuid: str) -> None:
         async with self.db.transaction() as conn:

@@ -4,6 +4,13 @@ A report names what each service runs and in which state. Against the rollout's 
 the device (the services it changes, their old images, the new image) that becomes one
 observation — pulling, updating, running the new image, the new image failing, running the
 old images again — and the transition table says where the device's status goes.
+
+Container states alone are enough: an agent that never says ``pulling`` or ``updating`` (the
+iotistic agent reports Docker's or Podman's state of each container) moves a device from
+``scheduled`` straight to ``health_checking`` when the new image runs, and to a failure when
+it has exited. A container the engine is ``restarting`` has exited and is being started again
+by its restart policy (``restart: always``, the iotistic format's usual one): a crash, even if
+the next report catches it ``running`` for a moment.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.target_state import service_image, service_key
 
 PULLING_WORDS = {"pulling", "downloading", "download", "pull"}
-UPDATING_WORDS = {"updating", "installing", "starting", "created", "restarting", "stopping"}
+UPDATING_WORDS = {"updating", "installing", "starting", "created", "stopping"}
 RUNNING_WORDS = {"running", "up", "healthy", "idle"}
 FAILED_WORDS = {
     "exited",
+    "stopped",  # Podman's word for a container that ended
+    "restarting",  # the engine's restart policy starts it again after it exited
     "dead",
     "failed",
     "error",
@@ -135,7 +144,8 @@ def failure_message(services: Mapping[str, ServiceReport], old_images: Mapping[s
     for key, service in _keyed(services, old_images):
         if service.state in FAILED_WORDS:
             detail = f": {service.error}" if service.error else ""
-            return f"{key} is {service.state}{detail}"
+            why = " (it exited; its restart policy starts it again)"
+            return f"{key} is {service.state}{why if service.state == 'restarting' else ''}{detail}"
     return "the new image failed"
 
 

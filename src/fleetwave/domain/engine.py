@@ -9,7 +9,8 @@ events in one transaction. Deciding has no I/O, so every rule of DESIGN.md §4 r
   the soak delay has passed (unless an operator promoted it), the maintenance window is open
   (scheduled strategy), and approval was given (manual strategy);
 - above ``max_failure_rate`` a rollout pauses itself before its next batch;
-- when every device is finished the rollout is ``completed``, or ``failed`` above the bound.
+- when every device is finished the rollout is ``completed``, or ``failed`` above the bound;
+- while it waits on devices, it says how many of them are not applying their target.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fleetwave.domain.not_applying import waiting_note
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES, devices
 from fleetwave.domain.windows import next_opening, window_is_open
@@ -38,6 +40,7 @@ class RolloutSnapshot:
     current_batch_finished_at: datetime | None = None
     approved_batch: int = 0
     gate_accepted_failures: int | None = None
+    not_applying: int = 0  # devices flagged "not applying its target" (domain.not_applying)
 
     @property
     def total_batches(self) -> int:
@@ -138,9 +141,9 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
     if batch >= snapshot.total_batches and snapshot.total(UNFINISHED_DEVICE_STATUSES) == 0:
         return actions + [_conclusion(snapshot)]
     if snapshot.status == "paused":
-        return actions + [Wait("paused")]
+        return actions + [Wait(_noting_stalls("paused", snapshot))]
     if batch >= snapshot.total_batches:
-        return actions + [Wait("the last batch is still running")]
+        return actions + [Wait(_noting_stalls("the last batch is still running", snapshot))]
     if gate_tripped(snapshot):
         return actions + [
             AutoPause(
@@ -152,8 +155,15 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
         ]
     if batch > 0 and not batch_done:
         in_flight = snapshot.in_batch(batch, UNFINISHED_DEVICE_STATUSES)
-        return actions + [Wait(f"batch {batch} has {devices(in_flight)} not finished")]
+        reason = f"batch {batch} has {devices(in_flight)} not finished"
+        return actions + [Wait(_noting_stalls(reason, snapshot))]
     return actions + [_next_batch(snapshot, batch + 1, finished_at)]
+
+
+def _noting_stalls(reason: str, snapshot: RolloutSnapshot) -> str:
+    if not snapshot.not_applying:
+        return reason
+    return f"{reason}; {waiting_note(snapshot.not_applying)}"
 
 
 def _conclusion(snapshot: RolloutSnapshot) -> Action:

@@ -3,10 +3,11 @@
 A policy's ``health_check_config`` is a list of checks (or ``{"checks": [...]}``), each
 ``{"type": "http" | "tcp" | "container_running" | "custom", ...}`` with ``timeout_seconds``
 (default 30), ``retries`` (default 3), ``interval_seconds`` (default 10) and, for http and tcp,
-``run_on``: ``device`` (the agent runs it; it sees ``localhost``) or ``server`` (fleetwave probes
-``{device_ip}``). ``container_running`` is judged from the device's state reports; ``custom``
-runs a command on the device. With health checks on and no checks given, the default is that
-the new containers run and stay up for the soak period.
+``run_on``: ``device`` (the agent runs it; it sees ``localhost``), ``server`` (fleetwave probes
+``{device_ip}``) or ``device_or_server`` (the agent runs it if it can, else fleetwave probes
+``{device_ip}``; see ``check_placement``). ``container_running`` is judged from the device's
+state reports; ``custom`` runs a command on the device. With health checks on and no checks
+given, the default is that the new containers run and stay up for the soak period.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from urllib.parse import urlsplit
 from fleetwave.domain.errors import InvalidInput, Problem
 
 CHECK_TYPES = ("http", "tcp", "container_running", "custom")
-RUN_ON = ("device", "server")
+RUN_ON = ("device", "server", "device_or_server")
+DEVICE_IP = "{device_ip}"
 COMMON = {"type", "name", "timeout_seconds", "retries", "interval_seconds", "run_on"}
 FIELDS = {
     "http": COMMON | {"url", "expected_status", "body_contains", "method"},
@@ -71,6 +73,11 @@ class CheckSpec:
         }
         extra = by_type[self.type]
         return data | {k: v for k, v in extra.items() if v is not None}
+
+    @property
+    def names_the_device(self) -> bool:
+        """Whether the check targets ``{device_ip}`` (so probing it needs the device's address)."""
+        return DEVICE_IP in (self.url or "") or DEVICE_IP in (self.host or "")
 
     def with_device(self, device_ip: str | None) -> CheckSpec:
         """The check with ``{device_ip}`` filled in (server-side probes)."""
@@ -139,8 +146,8 @@ def _parse_check(item: Any, path: str, index: int, problems: list[Problem]) -> C
     interval = _number(item, "interval_seconds", 10, path, problems, minimum=0, maximum=3600)
     run_on = item.get("run_on", "device")
     if run_on not in RUN_ON:
-        problems.append(Problem(f"{path}.run_on", "must be device or server"))
-    elif run_on == "server" and kind not in ("http", "tcp"):
+        problems.append(Problem(f"{path}.run_on", "must be device, server or device_or_server"))
+    elif run_on != "device" and kind not in ("http", "tcp"):
         problems.append(Problem(f"{path}.run_on", f"a {kind} check runs on the device"))
     spec = CheckSpec(
         name=str(item.get("name") or f"{kind}-{index + 1}"),
@@ -158,7 +165,17 @@ def _parse_check(item: Any, path: str, index: int, problems: list[Problem]) -> C
     }[kind](item, path, problems)
     if len(problems) > before:
         return None
-    return CheckSpec(**(spec.__dict__ | details))
+    check = CheckSpec(**(spec.__dict__ | details))
+    if check.run_on == "device_or_server" and not check.names_the_device:
+        where = "url" if kind == "http" else "host"
+        problems.append(
+            Problem(
+                f"{path}.{where}",
+                "a check that may run from the server must name the device as {device_ip}",
+            )
+        )
+        return None
+    return check
 
 
 def _http(item: dict[str, Any], path: str, problems: list[Problem]) -> dict[str, Any]:

@@ -127,8 +127,11 @@ class ImagePattern:
     tag: str
 
     def matches(self, image: ImageRef) -> bool:
-        repository_ok = self.repository == "*" or fnmatchcase(image.repository, self.repository)
-        return repository_ok and fnmatchcase(image.tag or "", self.tag)
+        return self.matches_repository(image.repository) and fnmatchcase(image.tag or "", self.tag)
+
+    def matches_repository(self, repository: str) -> bool:
+        """Whether some tag of ``repository`` (``registry/path``) could match."""
+        return self.repository == "*" or fnmatchcase(repository, self.repository)
 
     @property
     def specificity(self) -> int:

@@ -1,7 +1,8 @@
 """A device's state report (``PATCH /api/v1/device/state``), checked and taken apart.
 
 The iotistic agent sends ``{"<uuid>": {"apps": {...}, "is_online": true, "os_version": ...,
-metrics...}}``; services in the current apps carry ``status`` and ``containerId``. Anything
+metrics...}}``; services in the current apps carry ``status`` and ``containerId``. fleetwave's
+own agent adds ``capabilities`` (``domain.capabilities``). Anything
 malformed is rejected whole, naming the field, so a bad report never half-applies.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fleetwave.domain.capabilities import parse_capabilities
 from fleetwave.domain.errors import InvalidInput, Problem
 from fleetwave.domain.target_state import id_problem
 from fleetwave.domain.text_rules import json_problem, label_problem
@@ -45,6 +47,7 @@ class StateReport:
     supervisor_version: str | None
     local_ip: str | None
     system_info: dict[str, Any] = field(default_factory=dict)
+    capabilities: tuple[str, ...] = ()  # what its agent declares (none: an iotistic agent)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
     for name, bounds in METRIC_BOUNDS.items():
         if (problem := metric_problem(value.get(name), bounds)) is not None:
             problems.append(Problem(f"{field_prefix}.{name}", problem))
+    capabilities = parse_capabilities(
+        value.get("capabilities"), f"{field_prefix}.capabilities", problems
+    )
     local_ip = value.get("local_ip")
     if isinstance(local_ip, str):
         try:
@@ -101,6 +107,7 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
         local_ip=local_ip,
         system_info={name: value[name] for name in METRICS if value.get(name) is not None}
         | ({"local_ip": local_ip} if local_ip is not None else {}),
+        capabilities=capabilities,
     )
 
 

@@ -68,6 +68,9 @@ ROLLOUT_EVENT_TYPES = (
     "rollback_failed",
     "webhook_received",
     "retry_requested",
+    # agents that run no device-side checks, and agents that stall (issue 13)
+    "health_check_not_runnable",
+    "device_not_applying",
 )
 
 SEMVER_RULES = ("major", "minor", "patch", "all")

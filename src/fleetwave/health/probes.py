@@ -1,15 +1,17 @@
 """Running one http or tcp check, once, with a timeout; and many at once, boundedly.
 
-Used by the server for checks marked ``run_on: server`` (and by the agent for its own). A
-rollout over 10,000 devices must not open 10,000 sockets at once: ``Prober`` runs at most
-``concurrency`` probes together.
+Used by the server for the checks it probes itself (``run_on: server``, and ``device_or_server``
+for devices whose agent does not run them; see ``domain.check_placement``), and by the agent
+for its own. A rollout over 10,000 devices must not open 10,000 sockets at once: ``Prober``
+runs at most ``concurrency`` probes together. How one probe is run comes in as a parameter,
+so tests answer probes without sockets and without waiting for timeouts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,10 +64,16 @@ async def _tcp(check: CheckSpec) -> tuple[bool, str]:
     return True, f"connected to {check.host}:{check.port}"
 
 
+CheckRunner = Callable[[CheckSpec, httpx.AsyncClient], Awaitable[tuple[bool, str]]]
+
+
 class Prober:
-    def __init__(self, clock: Clock, concurrency: int = 100) -> None:
+    def __init__(
+        self, clock: Clock, concurrency: int = 100, run: CheckRunner | None = None
+    ) -> None:
         self.clock = clock
         self._slots = asyncio.Semaphore(concurrency)
+        self._run: CheckRunner = run or run_check
 
     async def run(self, probes: Sequence[Probe]) -> list[tuple[str, CheckResult]]:
         """Every probe once; at most ``concurrency`` in flight. Returns (device, result)."""
@@ -78,6 +86,6 @@ class Prober:
 
     async def _one(self, probe: Probe, client: httpx.AsyncClient) -> tuple[str, CheckResult]:
         async with self._slots:
-            passed, detail = await run_check(probe.check, client)
+            passed, detail = await self._run(probe.check, client)
         at: datetime = self.clock.now()
         return probe.device_uuid, CheckResult(probe.check.name, passed, at, detail)

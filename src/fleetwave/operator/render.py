@@ -265,7 +265,12 @@ def event_line(event: Row) -> Text:
 
 
 def _event_style(event_type: str) -> str:
-    for word, style in (("fail", "red"), ("rolled_back", "magenta"), ("rollback", "magenta")):
+    for word, style in (
+        ("fail", "red"),
+        ("rolled_back", "magenta"),
+        ("rollback", "magenta"),
+        ("not_", "yellow"),  # not applying its target, not runnable: worth a look
+    ):
         if word in event_type:
             return style
     return "green" if event_type.endswith("completed") else "cyan"

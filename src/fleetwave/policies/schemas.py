@@ -89,6 +89,26 @@ class PolicyUpdate(PolicyFields):
     """PUT replaces the policy; every field not given takes its default."""
 
 
+class CoverageWarning(BaseModel):
+    check: str
+    type: str
+    devices: int = Field(description="covered devices that cannot run the check")
+    total: int = Field(description="devices the policy covers")
+    message: str = Field(
+        examples=[
+            "3 of 40 devices cannot run http checks (web): their agent does not run http checks"
+        ]
+    )
+
+
+class CheckCoverage(BaseModel):
+    devices: int = Field(
+        description="devices the policy covers: their targets run an image "
+        "its pattern matches, after its filters"
+    )
+    warnings: list[CoverageWarning]
+
+
 class PolicyRead(BaseModel):
     id: int
     image_pattern: str
@@ -123,6 +143,11 @@ class PolicyRead(BaseModel):
     approve_each_batch: bool
     effective_health_checks: list[dict[str, Any]] = Field(
         description="the checks a rollout runs: the configured ones, or the default"
+    )
+    health_check_coverage: CheckCoverage | None = Field(
+        default=None,
+        description="how many devices the policy covers now, and which checks some of them "
+        "cannot run (given when one policy is read, created or updated; not in lists)",
     )
     created_at: datetime
     updated_at: datetime

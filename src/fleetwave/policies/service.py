@@ -1,15 +1,21 @@
-"""Use cases of image update policies, and the policy lookup the pipeline needs."""
+"""Use cases of image update policies, and the policy lookup the pipeline needs.
+
+A policy read by itself (and the answer to its creation or update) also says which of its
+health checks some of the devices it covers cannot run (``domain.check_placement``): counted
+in one grouped query over the devices whose targets run a repository its pattern matches.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
 from fleetwave.domain.batches import check_percentages
+from fleetwave.domain.check_placement import DeviceGroup, coverage
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.health import effective_checks, parse_checks
 from fleetwave.domain.images import parse_image, parse_pattern
@@ -19,6 +25,7 @@ from fleetwave.errors import NotFound
 from fleetwave.policies.schemas import PolicyFields
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
+from fleetwave.store.tables import device_target_images, devices
 from fleetwave.store.tables import image_update_policies as policies
 
 
@@ -73,7 +80,7 @@ class PolicyService:
             policy_id = (
                 await conn.execute(insert(policies).values(**values).returning(policies.c.id))
             ).scalar_one()
-            return await load_policy(conn, policy_id)
+            return await with_coverage(conn, await load_policy(conn, policy_id))
 
     async def replace(self, policy_id: int, data: PolicyFields) -> dict[str, Any]:
         values = self._row_values(data, self.clock.now())
@@ -83,11 +90,11 @@ class PolicyService:
             )
             if result.rowcount == 0:
                 raise NotFound(f"policy {policy_id} not found")
-            return await load_policy(conn, policy_id)
+            return await with_coverage(conn, await load_policy(conn, policy_id))
 
     async def get(self, policy_id: int) -> dict[str, Any]:
         async with self.db.read() as conn:
-            return await load_policy(conn, policy_id)
+            return await with_coverage(conn, await load_policy(conn, policy_id))
 
     async def delete(self, policy_id: int) -> None:
         async with self.db.transaction() as conn:
@@ -133,6 +140,46 @@ async def load_policy(conn: AsyncConnection, policy_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"policy {policy_id} not found")
     return policy_view(row)
+
+
+async def with_coverage(conn: AsyncConnection, policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy with ``health_check_coverage``: how many devices it covers, and a warning
+    for each check some of them cannot run (their agent does not run it, no address)."""
+    groups = await _device_groups(conn, policy)
+    warnings = coverage(parse_checks(policy["effective_health_checks"]), groups)
+    return policy | {
+        "health_check_coverage": {
+            "devices": sum(group.devices for group in groups),
+            "warnings": [warning.as_json() for warning in warnings],
+        }
+    }
+
+
+async def _device_groups(conn: AsyncConnection, policy: dict[str, Any]) -> list[DeviceGroup]:
+    """The devices the policy covers (their targets run a repository its pattern matches,
+    after its filters), counted by declared capabilities and whether they have an address."""
+    pattern = parse_pattern(policy["image_pattern"])
+    known = await conn.execute(select(device_target_images.c.repository).distinct())
+    repositories = [r for r in known.scalars() if pattern.matches_repository(r)]
+    if not repositories:
+        return []
+    running = select(device_target_images.c.device_uuid).where(
+        device_target_images.c.repository.in_(repositories)
+    )
+    conditions: list[ColumnElement[bool]] = [devices.c.uuid.in_(running)]
+    if policy["fleet_id"] is not None:
+        conditions.append(devices.c.fleet_id == policy["fleet_id"])
+    for key, value in (policy["device_tags"] or {}).items():
+        conditions.append(devices.c.tags[key].as_string() == value)
+    if policy["device_uuids"] is not None:
+        conditions.append(devices.c.uuid.in_(policy["device_uuids"]))
+    has_address = devices.c.ip_address.is_not(None)
+    rows = await conn.execute(
+        select(devices.c.capabilities, has_address, func.count())
+        .where(*conditions)
+        .group_by(devices.c.capabilities, has_address)
+    )
+    return [DeviceGroup(frozenset(caps or ()), bool(address), n) for caps, address, n in rows]
 
 
 async def enabled_policy_candidates(conn: AsyncConnection) -> list[PolicyCandidate]:

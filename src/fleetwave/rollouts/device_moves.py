@@ -121,9 +121,11 @@ def _retargeted(
 
 
 def device_checks(rollout: Any) -> list[dict[str, Any]]:
-    """The rollout's health checks that its devices run themselves."""
+    """The rollout's health checks that its devices may run themselves (an agent that does
+    not run a kind leaves it: ``domain.check_placement`` says who runs what)."""
     settings = RolloutSettings.from_json(rollout.settings)
-    return [c for c in settings.health_checks if c.get("run_on", "device") == "device"]
+    on_device = ("device", "device_or_server")
+    return [c for c in settings.health_checks if c.get("run_on", "device") in on_device]
 
 
 def rollout_extension(rollout_id: str, checks: list[dict[str, Any]], uuid: str) -> dict[str, Any]:

@@ -1,24 +1,31 @@
 """Health of the devices a rollout moved: results in, verdicts out.
 
 Results arrive from the agent (device-side checks, ``POST /api/v1/device/{uuid}/health``) or
-from the server's own probes (``run_on: server``); both are kept on the device's rollout row.
-Each monitor tick judges the devices in ``health_checking``: all checks passed → ``completed``;
-a check that failed past its retries → ``failed`` with the check's details; no verdict by
-``health_check_timeout_seconds`` → ``failed`` (``health_timeout``).
+from the server's own probes; both are kept on the device's rollout row. Which checks a device
+runs itself, which the server probes and which nobody can run depends on what its agent
+declared and whether it reported an address (``domain.check_placement``): the iotistic agent
+runs none, so its http and tcp checks are probed from the server where ``run_on`` allows, and
+the others are recorded as not runnable, with one event, instead of failing it on a timeout.
+Each monitor tick judges the devices in ``health_checking``: all checks that can run passed →
+``completed``; a check that failed past its retries → ``failed`` with the check's details; no
+verdict by ``health_check_timeout_seconds`` → ``failed`` (``health_timeout``), naming the
+checks it waited for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.domain.check_placement import Placement, placement
 from fleetwave.domain.health import (
     CheckResult,
+    CheckSpec,
     parse_checks,
     results_from_json,
     results_to_json,
@@ -38,25 +45,45 @@ MAX_KEPT_RESULTS = 50
 
 
 async def record_results(
-    conn: AsyncConnection, uuid: str, results: Sequence[CheckResult], rollout_id: str | None
+    conn: AsyncConnection,
+    results: Mapping[str, Sequence[CheckResult]],
+    rollout_id: str | None,
 ) -> int:
-    """Keep a device's check results on its rollout rows in ``health_checking``."""
-    query = select(device_rows.c.id, device_rows.c.health_check_details).where(
-        device_rows.c.device_uuid == uuid, device_rows.c.status == "health_checking"
+    """Keep devices' check results (device uuid → results) on their rollout rows in
+    ``health_checking``: one read and one update, however many devices."""
+    if not results:
+        return 0
+    query = select(
+        device_rows.c.id, device_rows.c.device_uuid, device_rows.c.health_check_details
+    ).where(
+        device_rows.c.device_uuid.in_(list(results)),
+        device_rows.c.status == "health_checking",
     )
     if rollout_id is not None:
         query = query.where(device_rows.c.rollout_id == rollout_id)
     rows = list(await conn.execute(query))
+    changes = []
     for row in rows:
-        kept = results_from_json(row.health_check_details) + list(results)
+        new = list(results[row.device_uuid])
+        kept = results_from_json(row.health_check_details) + new
+        changes.append(
+            {
+                "row_id": row.id,
+                "row_details": (row.health_check_details or {})
+                | {"results": results_to_json(kept[-MAX_KEPT_RESULTS:])},
+                "row_attempts": len(new),
+            }
+        )
+    if changes:
         await conn.execute(
             update(device_rows)
-            .where(device_rows.c.id == row.id)
+            .where(device_rows.c.id == bindparam("row_id"))
             .values(
-                health_check_details=(row.health_check_details or {})
-                | {"results": results_to_json(kept[-MAX_KEPT_RESULTS:])},
-                health_check_attempts=device_rows.c.health_check_attempts + len(results),
-            )
+                health_check_details=bindparam("row_details"),
+                health_check_attempts=device_rows.c.health_check_attempts
+                + bindparam("row_attempts"),
+            ),
+            changes,
         )
     return len(rows)
 
@@ -73,28 +100,42 @@ async def judge(
                 device_rows.c.device_uuid,
                 device_rows.c.container_restarted_at,
                 device_rows.c.health_check_details,
-            ).where(device_rows.c.rollout_id == rid, device_rows.c.status == "health_checking")
+                devices.c.capabilities,
+                devices.c.ip_address,
+            )
+            .join(devices, devices.c.uuid == device_rows.c.device_uuid)
+            .where(device_rows.c.rollout_id == rid, device_rows.c.status == "health_checking")
         )
     )
     outcomes: dict[str, list[str]] = {"passed": [], "failed": [], "timeout": []}
+    waited_for: dict[str, list[str]] = {}
     details = []
+    events: list[Event] = []
     for row in rows:
+        placed = placement(checks, row.capabilities or (), row.ip_address is not None)
+        judged = placed.judged(settings.soak)
+        before = row.health_check_details or {}
         found = verdict(
-            checks,
-            results_from_json(row.health_check_details),
+            judged,
+            results_from_json(before),
             row.container_restarted_at or now,
             now,
             settings.health_check_timeout,
         )
+        kept = dict(before)
+        if placed.not_runnable and before.get("not_runnable") != placed.not_runnable:
+            kept["not_runnable"] = dict(placed.not_runnable)
+            if "not_runnable" not in before:  # said once, not on every tick
+                events.append(_not_runnable(rid, row.device_uuid, placed, judged, settings.soak))
         if found.outcome in outcomes:
             outcomes[found.outcome].append(row.device_uuid)
-            kept = (
-                (row.health_check_details or {})
-                | {"verdict": found.outcome}
-                | {"checks": {k: v for k, v in found.details.items() if isinstance(v, dict)}}
-            )
+            waited_for[row.device_uuid] = list(found.details.get("waiting_for", []))
+            kept |= {"verdict": found.outcome} | {
+                "checks": {k: v for k, v in found.details.items() if isinstance(v, dict)}
+            }
             if "failed_check" in found.details:
                 kept["failed_check"] = found.details["failed_check"]
+        if kept != before:
             details.append({"row_uuid": row.device_uuid, "row_details": kept})
     if details:
         await conn.execute(
@@ -105,7 +146,6 @@ async def judge(
             .values(health_check_details=bindparam("row_details")),
             details,
         )
-    events: list[Event] = []
     done = await move(
         conn,
         rid,
@@ -120,9 +160,10 @@ async def judge(
     events += [
         Event(rid, "health_check_passed", "every health check passed", device_uuid=u) for u in done
     ]
+    timeout = settings.health_check_timeout
     for outcome, reason, message in (
         ("failed", "health_check", "a health check failed past its retries"),
-        ("timeout", "health_timeout", "no health verdict within the timeout"),
+        ("timeout", "health_timeout", f"no health verdict within {_seconds(timeout)}"),
     ):
         failed = await move(
             conn,
@@ -137,12 +178,45 @@ async def judge(
             error_message=message,
         )
         events += [
-            Event(rid, "health_check_failed", message, {"reason": reason}, device_uuid=u)
+            Event(
+                rid,
+                "health_check_failed",
+                _waiting_for(message, waited_for.get(u, [])),
+                {"reason": reason},
+                device_uuid=u,
+            )
             for u in failed
         ]
         if settings.auto_rollback:
             events += await restore_devices(conn, rid, failed, now)
     return events
+
+
+def _seconds(delta: timedelta) -> str:
+    return f"{delta.total_seconds():g} s"
+
+
+def _waiting_for(message: str, checks: list[str]) -> str:
+    """A timeout names the checks that never passed: never a silent failure."""
+    return f"{message}: no passing result from {', '.join(checks)}" if checks else message
+
+
+def _not_runnable(
+    rollout_id: str, uuid: str, placed: Placement, judged: list[CheckSpec], soak: timedelta
+) -> Event:
+    """The event saying which checks cannot run on a device, and what it is judged on."""
+    which = "; ".join(f"{name}: {why}" for name, why in placed.not_runnable.items())
+    if [*placed.device, *placed.server, *placed.reports]:
+        instead = "judged on " + ", ".join(check.name for check in judged)
+    else:
+        instead = f"judged on its new containers staying up for {_seconds(soak)} instead"
+    return Event(
+        rollout_id,
+        "health_check_not_runnable",
+        f"not runnable on this device: {which}; {instead}",
+        {"checks": dict(placed.not_runnable), "judged_on": [check.name for check in judged]},
+        device_uuid=uuid,
+    )
 
 
 class DeviceHealth:
@@ -173,7 +247,7 @@ class DeviceHealth:
         found = [CheckResult(r.check, r.passed, now, r.detail) for r in results]
         types: dict[str, str] = {}
         async with self.db.transaction() as conn:
-            kept = await record_results(conn, uuid, found, rollout_id)
+            kept = await record_results(conn, {uuid: found}, rollout_id)
             if kept:
                 types = await _check_types(conn, uuid, rollout_id)
                 await self.waker.signal(conn)
@@ -188,7 +262,9 @@ class Authenticator(Protocol):
 
 
 class ServerProbes:
-    """The server's own http/tcp checks against devices in ``health_checking``."""
+    """The server's own http/tcp checks against devices in ``health_checking``: those marked
+    ``run_on: server``, and ``device_or_server`` ones for devices whose agent does not run
+    them. Run by the monitor outside any transaction; results written in one."""
 
     def __init__(self, db: Database, prober: Prober, telemetry: Telemetry) -> None:
         self.db, self.prober, self.telemetry = db, prober, telemetry
@@ -205,8 +281,8 @@ class ServerProbes:
             if rollout is None or not rollout.settings:
                 return 0
             settings = RolloutSettings.from_json(rollout.settings)
-            checks = [c for c in parse_checks(list(settings.health_checks)) if c.run_on == "server"]
-            if not checks:
+            checks = parse_checks(list(settings.health_checks))
+            if not any(c.run_on in PROBED for c in checks):
                 return 0
             rows = list(
                 await conn.execute(
@@ -214,6 +290,7 @@ class ServerProbes:
                         device_rows.c.device_uuid,
                         device_rows.c.health_check_details,
                         devices.c.ip_address,
+                        devices.c.capabilities,
                     )
                     .join(devices, devices.c.uuid == device_rows.c.device_uuid)
                     .where(
@@ -225,18 +302,25 @@ class ServerProbes:
         probes = [
             Probe(row.device_uuid, check.with_device(row.ip_address))
             for row in rows
-            for check in checks
+            for check in placement(
+                checks, row.capabilities or (), row.ip_address is not None
+            ).server
             if _due(check.name, check.interval_seconds, row.health_check_details, now)
         ]
         results = await self.prober.run(probes)
         if results:
+            by_device: dict[str, list[CheckResult]] = {}
+            for uuid, result in results:
+                by_device.setdefault(uuid, []).append(result)
             async with self.db.transaction() as conn:
-                for uuid in sorted({u for u, _ in results}):
-                    mine = [r for u, r in results if u == uuid]
-                    await record_results(conn, uuid, mine, rollout_id)
+                await record_results(conn, by_device, rollout_id)
             for probe, (_, result) in zip(probes, results, strict=True):
                 _count(self.telemetry, probe.check.type, result, "server")
         return len(results)
+
+
+# The checks the server may probe (for some devices or all).
+PROBED = ("server", "device_or_server")
 
 
 async def _check_types(conn: AsyncConnection, uuid: str, rollout_id: str | None) -> dict[str, str]:

@@ -4,7 +4,8 @@ Each tick takes the rollouts that need attention and, for each in its own transa
 it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that several workers share the rollouts and
 each transition happens once), sweeps its devices for what time alone decides (timers, soak,
 timeouts, offline grace, retries), builds a snapshot, asks the pure ``decide`` what to do, and
-applies the actions with their events. A tick killed at any point leaves the previous
+applies the actions with their events. Devices heard from but not applying their target are
+flagged on the way (``domain.not_applying``). A tick killed at any point leaves the previous
 committed state, which the next tick continues from. Each tick first plans the webhook
 deliveries recorded and still pending (a process died between its answer and its plan, or
 left the planning to the monitor): see ``deliveries.py``.
@@ -36,12 +37,14 @@ from fleetwave.domain.engine import (
     Wait,
     decide,
 )
+from fleetwave.domain.not_applying import flag_after
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.deliveries import DeliveryPlanner
 from fleetwave.rollouts.device_moves import move, restore_devices, retarget_devices, update_rollout
 from fleetwave.rollouts.events import Event, append
 from fleetwave.rollouts.health import ServerProbes, judge
+from fleetwave.rollouts.not_applying import flag_not_applying
 from fleetwave.rollouts.waker import Waker
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -219,7 +222,12 @@ class RolloutMonitor:
                     device_rows.c.status == "scheduled",
                     device_rows.c.next_attempt_at <= now,
                 )
-                .values(next_attempt_at=None, update_started_at=now, updated_at=now)
+                .values(
+                    next_attempt_at=None,
+                    update_started_at=now,
+                    not_applying_since=None,  # told again: watched afresh
+                    updated_at=now,
+                )
                 .returning(device_rows.c.device_uuid, device_rows.c.retry_count)
             )
         )
@@ -236,18 +244,46 @@ class RolloutMonitor:
                 for u in uuids
             ]
         events += await judge(conn, rollout, settings, now)
-        timed_out = await move(
+        after = flag_after(self.settings.not_applying_after, settings.update_timeout)
+        events += await flag_not_applying(conn, rid, after, now)
+        timeout = settings.update_timeout
+        overdue = (
+            device_rows.c.update_started_at <= now - timeout,
+            device_rows.c.next_attempt_at.is_(None),
+            device_rows.c.rollback_requested_at.is_(None),
+        )
+        stalled = await move(
+            conn,
+            rid,
+            "scheduled",
+            "failed",
+            *overdue,
+            device_rows.c.not_applying_since.is_not(None),
+            now=now,
+            failure_reason="timeout",
+            error_message=f"heard from, but did not apply its target within {timeout}",
+        )
+        late = await move(
             conn,
             rid,
             ("scheduled", "pulling", "updating"),
             "failed",
-            device_rows.c.update_started_at <= now - settings.update_timeout,
-            device_rows.c.next_attempt_at.is_(None),
-            device_rows.c.rollback_requested_at.is_(None),
+            *overdue,
             now=now,
             failure_reason="timeout",
-            error_message=f"did not run the new image within {settings.update_timeout}",
+            error_message=f"did not run the new image within {timeout}",
         )
+        timed_out = stalled + late
+        events += [
+            Event(
+                rid,
+                "device_failed",
+                "timed out without applying its target (it kept polling or reporting)",
+                {"reason": "timeout", "not_applying": True},
+                device_uuid=u,
+            )
+            for u in stalled
+        ]
         events += [
             Event(
                 rid,
@@ -256,7 +292,7 @@ class RolloutMonitor:
                 {"reason": "timeout"},
                 device_uuid=u,
             )
-            for u in timed_out
+            for u in late
         ]
         if settings.auto_rollback:
             events += await restore_devices(conn, rid, timed_out, now)
@@ -386,13 +422,21 @@ async def load_snapshot(
     conn: AsyncConnection, rollout: Any, settings: RolloutSettings, now: datetime
 ) -> RolloutSnapshot:
     counts: dict[int, dict[str, int]] = {}
+    not_applying = 0
     rows = await conn.execute(
-        select(device_rows.c.batch_number, device_rows.c.status, func.count())
+        select(
+            device_rows.c.batch_number,
+            device_rows.c.status,
+            func.count(),
+            func.count(device_rows.c.not_applying_since),
+        )
         .where(device_rows.c.rollout_id == rollout.rollout_id)
         .group_by(device_rows.c.batch_number, device_rows.c.status)
     )
-    for batch, status, n in rows:
+    for batch, status, n, flagged in rows:
         counts.setdefault(batch, {})[status] = n
+        if status == "scheduled":
+            not_applying += flagged
     return RolloutSnapshot(
         status=rollout.status,
         strategy=rollout.strategy,
@@ -404,4 +448,5 @@ async def load_snapshot(
         current_batch_finished_at=rollout.current_batch_finished_at,
         approved_batch=rollout.approved_batch,
         gate_accepted_failures=rollout.gate_accepted_failures,
+        not_applying=not_applying,
     )

@@ -118,6 +118,11 @@ class RolloutDeviceRead(BaseModel):
     error_message: str | None
     retry_count: int
     max_retries: int
+    not_applying_since: datetime | None = Field(
+        default=None,
+        description="when it was seen heard from but not applying its target (it stays set "
+        "once the device moves on; a retry clears it)",
+    )
 
 
 class RolloutDevicePage(BaseModel):

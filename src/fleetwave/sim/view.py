@@ -65,6 +65,8 @@ NOTABLE_DEVICE_EVENTS = frozenset(
         "rollback_failed",
         "device_retried",
         "device_skipped",
+        "device_not_applying",
+        "health_check_not_runnable",
     }
 )
 FINISHED_ROLLOUT_STATUSES = frozenset({"completed", "failed", "cancelled", "rolled_back"})

@@ -79,6 +79,9 @@ devices = Table(
     # answered with 304 reads this one row and nothing else.
     Column("target_etag", String(66), nullable=False),
     Column("provisioning_key_id", Integer, ForeignKey("provisioning_keys.id", ondelete="SET NULL")),
+    # What its agent declared it can do in its last report (domain.capabilities); none: an
+    # iotistic-style agent that runs no check on the device and reports container states only.
+    Column("capabilities", Json, nullable=False, server_default="[]"),
     created_at(),
     updated_at(),
     Index(None, "fleet_id"),
@@ -300,6 +303,9 @@ device_rollout_status = Table(
     # Set when the device is sent back to its old images (automatically or by an operator):
     # only then does running the old images mean "rolled back".
     Column("rollback_requested_at", UtcDateTime),
+    # Set when the device keeps being heard from while it does not apply its target
+    # (domain.not_applying); cleared when a retry tells it again.
+    Column("not_applying_since", UtcDateTime),
     UniqueConstraint("rollout_id", "device_uuid"),
     CheckConstraint(one_of("status", DEVICE_ROLLOUT_STATUSES), name="status"),
     Index(None, "rollout_id", "batch_number", "status"),

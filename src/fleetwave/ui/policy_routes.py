@@ -57,7 +57,8 @@ async def create_policy(request: Request, session: Post) -> Response:
 @router.get("/{policy_id}", response_class=HTMLResponse)
 async def edit_policy_page(request: Request, policy_id: RowId, session: Page) -> Response:
     policy = await app_of(request).policies.get(policy_id)
-    return _form(request, session, policy_id, form_values(policy))
+    coverage = policy["health_check_coverage"]
+    return _form(request, session, policy_id, form_values(policy), coverage=coverage)
 
 
 @router.post("/{policy_id}", response_class=HTMLResponse)
@@ -101,6 +102,8 @@ def _form(
     policy_id: int | None,
     values: dict[str, Any],
     error: InvalidInput | None = None,
+    *,
+    coverage: dict[str, Any] | None = None,
 ) -> Response:
     return render(
         request,
@@ -112,4 +115,5 @@ def _form(
         values=values,
         problems=problems_by_field(error) if error else {},
         error=str(error) if error else None,
+        coverage=coverage,
     )
