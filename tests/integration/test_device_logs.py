@@ -13,6 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from fleetwave.agent.agent import Agent
+from fleetwave.agent.client import DeviceClient
+from fleetwave.agent.log_shipper import LogShipper
+from fleetwave.agent.simulated import Behaviour, SimulatedRuntime
 from fleetwave.bootstrap import Container, build
 from fleetwave.clock import ManualClock
 from fleetwave.domain.log_retention import Retention, StoredLine, retained
@@ -20,7 +24,7 @@ from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.store.tables import device_logs
 from tests.conftest import admin_client
-from tests.integration.factories import as_device, register_device
+from tests.integration.factories import as_device, register_device, target_apps
 
 MS_2026 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -370,3 +374,34 @@ async def test_the_logs_of_an_unknown_device_are_404_and_need_the_admin_token(
     device = await register_device(client, uuid="admin-1")
     as_it = await client.get("/api/v1/devices/admin-1/logs", headers=as_device(device))
     assert as_it.status_code == 401
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+async def test_fleetwaves_own_agent_ships_a_crashed_containers_last_words(
+    client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    device = await register_device(
+        client, uuid="agent-1", apps=target_apps("iotistic/myapp:v2.0.1")
+    )
+    crashes = Behaviour(exits_after_start=True, crash_output="Error: missing DATABASE_URL")
+    runtime = SimulatedRuntime({"v2.0.1": crashes}, now=clock.now)
+    device_client = DeviceClient(client, "agent-1", device["api_key"])
+    shipper = LogShipper(device_client, runtime, wall=lambda: clock.now().timestamp())
+    agent = Agent(
+        device_client, runtime, report_interval=0, sleep=no_sleep, long_poll=False, logs=shipper
+    )
+    await agent.step()
+    await shipper.round()
+
+    page = await client.get("/api/v1/devices/agent-1/logs", params={"level": "error"})
+    [crash] = page.json()["items"]
+    assert (crash["service"], crash["source"], crash["stream"], crash["message"]) == (
+        "app",
+        "container",
+        "stderr",
+        "Error: missing DATABASE_URL",
+    )
+    assert crash["logged_at"] == crash["received_at"] == "2026-01-01T00:00:00Z"
