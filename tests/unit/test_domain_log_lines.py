@@ -97,6 +97,8 @@ def test_what_an_entry_does_not_say_is_inferred(
         ({"timestamp": -1}, "line 1.timestamp: must be from 0 to"),
         ({"timestamp": 1e30}, "line 1.timestamp: must be from 0 to"),
         ({"timestamp": float("nan")}, "line 1.timestamp: must be from 0 to"),
+        ({"timestamp": int("9" * 4000)}, "line 1.timestamp: must be from 0 to"),
+        ({"timestamp": float("inf")}, "line 1.timestamp: must be from 0 to"),
         ({"timestamp": True}, "line 1.timestamp: must be milliseconds"),
         ({"timestamp": "2026-01-01"}, "line 1.timestamp: must be milliseconds"),
         ({"level": "loud"}, "line 1.level: must be one of debug, info, warn, error"),

@@ -168,7 +168,7 @@ def _timestamp(value: Any, field: str, problems: list[Problem]) -> datetime | No
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.append(Problem(field, "must be milliseconds since 1970-01-01 UTC, a number"))
         return None
-    if not (math.isfinite(value) and 0 <= value <= LATEST_MS):
+    if (isinstance(value, float) and not math.isfinite(value)) or not 0 <= value <= LATEST_MS:
         problems.append(Problem(field, f"must be from 0 to {LATEST_MS:,} (milliseconds)"))
         return None
     return from_epoch_ms(value)
