@@ -84,6 +84,12 @@ class DeviceLogs:
             )
         return {"items": items, "next_cursor": items[-1]["id"] if items else after}
 
+    async def tail(self, uuid: str, count: int) -> list[dict[str, Any]]:
+        """The device's last ``count`` lines, oldest first (NotFound: no such device)."""
+        page = await self.read(uuid, LogFilter(), tail=count)
+        lines: list[dict[str, Any]] = page["items"]
+        return lines
+
     async def last_lines(self, uuids: Sequence[str], count: int) -> dict[str, list[dict[str, Any]]]:
         """Each device's last ``count`` lines, oldest first (the dashboard's panels)."""
         async with self.db.read() as conn:
