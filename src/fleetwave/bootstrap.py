@@ -9,6 +9,7 @@ from datetime import timedelta
 from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.failed_auth import FailedAuthentications
 from fleetwave.devices.last_seen import LastSeenWriter
+from fleetwave.devices.logs import DeviceLogs
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
 from fleetwave.devices.target_watch import TargetWatch
@@ -47,6 +48,7 @@ class Container:
     admin_token: str
     devices: DeviceService
     protocol: DeviceProtocol
+    device_logs: DeviceLogs
     provisioning: ProvisioningService
     policies: PolicyService
     manager: ImageUpdateManager
@@ -122,8 +124,16 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
     prober = Prober(clock, settings.health_probe_concurrency)
     probes = ServerProbes(db, prober, telemetry)
     planner = DeliveryPlanner(db, clock, manager, waker, telemetry)
+    device_logs = DeviceLogs(db, clock, settings)
     monitor = RolloutMonitor(
-        db, clock, settings, waker, probes, telemetry=telemetry, deliveries=planner
+        db,
+        clock,
+        settings,
+        waker,
+        probes,
+        telemetry=telemetry,
+        deliveries=planner,
+        chores=[device_logs],
     )
     return Container(
         settings=settings,
@@ -132,6 +142,7 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         admin_token=admin_token,
         devices=DeviceService(db, clock, settings),
         protocol=protocol,
+        device_logs=device_logs,
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
         manager=manager,

@@ -7,12 +7,17 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from fleetwave import __version__
 from fleetwave.operator.cli import install as install_operator_commands
 from fleetwave.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:  # imported where used: the agent's dependencies load only for the agent
+    from fleetwave.agent.docker_runtime import DockerRuntime
+    from fleetwave.agent.simulated import SimulatedRuntime
 
 cli = typer.Typer(
     help="fleetwave: safe rolling container-image updates for IoT fleets.",
@@ -178,18 +183,29 @@ def agent_command(
     long_poll: bool = typer.Option(
         True, help="when the server offers it, wait for a new target in each poll (?wait=)"
     ),
+    logs: bool = typer.Option(True, help="ship the containers' output to the server"),
+    log_interval: float = typer.Option(
+        5, min=0.1, max=3600, help="seconds between two shipments of log lines"
+    ),
+    log_lines: int = typer.Option(
+        200,
+        min=1,
+        max=10_000,
+        help="log lines sent per interval at most (the rest dropped, counted)",
+    ),
 ) -> None:
-    """Run the device agent: poll the target state, apply it, check health, report."""
+    """Run the device agent: poll the target state, apply it, check health, report, and
+    ship its containers' logs."""
 
     import httpx
 
     from fleetwave.agent.agent import Agent
     from fleetwave.agent.client import DeviceClient
-    from fleetwave.agent.runtime import Runtime
+    from fleetwave.agent.log_shipper import LogShipper
     from fleetwave.agent.simulated import SimulatedRuntime
     from fleetwave.health.custom import CustomChecks
 
-    engine: Runtime
+    engine: SimulatedRuntime | DockerRuntime
     if runtime == "simulated":
         engine = SimulatedRuntime()
     elif runtime == "docker":
@@ -210,16 +226,26 @@ def agent_command(
     async def run() -> None:
         stop = stop_on_signals()
         async with httpx.AsyncClient(base_url=server) as http:
+            client = DeviceClient(http, uuid, key)
+            shipper = (
+                LogShipper(client, engine, interval=log_interval, lines_per_interval=log_lines)
+                if logs
+                else None
+            )
             agent = Agent(
-                DeviceClient(http, uuid, key),
+                client,
                 engine,
                 poll_interval=poll_interval,
                 report_interval=report_interval,
                 device_address=device_address,
                 custom_checks=CustomChecks(allow_custom_checks),
                 long_poll=long_poll,
+                logs=shipper,
             )
+            shipping = asyncio.create_task(shipper.run(stop)) if shipper else None
             await agent.run(stop)
+            if shipping is not None:
+                await shipping
 
     asyncio.run(run())
 

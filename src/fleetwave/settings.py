@@ -17,8 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleetwave.notifications import NotifyTarget
 
-DURATION = re.compile(r"(?P<amount>-?\d+(?:\.\d+)?)\s*(?P<unit>s|m|h)?")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+DURATION = re.compile(r"(?P<amount>-?\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)?")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = timedelta(days=3650)  # beyond, "now - duration" leaves the calendar
 
 UpdateStrategy = Literal["auto", "staged", "manual", "scheduled"]
 
@@ -128,6 +129,16 @@ class Settings(BaseSettings):
     device_auth_failure_window: float = Field(
         default=60, gt=0, le=3600, description="seconds over which failures are counted"
     )
+    device_log_lines: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="log lines kept per device, its newest; older ones are deleted",
+    )
+    device_log_max_age: timedelta = Field(
+        default=timedelta(days=7),
+        description="log lines received longer ago than this are deleted (e.g. 7d, 12h)",
+    )
 
     @field_validator("staged_batches")
     @classmethod
@@ -142,24 +153,35 @@ class Settings(BaseSettings):
             raise ValueError("the last batch fraction must be 1.0 (the whole fleet)")
         return batches
 
-    @field_validator("device_offline_after", "not_applying_after", mode="before")
+    @field_validator(
+        "device_offline_after", "not_applying_after", "device_log_max_age", mode="before"
+    )
     @classmethod
     def _duration_in_plain_words(cls, value: object) -> object:
-        """Accept ``300`` (seconds), ``90s``, ``5m``, ``1h`` besides ISO 8601 (``PT5M``)."""
+        """Accept ``300`` (seconds), ``90s``, ``5m``, ``1h``, ``7d`` besides ISO 8601
+        (``PT5M``)."""
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return timedelta(seconds=value)
+            try:
+                return timedelta(seconds=value)
+            except OverflowError:
+                raise ValueError("is too long a duration") from None
         if isinstance(value, str):
             match = DURATION.fullmatch(value.strip())
             if match:
                 unit = UNIT_SECONDS[match["unit"] or "s"]
-                return timedelta(seconds=float(match["amount"]) * unit)
+                try:
+                    return timedelta(seconds=float(match["amount"]) * unit)
+                except OverflowError:
+                    raise ValueError("is too long a duration") from None
         return value
 
-    @field_validator("device_offline_after", "not_applying_after")
+    @field_validator("device_offline_after", "not_applying_after", "device_log_max_age")
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
+        if value > MAX_DURATION:
+            raise ValueError(f"must be at most {MAX_DURATION.days} days")
         return value
 
     @property

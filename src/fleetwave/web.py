@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetwave.bootstrap import Container
 from fleetwave.domain.json_input import NestedTooDeeply, not_json, parse_json
+from fleetwave.domain.log_lines import TooManyLines
 from fleetwave.errors import (
     Conflict,
     Forbidden,
@@ -41,6 +42,11 @@ EventCursor = Annotated[
 ]
 RowCursor = Annotated[
     int | None, Query(ge=1, le=MAX_ROW_ID, description="the next_cursor of the previous page")
+]
+MAX_LOG_ID = 2**63 - 1  # device log lines have BIGINT ids
+LogCursor = Annotated[
+    int,
+    Query(ge=0, le=MAX_LOG_ID, description="the next_cursor of the previous page (a line's id)"),
 ]
 DeviceCursor = Annotated[
     DeviceUuid | None,
@@ -97,17 +103,22 @@ async def raw_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
-    """The request's JSON body, refused if larger than ``limit`` bytes or not JSON.
+    """The request's JSON body (see :func:`unpacked_body`), refused if it is not JSON."""
+    return parse_json(await unpacked_body(request, limit))
 
-    Newer iotistic agents gzip their reports (``Content-Encoding: gzip``); the limit holds
-    for the body both as sent and as unpacked, so a small bomb cannot become a large one."""
+
+async def unpacked_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body, gunzipped if it says ``Content-Encoding: gzip``.
+
+    Newer iotistic agents gzip their reports and logs; the limit holds for the body both as
+    sent and as unpacked, so a small bomb cannot become a large one."""
     body = await raw_body(request, limit)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
-        body = _gunzip(body, limit)
-    elif encoding not in ("", "identity"):
+        return _gunzip(body, limit)
+    if encoding not in ("", "identity"):
         raise UnsupportedEncoding(encoding)
-    return parse_json(body)
+    return body
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -126,6 +137,13 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 class UnsupportedEncoding(Exception):
     def __init__(self, encoding: str) -> None:
         super().__init__(f"Content-Encoding {encoding!r} is not supported; send gzip or none")
+
+
+class UnsupportedContentType(Exception):
+    def __init__(self, content_type: str, accepted: tuple[str, ...]) -> None:
+        super().__init__(
+            f"Content-Type {content_type!r} is not supported here; send {' or '.join(accepted)}"
+        )
 
 
 class PayloadTooLarge(StarletteHTTPException):
@@ -153,6 +171,7 @@ def install_error_handlers(app: FastAPI) -> None:
         Conflict: 409,
         Forbidden: 403,
         UnsupportedEncoding: 415,
+        UnsupportedContentType: 415,
     }
     for kind, status in simple.items():
         app.add_exception_handler(kind, _simple_handler(status))
@@ -209,9 +228,12 @@ LOGGED_ERROR = "fleetwave.logged_error"
 
 
 def invalid_input(exc: InvalidInput, summary: str = "invalid input") -> JSONResponse:
-    """422, or 400 for JSON too deep to read: no request is valid that way."""
+    """422, or 400 for JSON too deep to read (no request is valid that way), or 413 for more
+    items than one request may carry."""
     if isinstance(exc, NestedTooDeeply):
         status, summary = 400, "invalid request"
+    elif isinstance(exc, TooManyLines):
+        status, summary = 413, "too large"
     else:
         status = 422
     detail = [{"field": p.field, "message": p.message} for p in exc.problems]

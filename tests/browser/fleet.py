@@ -3,6 +3,7 @@ poll the target (long-polling until it changes), report pulling, then running or
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -56,6 +57,17 @@ class Device:
     def report(self, image: str, status: str) -> None:
         body = {self.uuid: {"apps": apps(image, status), "is_online": True}}
         answer = self.http.patch("/api/v1/device/state", json=body)
+        assert answer.status_code == 200, answer.text
+
+    def ship_logs(self, *messages: str, level: str = "info") -> None:
+        """Lines of its container, shipped as the iotistic agent ships them (NDJSON)."""
+        lines = [{"message": m, "level": level, "serviceName": "app"} for m in messages]
+        body = "".join(json.dumps(line) + "\n" for line in lines)
+        answer = self.http.post(
+            f"/api/v1/device/{self.uuid}/logs",
+            content=body,
+            headers={"Content-Type": "application/x-ndjson"},
+        )
         assert answer.status_code == 200, answer.text
 
     def update(self, *, fail: bool = False) -> None:

@@ -135,12 +135,17 @@ def test_an_operator_watches_a_staged_rollout_live_pauses_resumes_and_rolls_back
     fleet["pump-1"].update()
     fleet["pump-2"].update()
     fleet["pump-3"].start_pulling()
+    fleet["pump-4"].ship_logs("Error: /data/config.yml: permission denied", level="error")
     fleet["pump-4"].update(fail=True)
     fleet["pump-4"].go_back()
     counts(page, 2, "completed").to_have_text("2 completed")
     counts(page, 2, "updating").to_have_text("1 updating")
     counts(page, 2, "rolled-back").to_have_text("1 rolled back")
     device_status(page, "pump-4").to_have_text("rolled back")
+    # Beside its error, the crashed device's last log lines say why.
+    expect(page.locator('tr[data-device="pump-4"] [data-last-lines]')).to_contain_text(
+        "/data/config.yml: permission denied"
+    )
     expect(page.locator("#event-feed")).to_contain_text("pump-4")
     assert_not_reloaded(page)
     if os.environ.get("FLEETWAVE_SCREENSHOT") == "1":

@@ -41,6 +41,7 @@ CHUNKED_LIMIT = 32 * 1024 * 1024  # a chunked body still being read past this wa
 RAW_BODY_ROUTES = {
     # routes that read their body themselves, so FastAPI does not know they take one
     ("PATCH", "/api/v1/device/state"),
+    ("POST", "/api/v1/device/{uuid}/logs"),
     ("POST", "/api/v1/webhooks/{endpoint}"),
     ("POST", "/api/v1/webhooks/{endpoint}/{secret}"),
 }
@@ -106,7 +107,7 @@ def is_number(param: Any) -> bool:
 
 
 def requests_for(
-    route: Route, real: dict[str, str], valid_body: dict[str, Any] | None
+    route: Route, real: dict[str, str], valid_body: dict[str, Any] | list[Any] | None
 ) -> Iterator[Hostile]:
     """Every hostile request for ``route``; ``real`` names existing things for the path
     parameters a request does not attack, ``valid_body`` is the body a request mutates."""
@@ -132,7 +133,7 @@ def requests_for(
         yield Hostile(route, "chunked body past 32 MiB", path, chunked=True)
 
 
-def bodies(route: Route, path: str, valid: dict[str, Any] | None) -> Iterator[Hostile]:
+def bodies(route: Route, path: str, valid: dict[str, Any] | list[Any] | None) -> Iterator[Hostile]:
     json_type = {"Content-Type": "application/json"}
     whole = {
         "100,000 nested [": b"[" * 100_000,

@@ -173,6 +173,17 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
             "rollout_id": rollout_id,
             "results": [{"check": "http", "passed": True, "detail": "ok"}],
         },
+        ("POST", "/api/v1/device/{uuid}/logs"): [
+            {
+                "message": "fuzz line",
+                "timestamp": 1_767_225_600_000,
+                "level": "info",
+                "source": {"type": "container", "name": "app"},
+                "serviceName": "app",
+                "serviceId": 1,
+                "isStdErr": False,
+            }
+        ],
         ("POST", "/api/v1/webhooks/{endpoint}"): push,
         ("POST", "/api/v1/webhooks/{endpoint}/{secret}"): push,
     }

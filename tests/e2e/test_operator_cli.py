@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -248,6 +249,70 @@ def test_devices_are_registered_listed_and_shown(server: Server) -> None:
     assert "site=lyon" in shown and "10.0.0.7" in shown
     missing = fleetwave(server, "devices", "show", "no-such-device")
     assert missing.returncode == 1 and "not found (HTTP 404)" in missing.stderr
+
+
+def ship_logs(server: Server, uuid: str, key: str, lines: list[dict[str, Any]]) -> None:
+    """Lines as the iotistic agent ships them: NDJSON with the device's key."""
+    body = "".join(json.dumps(line) + "\n" for line in lines)
+    headers = {"X-Device-API-Key": key, "Content-Type": "application/x-ndjson"}
+    answer = httpx.post(f"{server.url}/api/v1/device/{uuid}/logs", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_devices_logs_are_printed_filtered_and_followed_until_ctrl_c(server: Server) -> None:
+    device = as_json(server, "devices", "register", "logger", "--uuid", "logger-1")
+    app = {"serviceName": "app", "source": {"type": "container", "name": "app"}}
+    ship_logs(server, "logger-1", device["api_key"], [
+        app | {"message": "listening on :8080", "timestamp": 1_767_225_600_000, "level": "info"},
+        app | {"message": "\x1b[31mdb gone\x1b[0m", "timestamp": 1_767_225_601_000,
+               "level": "error", "isStdErr": True},
+        {"message": "container app restarted", "source": {"type": "system"}, "level": "warn"},
+    ])  # fmt: skip
+
+    printed = ok(server, "devices", "logs", "logger-1").splitlines()
+    assert printed[0] == "2026-01-01 00:00:00.000  app          info   listening on :8080"
+    assert printed[1].endswith("app          error  \\x1b[31mdb gone\\x1b[0m")
+    assert printed[2].endswith("[system]     warn   container app restarted")
+    assert ok(server, "devices", "logs", "logger-1", "--level", "WARNING").count("\n") == 2
+    assert (
+        ok(server, "devices", "logs", "logger-1", "--service", "app", "--tail", "1").count(
+            "db gone"
+        )
+        == 1
+    )
+    assert (
+        ok(server, "devices", "logs", "logger-1", "--since", "2026-01-01T00:00:01Z").count("\n")
+        == 2
+    )
+    lines = [json.loads(line) for line in ok(server, "devices", "logs", "logger-1", "--json")
+             .splitlines()]  # fmt: skip
+    assert [line["level"] for line in lines] == ["info", "error", "warn"]
+    missing = fleetwave(server, "devices", "logs", "nobody")
+    assert missing.returncode == 1 and "device nobody not found (HTTP 404)" in missing.stderr
+    bad = fleetwave(server, "devices", "logs", "logger-1", "--since", "lately")
+    assert bad.returncode == 2 and "--since 'lately'" in bad.stderr
+
+    follower = subprocess.Popen(
+        [*FLEETWAVE, "devices", "logs", "logger-1", "--follow", "--tail", "1",
+         "--interval", "0.1", "--level", "error"],
+        env=server.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=server.data_dir.parent,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None
+        assert "db gone" in follower.stdout.readline()
+        ship_logs(server, "logger-1", device["api_key"], [
+            app | {"message": "quiet", "level": "info"},
+            app | {"message": "crashed: out of memory", "level": "error"},
+        ])  # fmt: skip
+        assert "crashed: out of memory" in follower.stdout.readline()
+        follower.send_signal(signal.SIGINT)
+        out, err = follower.communicate(timeout=15)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, err
+    assert out == "" and err == ""
 
 
 # --- rollouts -----------------------------------------------------------------------------------

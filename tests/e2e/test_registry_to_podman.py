@@ -47,14 +47,18 @@ class Stack:
     keys: dict[str, str] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)
 
-    def device(self, uuid: str, image: str, address: str) -> None:
+    def device(
+        self, uuid: str, image: str, address: str, entrypoint: list[str] | None = None
+    ) -> None:
         """Register a device running ``image`` and start its agent."""
-        config = {
+        config: dict[str, Any] = {
             "image": image,
             "environment": {"LISTEN": f"{address}:8080"},
             "networkMode": "host",
             "restart": "always",
         }
+        if entrypoint:
+            config["entrypoint"] = entrypoint
         service = {"serviceId": 1, "serviceName": "web", "imageName": image, "config": config}
         answer = self.api.post(
             "/api/v1/devices",
@@ -91,6 +95,8 @@ class Stack:
                     "1",
                     "--device-address",
                     self.addresses[uuid],
+                    "--log-interval",
+                    "1",
                 ],
                 env=clean_env(self.workdir / "agent") | {"FLEETWAVE_DEVICE_KEY": self.keys[uuid]},
                 stdout=out,
@@ -320,3 +326,31 @@ def test_a_tag_missing_from_the_registry_fails_its_pull_and_the_old_container_ne
     assert "pull" in (rows[first]["error_message"] or ""), rows[first]
     assert {uuid: stack.podman.container_ids(uuid) for uuid in uuids} == before
     wait_running(stack, uuids, v1_id)
+
+
+def test_an_agent_ships_its_containers_output_read_from_podman(stack: Stack) -> None:
+    """What the container writes, stdout and stderr, reaches the server's log API."""
+    reg = stack.registry.address
+    v1 = f"{reg}/e2e/talker:v1"
+    v1_id = stack.registry.push("e2e/talker", "v1", healthy=True)
+    talk = (
+        'echo "talker up on $LISTEN"; echo "[WARN] no config, using defaults" >&2; '
+        'trap "exit 0" TERM; /bin/busybox httpd -f -p "$LISTEN" -h /www & wait'
+    )
+    stack.device("e2e-talker-0", v1, "127.0.3.2", ["/bin/busybox", "sh", "-c", talk])
+    wait_running(stack, ["e2e-talker-0"], v1_id)
+    lines: list[dict[str, Any]] = []
+
+    def shipped() -> bool:
+        lines[:] = stack.api.get("/api/v1/devices/e2e-talker-0/logs").json()["items"]
+        return len(lines) >= 2
+
+    try:
+        wait_until(shipped, "the container's two lines in the log API", 30)
+    except AssertionError:
+        raise AssertionError(f"{lines}\n{stack.logs()}") from None
+    said = {line["message"]: line for line in lines}
+    up, warning = said["talker up on 127.0.3.2:8080"], said["[WARN] no config, using defaults"]
+    assert (up["service"], up["stream"], up["level"]) == ("web", "stdout", "info")
+    assert (warning["stream"], warning["level"]) == ("stderr", "warn")
+    assert len(lines) == 2, lines  # read every second, each line sent once

@@ -282,3 +282,44 @@ async def test_static_files_are_served_from_the_package_and_nothing_else(
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert (await browser.get("/ui/static/dashboard.js")).status_code == 200
     assert (await browser.get("/ui/static/..%2Froutes.py")).status_code == 404
+
+
+def row_of(page: str, uuid: str) -> str:
+    start = page.index(f'data-device="{uuid}"')
+    return page[start : page.index("</tr>", start)]
+
+
+async def test_a_failed_devices_last_log_lines_are_beside_its_error_and_any_device_has_a_panel(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    await policy(client, update_strategy="auto", max_retries=0)
+    devices = await fleet_of(client, 2)
+    rollout_id = await push(client)
+    await logged_in(browser)
+    crash = [{"message": f"line {i}", "serviceName": "app"} for i in range(8)]
+    crash.append({"message": "\x1b[31mError: <config> missing\x1b[0m", "level": "error"})
+    for uuid, lines in (("dev-00", crash), ("dev-01", [{"message": "healthy chatter"}])):
+        shipped = await client.post(
+            f"/api/v1/device/{uuid}/logs", json=lines, headers=devices[uuid].headers
+        )
+        assert shipped.status_code == 200, shipped.text
+    await devices["dev-00"].apply_target("exited")
+    await devices["dev-01"].apply_target()
+
+    page = (await browser.get(f"/ui/rollouts/{rollout_id}")).text
+    failed = row_of(page, "dev-00")
+    assert "data-last-lines" in failed and "exit" in failed.lower()
+    assert "Error: &lt;config&gt; missing" in failed and "\x1b" not in failed
+    assert "line 4" in failed and "line 3" not in failed  # its last 5 lines
+    assert "data-last-lines" not in row_of(page, "dev-01")
+    assert "Choose <em>logs</em>" in page
+
+    panel = (await browser.get(f"/ui/rollouts/{rollout_id}?logs=dev-01")).text
+    assert "Logs of <code>dev-01</code>" in panel and "healthy chatter" in panel
+    assert 'data-refresh="/ui/devices/dev-01/logs" data-poll-seconds="5"' in panel
+    part = await browser.get("/ui/devices/dev-01/logs")
+    assert part.status_code == 200 and "<html" not in part.text
+    assert "healthy chatter" in part.text
+    assert (await browser.get("/ui/devices/nobody/logs")).status_code == 404
+    quiet = (await browser.get(f"/ui/rollouts/{rollout_id}?logs=nobody")).text
+    assert "No log lines from this device yet." in quiet

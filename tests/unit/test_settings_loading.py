@@ -37,6 +37,8 @@ def test_defaults_are_the_plans() -> None:
     assert settings.webhook_secret is None
     assert settings.admin_token is None
     assert settings.database_url is None
+    assert settings.device_log_lines == 1000
+    assert settings.device_log_max_age == timedelta(days=7)
 
 
 def test_default_database_is_sqlite_in_the_data_dir(clean_environment: Path) -> None:
@@ -82,6 +84,10 @@ def test_configured_database_url_is_used_as_given(monkeypatch: pytest.MonkeyPatc
         ("FLEETWAVE_DATA_DIR", "/srv/fleetwave", "data_dir", Path("/srv/fleetwave")),
         ("FLEETWAVE_REGISTER_RATE_PER_MINUTE", "5", "register_rate_per_minute", 5),
         ("FLEETWAVE_LOG_LEVEL", "debug", "log_level", "debug"),
+        ("FLEETWAVE_DEVICE_LOG_LINES", "200", "device_log_lines", 200),
+        ("FLEETWAVE_DEVICE_LOG_MAX_AGE", "2d", "device_log_max_age", timedelta(days=2)),
+        ("FLEETWAVE_DEVICE_LOG_MAX_AGE", "12h", "device_log_max_age", timedelta(hours=12)),
+        ("FLEETWAVE_DEVICE_LOG_MAX_AGE", "P30D", "device_log_max_age", timedelta(days=30)),
     ],
 )
 def test_fleetwave_variables_are_read(
@@ -177,6 +183,10 @@ def test_secrets_never_appear_in_the_settings_repr(
         pytest.param("FLEETWAVE_HEALTH_CHECK_TIMEOUT", "0", "greater than 0", id="timeout"),
         pytest.param("FLEETWAVE_BATCH_DELAY_MINUTES", "-1", "greater than or equal", id="delay"),
         pytest.param("FLEETWAVE_LOG_LEVEL", "verbose", "'debug'", id="log level"),
+        pytest.param("FLEETWAVE_DEVICE_LOG_LINES", "0", "greater than or equal to 1", id="lines"),
+        pytest.param("FLEETWAVE_DEVICE_LOG_MAX_AGE", "0", "positive", id="log age zero"),
+        pytest.param("FLEETWAVE_DEVICE_LOG_MAX_AGE", "20000d", "at most 3650 days", id="log age"),
+        pytest.param("FLEETWAVE_DEVICE_LOG_MAX_AGE", "999999999999d", "too long", id="log age inf"),
     ],
 )
 def test_invalid_value_stops_start_up_naming_the_setting(

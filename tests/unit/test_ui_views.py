@@ -9,7 +9,7 @@ import pytest
 
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.ui.policy_form import form_values, policy_fields, problems_by_field
-from fleetwave.ui.views import batch_bar, plan_rows, rollout_position, short_tag
+from fleetwave.ui.views import batch_bar, plan_rows, readable, rollout_position, short_tag
 
 
 def test_a_bar_splits_its_batch_by_outcome_and_counts_missing_rows_as_pending() -> None:
@@ -148,3 +148,17 @@ def test_form_values_show_a_policy_as_the_operator_would_type_it() -> None:
     assert values["maintenance_window_start"] == "02:30"
     assert values["enabled"] is False and values["max_failure_rate"] == "0.25"
     assert values["fleet_id"] == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain line", "plain line"),
+        ("\x1b[31mError\x1b[0m: boom", "Error: boom"),
+        ("\x1b[2K\x1b[1Gprogress 50%", "progress 50%"),
+        ("bell\x07 and back\x08space", "bell and backspace"),
+        ("trace:\n\tat main", "trace:\n\tat main"),
+    ],
+)
+def test_a_log_line_is_shown_without_terminal_escapes(text: str, shown: str) -> None:
+    assert readable(text) == shown

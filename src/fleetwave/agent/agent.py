@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from fleetwave.agent.client import DeviceClient
+from fleetwave.agent.log_shipper import LogShipper
 from fleetwave.agent.reconciler import Reconciler, TargetSuperseded, target_services
 from fleetwave.agent.runtime import Container, Runtime
 from fleetwave.domain.capabilities import CHECK_CAPABILITIES, PROGRESS
@@ -49,8 +50,10 @@ class Agent:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         long_poll: bool = True,
+        logs: LogShipper | None = None,
     ) -> None:
         self.client, self.runtime = client, runtime
+        self.logs = logs
         self.reconciler = Reconciler(runtime)
         self.poll_interval, self.report_interval = poll_interval, report_interval
         self.device_address = device_address
@@ -145,6 +148,7 @@ class Agent:
                 log.info("a newer target arrived during the download; applying it instead")
 
     async def _apply(self, state: dict[str, Any], etag: str | None) -> None:
+        await self.read_output()
         self.progress = {}
         targets = {s.key: s.image for s in target_services(state.get("apps") or {})}
 
@@ -174,6 +178,16 @@ class Agent:
         # next poll answers with the same target, and applying it again (a no-op for the
         # containers) sends them again.
         self.etag = etag
+
+    async def read_output(self) -> None:
+        """Before a change removes containers (a crashed one rolled back above all), read
+        what they said last; the log shipper sends it on its next round."""
+        if self.logs is None:
+            return
+        try:
+            await self.logs.collect()
+        except Exception as exc:  # the logs never hold up a target
+            log.warning("could not read the containers' output (%s)", type(exc).__name__)
 
     async def drop_unneeded_images(self, images: set[str]) -> None:
         """Keep each service's previous image (a rollback needs no download); drop the one

@@ -6,6 +6,7 @@ server's last answer offered it (``X-Fleetwave-Long-Poll: <max seconds>``).
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import httpx
@@ -55,6 +56,20 @@ class DeviceClient:
             json={"rollout_id": rollout_id, "results": results},
             headers=self.headers,
             timeout=30,
+        )
+        response.raise_for_status()
+
+    async def send_logs(self, ndjson: bytes) -> None:
+        """Log lines as the iotistic agent ships them: NDJSON, gzipped."""
+        headers = self.headers | {
+            "Content-Type": "application/x-ndjson",
+            "Content-Encoding": "gzip",
+        }
+        response = await self.http.post(
+            f"/api/v1/device/{self.uuid}/logs",
+            content=gzip.compress(ndjson),
+            headers=headers,
+            timeout=TIMEOUT,
         )
         response.raise_for_status()
 

@@ -20,6 +20,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container as DockerContainer
 
 from fleetwave.agent.container_config import create_options
+from fleetwave.agent.output import OutputLine, split_output
 from fleetwave.agent.runtime import DEVICE, IMAGE, MANAGED, SERVICE, Container, RuntimeFailure
 from fleetwave.agent.runtime import ServiceSpec as Spec
 from fleetwave.domain.images import parse_image
@@ -93,6 +94,27 @@ class DockerRuntime:
 
     async def answer_check(self, kind: str) -> tuple[bool, str] | None:
         return None  # real services answer on the network
+
+    async def logs(self, container: Container, *, since: int | None, tail: int) -> list[OutputLine]:
+        """The container's output with the engine's timestamps: its last ``tail`` lines, from
+        ``since`` (whole seconds since the epoch; the API has no finer grain) if given. Two
+        reads, stdout then stderr: one read merges the streams without saying which is which."""
+        found: list[OutputLine] = []
+        for stderr in (False, True):
+            try:
+                raw = await self._call(
+                    self._client.api.logs,
+                    container.id,
+                    stdout=not stderr,
+                    stderr=stderr,
+                    timestamps=True,
+                    tail=tail,
+                    since=since if since else None,
+                )
+            except NotFound:
+                return []  # removed meanwhile: what it said is gone with it
+            found += split_output(raw if isinstance(raw, bytes) else b"", stderr=stderr)
+        return found
 
     def close(self) -> None:
         self._client.close()

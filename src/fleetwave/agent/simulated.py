@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from fleetwave.agent.output import OutputLine
 from fleetwave.agent.runtime import Container, RuntimeFailure, ServiceSpec
 from fleetwave.domain.images import try_parse_image
 
@@ -23,6 +24,7 @@ class Behaviour:
     pull_fails: bool = False
     exits_after_start: bool = False
     unhealthy: bool = False
+    crash_output: str = "Error: the application exited (exit code 1)"  # its last words
 
 
 class SimulatedRuntime:
@@ -38,6 +40,8 @@ class SimulatedRuntime:
         self.answers_checks = answers_checks
         self.images: set[str] = set(images or ())
         self._containers: dict[str, Container] = {}
+        self._output: dict[str, list[OutputLine]] = {}
+        self._last_output_at = 0
         self._ids = itertools.count(1)
         self._now = now or (lambda: datetime.now(UTC))
         self.pulls: list[str] = []
@@ -79,10 +83,30 @@ class SimulatedRuntime:
             exit_code=1 if exits else None,
         )
         self._containers[container.id] = container
+        self.write_output(container.key, f"starting {spec.image}")
+        if exits:
+            self.write_output(container.key, self.behaviour(spec.image).crash_output, stderr=True)
         return container
 
     async def remove(self, container: Container) -> None:
         self._containers.pop(container.id, None)
+        self._output.pop(container.id, None)
+
+    def write_output(self, key: str, text: str, *, stderr: bool = False) -> None:
+        """A line of output from the service ``key``'s container (tests write their own)."""
+        # nanoseconds that always grow, as a real engine's (the clock may stand still here)
+        at = max(int(self._now().timestamp() * 1_000_000_000), self._last_output_at + 1)
+        self._last_output_at = at
+        for container in self._containers.values():
+            if container.key == key:
+                self._output.setdefault(container.id, []).append(OutputLine(at, stderr, text))
+
+    async def logs(self, container: Container, *, since: int | None, tail: int) -> list[OutputLine]:
+        """As the Docker API gives them: the last ``tail`` lines, from ``since`` (seconds)."""
+        lines = self._output.get(container.id, [])
+        if since:
+            lines = [line for line in lines if line.at >= since * 1_000_000_000]
+        return lines[-tail:] if tail else []
 
     async def remove_image(self, image: str) -> None:
         if not any(c.image == image for c in self._containers.values()):

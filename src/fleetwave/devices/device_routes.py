@@ -8,8 +8,17 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from fleetwave.bootstrap import Container
+from fleetwave.devices.logs import BatchFormat
+from fleetwave.devices.schemas import LOG_BATCH_BODY, LogsReceived
 from fleetwave.errors import InvalidInput
-from fleetwave.web import client_address, container, device_key, json_body
+from fleetwave.web import (
+    UnsupportedContentType,
+    client_address,
+    container,
+    device_key,
+    json_body,
+    unpacked_body,
+)
 
 router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 App = Annotated[Container, Depends(container)]
@@ -62,3 +71,35 @@ async def report_current_state(request: Request, app: App) -> dict[str, Any]:
     reporter = await app.protocol.reporter(device_key(request), address=client_address(request))
     uuid = await app.protocol.report(reporter, await json_body(request))
     return {"status": "ok", "uuid": uuid}
+
+
+BATCH_FORMATS = {
+    "application/x-ndjson": BatchFormat.NDJSON,
+    "application/ndjson": BatchFormat.NDJSON,
+    "application/jsonl": BatchFormat.NDJSON,
+    "text/plain": BatchFormat.NDJSON,
+    "": BatchFormat.NDJSON,
+    "application/json": BatchFormat.JSON,
+}
+
+
+def batch_format(content_type: str | None) -> BatchFormat:
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media not in BATCH_FORMATS:
+        raise UnsupportedContentType(media, ("application/x-ndjson", "application/json"))
+    return BATCH_FORMATS[media]
+
+
+@router.post(
+    "/{uuid}/logs",
+    response_model=LogsReceived,
+    openapi_extra=LOG_BATCH_BODY,
+    responses={413: {"description": "more than 1 MiB (unpacked) or 10,000 lines"}},
+)
+async def receive_logs(uuid: str, request: Request, app: App) -> LogsReceived:
+    """The device's container and system log lines, as the iotistic agent ships them. Only
+    the device's newest lines are kept (``FLEETWAVE_DEVICE_LOG_LINES``, ``…_MAX_AGE``)."""
+    kind = batch_format(request.headers.get("content-type"))
+    await app.protocol.authenticate(uuid, device_key(request), address=client_address(request))
+    received = await app.device_logs.receive(uuid, await unpacked_body(request), kind)
+    return LogsReceived(received=received.received, stored=received.stored)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from fleetwave.bootstrap import Container
+from fleetwave.devices.log_store import LogFilter
 from fleetwave.devices.schemas import (
     CurrentStateRead,
     DeviceCreate,
@@ -14,12 +16,14 @@ from fleetwave.devices.schemas import (
     DeviceKey,
     DeviceRead,
     DeviceUpdate,
+    LogLevel,
+    LogPage,
     TargetStateRead,
     TargetStateWrite,
 )
 from fleetwave.errors import InvalidInput
-from fleetwave.schemas import Page
-from fleetwave.web import DeviceCursor, container, require_admin
+from fleetwave.schemas import Page, UtcDatetime
+from fleetwave.web import DeviceCursor, LogCursor, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[Depends(require_admin)]
@@ -90,3 +94,34 @@ async def get_current_state(uuid: str, app: App) -> dict[str, Any]:
 @router.post("/{uuid}/rotate-key", response_model=DeviceKey)
 async def rotate_key(uuid: str, app: App) -> dict[str, str]:
     return await app.devices.rotate_key(uuid)
+
+
+LinesQuery = Annotated[int | None, Query(ge=1, le=1000)]
+
+
+@router.get("/{uuid}/logs", response_model=LogPage)
+async def device_logs(
+    uuid: str,
+    app: App,
+    after: LogCursor = 0,
+    limit: Annotated[LinesQuery, Query(description="lines per page (default 100)")] = None,
+    tail: Annotated[
+        LinesQuery, Query(description="the last N lines (after `after`) instead of the first")
+    ] = None,
+    service: Annotated[str | None, Query(max_length=255)] = None,
+    level: Annotated[
+        LogLevel | None, Query(description="this level and the more severe ones")
+    ] = None,
+    since: Annotated[
+        UtcDatetime | None, Query(description="lines the device logged at or after this time")
+    ] = None,
+) -> dict[str, Any]:
+    """The device's log lines, oldest first, paged by ``after`` like the event log: pass the
+    answer's ``next_cursor`` as ``after`` to read the lines that arrived since (a follower
+    misses and repeats nothing)."""
+    if limit is not None and tail is not None:
+        raise InvalidInput.one("tail", "give limit or tail, not both")
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # a time without a zone is UTC, as everywhere here
+    where = LogFilter(service=service, level=level, since=since)
+    return await app.device_logs.read(uuid, where, after=after, limit=limit or 100, tail=tail)

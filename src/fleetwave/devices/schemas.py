@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -114,3 +114,75 @@ class CurrentStateRead(BaseModel):
     config: dict[str, Any]
     system_info: dict[str, Any]
     reported_at: datetime
+
+
+LogLevel = Literal["debug", "info", "warn", "error"]
+
+
+class LogsReceived(BaseModel):
+    status: Literal["ok"] = "ok"
+    received: int = Field(description="lines in the request")
+    stored: int = Field(
+        description="lines written: all but those the device's retention would drop at once"
+    )
+
+
+class LogLineRead(BaseModel):
+    id: int = Field(description="grows with arrival; a page's next_cursor is its last line's")
+    logged_at: datetime = Field(description="the device's time (when it did not say: received_at)")
+    received_at: datetime
+    level: LogLevel
+    source: str = Field(description="container, system, manager, agent, …")
+    service: str | None
+    stream: Literal["stdout", "stderr"] | None
+    message: str
+
+
+class LogPage(BaseModel):
+    items: list[LogLineRead] = Field(description="oldest first")
+    next_cursor: int = Field(description="pass it as after= to read the lines that come next")
+
+
+LOG_LINE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "one line, as the iotistic agent's cloud log backend sends it",
+    "required": ["message"],
+    "properties": {
+        "message": {"type": "string", "maxLength": 16384},
+        "timestamp": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 253402300799999,
+            "description": "milliseconds since 1970-01-01 UTC, the device's clock",
+        },
+        "level": {
+            "type": "string",
+            "enum": ["debug", "info", "warn", "error"],
+            "description": "default info; any case, and warning, fatal, critical, trace",
+        },
+        "source": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "maxLength": 32, "description": "container, system…"},
+                "name": {"type": "string", "maxLength": 255},
+            },
+        },
+        "serviceName": {"type": "string", "maxLength": 255},
+        "serviceId": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+        "isStdErr": {"type": "boolean"},
+    },
+}
+LOG_BATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "log lines: NDJSON (one object per line, as the iotistic agent sends) or "
+        "a JSON array; gzip allowed (Content-Encoding: gzip); at most 10,000 lines and 1 MiB "
+        "(unpacked) per request",
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "maxItems": 10000, "items": LOG_LINE_SCHEMA}
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}

@@ -78,6 +78,8 @@ SEMVER_RULES = ("major", "minor", "patch", "all")
 # "pending": recorded and answered, not planned yet (see rollouts/deliveries.py).
 WEBHOOK_OUTCOMES = ("rollout_created", "duplicate", "ignored", "rejected", "pending")
 
+LOG_LEVELS = ("debug", "info", "warn", "error")  # device log lines, least to most severe
+
 
 def devices(n: int) -> str:
     """``1 device``, ``2 devices``: counts in messages people read."""

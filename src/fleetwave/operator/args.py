@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 WINDOW = re.compile(r"(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})")
+AGO = re.compile(r"(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+LEVEL_ALIASES = {"warning": "warn", "fatal": "error", "critical": "error", "trace": "debug"}
 
 
 def parse_tags(values: list[str], flag: str = "--tag") -> dict[str, str]:
@@ -81,3 +85,33 @@ def single_service_apps(image: str, service: str = "app", app_id: int = 1001) ->
             ],
         }
     }
+
+
+def parse_since(value: str, now: datetime) -> str:
+    """``"10m"`` (ago), or a time (``2026-01-01T12:00``, UTC unless it says) → ISO 8601 UTC."""
+    text = value.strip()
+    ago = AGO.fullmatch(text)
+    if ago:
+        try:
+            moment = now - timedelta(seconds=float(ago["amount"]) * UNIT_SECONDS[ago["unit"]])
+        except OverflowError:
+            raise ValueError(f"--since {value!r}: that is too long ago") from None
+    else:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"--since {value!r}: write a time (2026-01-01T12:00Z) or how long ago (10m, 2h, 1d)"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except OverflowError:
+        raise ValueError(f"--since {value!r}: outside the years 1 to 9999 in UTC") from None
+
+
+def parse_level(value: str) -> str:
+    """``"WARNING"`` → ``"warn"``: the server's names, in any case, with common aliases."""
+    level = value.strip().lower()
+    return LEVEL_ALIASES.get(level, level)

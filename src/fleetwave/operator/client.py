@@ -149,3 +149,6 @@ class AdminClient:
 
     def register_device(self, fields: dict[str, Any]) -> Any:
         return self.request("POST", "/api/v1/devices", body=fields)
+
+    def device_logs(self, uuid: str, **filters: Any) -> Any:
+        return self.request("GET", f"/api/v1/devices/{segment(uuid)}/logs", params=filters)

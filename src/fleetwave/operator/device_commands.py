@@ -1,13 +1,23 @@
-"""``fleetwave devices list|show|register``."""
+"""``fleetwave devices list|show|register|logs``."""
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from fleetwave.operator.args import parse_tags, read_json_object, single_service_apps
+from fleetwave.operator.args import (
+    parse_level,
+    parse_since,
+    parse_tags,
+    read_json_object,
+    single_service_apps,
+)
 from fleetwave.operator.commands import (
     JsonOption,
     LimitOption,
@@ -17,7 +27,9 @@ from fleetwave.operator.commands import (
     emit,
     parsed,
 )
+from fleetwave.operator.logs import Line, LogFeed, follow, json_line, log_line
 from fleetwave.operator.render import device_view, devices_table
+from fleetwave.operator.watch import Pace
 
 devices_cli = typer.Typer(help="The device registry.", no_args_is_help=True)
 
@@ -93,3 +105,55 @@ def _apps(image: str | None, path: Path | None) -> dict[str, Any]:
         except OSError as exc:
             raise ValueError(f"--apps {path}: {exc.strerror or exc}") from None
     return single_service_apps(image) if image else {}
+
+
+@devices_cli.command("logs")
+def device_logs(
+    uuid: Annotated[str, typer.Argument(help="the device's uuid")],
+    follow_new: Annotated[
+        bool, typer.Option("--follow", "-f", help="then print new lines as they come (Ctrl-C ends)")
+    ] = False,
+    service: Annotated[str | None, typer.Option(help="only this service's lines")] = None,
+    level: Annotated[
+        str | None, typer.Option(help="only this level and the more severe (debug info warn error)")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="only lines logged since: a time (2026-01-01T12:00Z) or 10m, 2h, 1d ago"),
+    ] = None,
+    tail: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="start with the last N lines only")
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="--follow: seconds between reads")
+    ] = 1.0,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """A device's log lines, oldest first (the device's time, service, level, text)."""
+    filters = {
+        "service": service,
+        "level": parsed(parse_level, level) if level else None,
+        "since": parsed(parse_since, since, datetime.now(UTC)) if since else None,
+    }
+    show = _printer(json_line if as_json else log_line)
+    try:
+        with admin_api(url, token) as api:
+            feed = LogFeed(api, uuid, filters)
+            show(feed.first(tail))
+            if follow_new:
+                follow(feed, show, Pace(time.sleep, time.monotonic, interval))
+    except KeyboardInterrupt:
+        if not follow_new:
+            raise
+        # Ctrl-C is how a follow ends: exit 0, no traceback, no "Aborted!"
+
+
+def _printer(shape: Callable[[Line], str]) -> Callable[[list[Line]], None]:
+    def show(lines: list[Line]) -> None:
+        for line in lines:
+            typer.echo(shape(line))
+        sys.stdout.flush()  # a follower into a pipe sees each read's lines at once
+
+    return show

@@ -8,7 +8,8 @@ applies the actions with their events. Devices heard from but not applying their
 flagged on the way (``domain.not_applying``). A tick killed at any point leaves the previous
 committed state, which the next tick continues from. Each tick first plans the webhook
 deliveries recorded and still pending (a process died between its answer and its plan, or
-left the planning to the monitor): see ``deliveries.py``.
+left the planning to the monitor): see ``deliveries.py``. Then its chores run: housekeeping
+that needs a clock and no request, such as deleting device log lines that aged out.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -66,6 +67,12 @@ class Advanced:
     seconds: float = 0.0  # from the turn's clock reading to its commit
 
 
+class Chore(Protocol):
+    async def tidy(self, now: datetime) -> str | None:
+        """Do what is due now, if anything; say what was done."""
+        ...
+
+
 class RolloutMonitor:
     def __init__(
         self,
@@ -77,9 +84,11 @@ class RolloutMonitor:
         *,
         telemetry: Telemetry,
         deliveries: DeliveryPlanner | None = None,
+        chores: Sequence[Chore] = (),
     ) -> None:
         self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
         self.probes, self.telemetry, self.deliveries = probes, telemetry, deliveries
+        self.chores = chores
 
     async def tick(self) -> list[Advanced]:
         started = time.perf_counter()
@@ -90,6 +99,9 @@ class RolloutMonitor:
 
     async def _tick(self) -> list[Advanced]:
         results = await self._plan_deliveries()
+        for chore in self.chores:
+            if (done := await chore.tidy(self.clock.now())) is not None:
+                results.append(Advanced("-", [done]))
         async with self.db.read() as conn:
             ids = list(
                 (

@@ -8,6 +8,7 @@ device_rollout_status, rollout_events, active_rollouts) plus the device tables i
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 
 from fleetwave.domain.vocabulary import (
     DEVICE_ROLLOUT_STATUSES,
+    LOG_LEVELS,
     ROLLOUT_EVENT_TYPES,
     ROLLOUT_STATUSES,
     SEMVER_RULES,
@@ -140,6 +142,36 @@ device_target_images = Table(
     Column("digest", String(128)),
     Column("image", String(1024), nullable=False),
     Index(None, "repository", "tag"),
+)
+
+device_logs = Table(
+    "device_logs",
+    metadata,
+    # BIGINT: a fleet's log lines pass 2^31 within days. SQLite's INTEGER is already 64-bit and
+    # AUTOINCREMENT never reuses an id, so a reader paging by id (``after``) never misses one.
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column(
+        "device_uuid",
+        String(64),
+        ForeignKey("devices.uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("received_at", UtcDateTime, nullable=False),  # the server's clock: retention
+    Column("logged_at", UtcDateTime, nullable=False),  # the device's (received_at if unsaid)
+    Column("level", String(8), nullable=False),
+    Column("source", String(32), nullable=False),  # container, system, manager, agent
+    Column("service", String(255)),
+    Column("stream", String(8)),  # stdout, stderr
+    Column("message", Text, nullable=False),
+    CheckConstraint(one_of("level", LOG_LEVELS), name="level"),
+    Index(None, "device_uuid", "id"),
+    Index(None, "received_at"),
+    sqlite_autoincrement=True,
 )
 
 provisioning_keys = Table(

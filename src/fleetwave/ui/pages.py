@@ -15,13 +15,15 @@ from fastapi.templating import Jinja2Templates
 
 from fleetwave.bootstrap import Container
 from fleetwave.sessions import SESSION_COOKIE
-from fleetwave.ui.views import short_tag
+from fleetwave.ui.views import readable, short_tag
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["tag"] = short_tag
 templates.env.filters["when"] = lambda value: _when(value)
 templates.env.filters["number"] = lambda value: f"{value:g}"
+templates.env.filters["readable"] = readable
+templates.env.filters["clock"] = lambda value: _when(value)[11:19] if value else "—"
 
 # Scripts and styles only from our own files; no inline script, no frame, forms only to us.
 SECURITY_HEADERS = {

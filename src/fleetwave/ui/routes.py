@@ -12,7 +12,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from fleetwave.domain.batches import MAX_BATCHES
-from fleetwave.domain.controls import CONTROL_STATUSES, device_can_roll_back
+from fleetwave.domain.controls import (
+    CONTROL_STATUSES,
+    FAILED_DEVICE_STATUSES,
+    device_can_roll_back,
+)
 from fleetwave.domain.text_rules import prose_problem
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_EVENT_TYPES
 from fleetwave.errors import Conflict, InvalidInput, NotFound
@@ -31,6 +35,8 @@ Page = Annotated[Session, Depends(session_of)]
 Post = Annotated[Session, Depends(csrf)]
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}
 DEVICE_PAGE = 200
+LAST_WORDS = 5  # log lines shown beside a failed device's error
+PANEL_LINES = 50  # log lines in a device's log panel
 
 
 @router.get("", include_in_schema=False)
@@ -87,10 +93,13 @@ async def _rollout_live(
     devices = await app.rollouts.devices(
         rollout_id, batch=batch, status=statuses, limit=DEVICE_PAGE
     )
+    failed = [d["device_uuid"] for d in devices["items"] if d["status"] in FAILED_DEVICE_STATUSES]
+    last_words = await app.device_logs.last_lines(failed, LAST_WORDS)  # where a crash says why
     for device in devices["items"]:
         device["can_roll_back"] = device_can_roll_back(
             device["status"], device["rollback_requested_at"] is not None
         ) and rollout["status"] not in ("cancelled", "rolled_back")
+        device["last_lines"] = last_words.get(device["device_uuid"], [])
     return {
         "rollout": rollout,
         "bars": [batch_bar(b) for b in rollout["batches"]],
@@ -107,9 +116,14 @@ Batch = Annotated[int | None, Query(ge=1, le=MAX_BATCHES)]
 
 @router.get("/rollouts/{rollout_id}", response_class=HTMLResponse)
 async def rollout_page(
-    request: Request, rollout_id: str, session: Page, batch: Batch = None, status: str | None = None
+    request: Request,
+    rollout_id: str,
+    session: Page,
+    batch: Batch = None,
+    status: str | None = None,
+    logs: Annotated[str | None, Query(description="a device whose log panel to show")] = None,
 ) -> Response:
-    return await _rollout_page(request, rollout_id, session, batch, status)
+    return await _rollout_page(request, rollout_id, session, batch, status, logs=logs)
 
 
 async def _rollout_page(
@@ -119,10 +133,13 @@ async def _rollout_page(
     batch: int | None = None,
     status: str | None = None,
     error: str | None = None,
+    logs: str | None = None,
 ) -> Response:
-    """The rollout's page; with ``error``, saying why an action was refused (a 409)."""
+    """The rollout's page; with ``error``, saying why an action was refused (a 409); with
+    ``logs``, the log panel of that device."""
     context = await _rollout_live(request, rollout_id, batch, status)
     events = await app_of(request).event_stream.recent(rollout_id, 100)
+    panel = await app_of(request).device_logs.last_lines([logs], PANEL_LINES) if logs else {}
     return render(
         request,
         "rollout.html",
@@ -133,6 +150,8 @@ async def _rollout_page(
         after=events[-1]["id"] if events else await app_of(request).event_stream.latest_id(),
         event_types=ROLLOUT_EVENT_TYPES,
         error=error,
+        log_device=logs,
+        lines=panel.get(logs or "", []),
         **context,
     )
 
@@ -210,3 +229,10 @@ async def devices_page(
         fleet_id=fleet_id or "",
         online=online or "",
     )
+
+
+@router.get("/devices/{uuid}/logs", response_class=HTMLResponse)
+async def device_logs(request: Request, uuid: str, session: Page) -> Response:
+    """A device's log panel alone: what the rollout page fetches again every few seconds."""
+    lines = await app_of(request).device_logs.tail(uuid, PANEL_LINES)
+    return render(request, "_device_logs.html", session, lines=lines, log_device=uuid)

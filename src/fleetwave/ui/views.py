@@ -3,6 +3,7 @@ a rollout allows (from the domain's table), labels. Pure functions, no HTTP."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,3 +165,13 @@ def short_tag(image: str | None) -> str:
     name = image.split("@", 1)[0]
     _, _, tag = name.rpartition(":")
     return tag if tag and "/" not in tag else name
+
+
+# Terminal escape sequences (colours, cursor moves) and other control characters in a device's
+# output: noise on a page. Tabs and line breaks stay.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def readable(text: str) -> str:
+    """A log line as a page shows it: without terminal escapes or control characters."""
+    return _ESCAPES.sub("", text)

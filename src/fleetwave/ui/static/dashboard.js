@@ -96,7 +96,14 @@
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
+  // Regions that no event announces (a device's log lines) are read again every few seconds.
+  function poll(region) {
+    var seconds = Number(region.getAttribute("data-poll-seconds"));
+    if (seconds > 0) { window.setInterval(refresher(region), seconds * 1000); }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-stream]").forEach(follow);
+    document.querySelectorAll("[data-poll-seconds][data-refresh]").forEach(poll);
   });
 })();

@@ -1,7 +1,7 @@
 """devices.capabilities, device_rollout_status.not_applying_since, two event types
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-12
 
 What a device's agent declares it can do (``domain.capabilities``; an empty list for every
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
