@@ -21,8 +21,8 @@ from fleetwave.domain.device_progress import (
     next_status,
     observe,
     reported_services,
+    reported_tag,
 )
-from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.rollouts.device_moves import move, restore_devices
 from fleetwave.rollouts.events import Event, append
@@ -90,7 +90,7 @@ class DeviceProgress:
         old_images, new_image = row.old_images or {}, row.new_image or rollout.new_image
         observation = observe(services, old_images, new_image)
         target = next_status(row.status, observation, row.rollback_requested_at is not None)
-        await self._note_current_tag(conn, row, services, old_images)
+        await self._note_current_tag(conn, row, reported_tag(services, old_images, new_image))
         if target is None:
             return []
         settings = RolloutSettings.from_json(rollout.settings)
@@ -179,12 +179,7 @@ class DeviceProgress:
             events += await restore_devices(conn, rid, [uuid], now)
         return events
 
-    async def _note_current_tag(
-        self, conn: AsyncConnection, row: Any, services: Any, old_images: dict[str, str]
-    ) -> None:
-        first = next((services[k] for k in old_images if k in services), None)
-        ref = try_parse_image(first.image) if first is not None and first.image else None
-        tag = ref.tag if ref is not None else None
+    async def _note_current_tag(self, conn: AsyncConnection, row: Any, tag: str | None) -> None:
         if tag is not None and tag != row.current_image_tag:
             await conn.execute(
                 update(device_rows).where(device_rows.c.id == row.id).values(current_image_tag=tag)
