@@ -8,6 +8,7 @@ from fleetwave.domain.errors import InvalidInput, Problem
 from fleetwave.domain.images import (
     ImagePattern,
     ImageRef,
+    engine_reference,
     parse_image,
     parse_pattern,
     same_image,
@@ -607,3 +608,24 @@ PINNED = f"{REPO}:v3@{DIGEST}"
 def test_same_image(reported: str | None, wanted: str, expected: bool) -> None:
     assert same_image(reported, wanted) is expected
 
+
+# --- engine_reference: what is served, so that engines report it back unchanged ---------------
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        pytest.param(PINNED, f"{REPO}@{DIGEST}", id="host:port, tag dropped"),
+        pytest.param(f"{REPO}@{DIGEST}", f"{REPO}@{DIGEST}", id="already tagless"),
+        pytest.param(f"{REPO}:v3", f"{REPO}:v3", id="not pinned: unchanged"),
+        pytest.param(REPO, REPO, id="host:port, no tag: unchanged"),
+        pytest.param(f"iotistic/myapp:v3@{DIGEST}", f"iotistic/myapp@{DIGEST}", id="hub short"),
+        pytest.param(f"[::1]:5000/app:v3@{DIGEST}", f"[::1]:5000/app@{DIGEST}", id="IPv6 host"),
+        pytest.param(f"[::1]:5000/app@{DIGEST}", f"[::1]:5000/app@{DIGEST}", id="IPv6, no tag"),
+        pytest.param("Not An Image", "Not An Image", id="not a reference: unchanged"),
+    ],
+)
+def test_engine_reference_drops_the_tag_of_a_pinned_reference(image: str, expected: str) -> None:
+    assert engine_reference(image) == expected
+    if "@" in image:
+        assert same_image(engine_reference(image), image)

@@ -201,3 +201,17 @@ def same_image(reported: str | None, wanted: str) -> bool:
         return reported == wanted
     return a.repository == b.repository and same_version(a.tag, a.digest, b.tag, b.digest)
 
+
+def engine_reference(image: str) -> str:
+    """``image`` in the form container engines report back unchanged: a pinned reference
+    without its tag (``repo:v3@sha256:…`` → ``repo@sha256:…``), the name as it was spelled.
+
+    Docker keeps a container's reference as given; Podman drops the tag of a pinned one, so
+    an agent comparing names exactly (the iotistic agent) would see ``repo:v3@sha256:…``
+    never arrive. Anything else is returned as it is.
+    """
+    name, at, digest = image.partition("@")
+    if not at:
+        return image
+    slash, colon = name.rfind("/"), name.rfind(":")
+    return f"{name[:colon]}@{digest}" if colon > slash else image
