@@ -70,6 +70,7 @@ def svc(image: str | None, state: str, error: str | None = None) -> ServiceRepor
         pytest.param({WEB: svc(NEW, "up")}, ONE, RUNNING_NEW, id="up on the new image"),
         pytest.param({WEB: svc(NEW, "exited")}, ONE, FAILED_NEW, id="exited on the new image"),
         pytest.param({WEB: svc(NEW, "dead")}, ONE, FAILED_NEW, id="dead on the new image"),
+        pytest.param({WEB: svc(NEW, "stopped")}, ONE, FAILED_NEW, id="stopped (Podman's exited)"),
         pytest.param({WEB: svc(NEW, "unhealthy")}, ONE, FAILED_NEW, id="unhealthy, new image"),
         pytest.param({WEB: svc(NEW, "start_failed")}, ONE, FAILED_NEW, id="start_failed"),
         pytest.param({WEB: svc(OLD_WEB, "running")}, ONE, RUNNING_OLD, id="running the old image"),

@@ -21,6 +21,7 @@ UPDATING_WORDS = {"updating", "installing", "starting", "created", "restarting",
 RUNNING_WORDS = {"running", "up", "healthy", "idle"}
 FAILED_WORDS = {
     "exited",
+    "stopped",  # Podman's word for a container whose process ended (Docker says "exited")
     "dead",
     "failed",
     "error",
