@@ -29,7 +29,7 @@ import pytest
 BUSYBOX = Path("/bin/busybox")
 # The service prints its page when it starts (the iotistic agent waits for a container's first
 # log line on Podman) and listens on its device's own loopback address, so several devices
-# share the host. A crashing image prints the same line and exits 1.
+# share the host. A crashing image prints the same line and exits 1 a moment later.
 ENTRYPOINT = [
     "/bin/busybox",
     "sh",
@@ -37,7 +37,12 @@ ENTRYPOINT = [
     "/bin/busybox cat /www/index.html; "
     'trap "exit 0" TERM; /bin/busybox httpd -f -p "${LISTEN:-127.0.0.1:8080}" -h /www & wait',
 ]
-CRASHING_ENTRYPOINT = ["/bin/busybox", "sh", "-c", "/bin/busybox cat /www/index.html; exit 1"]
+CRASHING_ENTRYPOINT = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    "/bin/busybox cat /www/index.html; /bin/busybox sleep 1; exit 1",
+]
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
