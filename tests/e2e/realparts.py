@@ -21,31 +21,43 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 BUSYBOX = Path("/bin/busybox")
-# The service listens on its device's own loopback address, so several devices share the host.
+# The service prints its page when it starts (the iotistic agent waits for a container's first
+# log line on Podman) and listens on its device's own loopback address, so several devices
+# share the host. A crashing image prints the same line and exits 1 a moment later.
 ENTRYPOINT = [
     "/bin/busybox",
     "sh",
     "-c",
+    "/bin/busybox cat /www/index.html; "
     'trap "exit 0" TERM; /bin/busybox httpd -f -p "${LISTEN:-127.0.0.1:8080}" -h /www & wait',
+]
+CRASHING_ENTRYPOINT = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    "/bin/busybox cat /www/index.html; /bin/busybox sleep 1; exit 1",
 ]
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def require(*commands: str) -> None:
+def require(*commands: str, paths: tuple[Path, ...] = (), install: str = "") -> None:
     """Fail in CI (FLEETWAVE_REQUIRE_REAL_PARTS=1), skip on a laptop, when a part is missing."""
     missing = [c for c in commands if shutil.which(c) is None]
-    if not BUSYBOX.exists():
-        missing.append(str(BUSYBOX))
+    missing += [str(p) for p in (BUSYBOX, *paths) if not p.exists()]
     if not missing:
         return
-    message = (
-        f"real parts missing: {', '.join(missing)} (Debian: podman docker-registry busybox-static)"
-    )
+    install = install or "Debian: podman docker-registry busybox-static"
+    unavailable(f"real parts missing: {', '.join(missing)} ({install})")
+
+
+def unavailable(message: str) -> None:
+    """A part cannot be had here: a failure under FLEETWAVE_REQUIRE_REAL_PARTS=1, else a skip."""
     if os.environ.get("FLEETWAVE_REQUIRE_REAL_PARTS") == "1":
         pytest.fail(message)
     pytest.skip(message)
@@ -69,15 +81,16 @@ class Registry:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def push(self, repository: str, tag: str, *, healthy: bool) -> str:
+    def push(self, repository: str, tag: str, *, healthy: bool, crashes: bool = False) -> str:
         """Build the test image and push it with the registry's HTTP API; returns its image ID
         (the digest of its config), which ``podman ps`` shows however the image was named."""
         layer, diff_id = _layer(tag, healthy)
+        entrypoint = CRASHING_ENTRYPOINT if crashes else ENTRYPOINT
         config = json.dumps(
             {
                 "architecture": _architecture(),
                 "os": "linux",
-                "config": {"Entrypoint": ENTRYPOINT, "Env": ["PATH=/bin"]},
+                "config": {"Entrypoint": entrypoint, "Env": ["PATH=/bin"]},
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             }
         ).encode()
@@ -109,6 +122,16 @@ class Registry:
             )
             answer.raise_for_status()
             return config_digest.removeprefix("sha256:")
+
+    def manifest_digest(self, repository: str, tag: str) -> str:
+        """The digest the registry serves ``repository:tag`` under (what a pin names)."""
+        answer = httpx.head(
+            f"http://{self.address}/v2/{repository}/manifests/{tag}",
+            headers={"Accept": OCI_MANIFEST},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return answer.headers["Docker-Content-Digest"]
 
 
 def _upload(http: httpx.Client, repository: str, blob: bytes) -> str:
@@ -214,6 +237,15 @@ class Podman:
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
+
+    def ps(self, label: str) -> list[dict[str, Any]]:
+        """``podman ps --all`` for the containers carrying ``label``: ID, Image (the name the
+        engine reports), ImageID, State, Names."""
+        out = self.run(
+            "ps", "--all", "--no-trunc", "--filter", f"label={label}", "--format", "json"
+        )
+        rows: list[dict[str, Any]] = json.loads(out or "[]")
+        return rows
 
     def container_ids(self, device_uuid: str) -> list[str]:
         """``podman ps`` for one device's running containers: their IDs."""

@@ -1,12 +1,15 @@
-"""The engine's timestamps, as Docker and Podman write them, read back (``_timestamp``)."""
+"""The engine's answers, as Docker and Podman write them, read back: timestamps
+(``_timestamp``) and a container's state (``_container``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from fleetwave.agent.docker_runtime import _timestamp
+from fleetwave.agent.docker_runtime import _container, _timestamp
 
 
 def test_engine_timestamps_with_nanoseconds_and_z_are_read_to_the_microsecond() -> None:
@@ -42,3 +45,26 @@ def test_a_container_that_never_started_or_an_unreadable_time_has_no_timestamp(
     value: object,
 ) -> None:
     assert _timestamp(value) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "exit_code"),
+    [
+        pytest.param("exited", 1, id="Docker: exited"),
+        pytest.param("stopped", 1, id="Podman: stopped"),
+        pytest.param("running", None, id="running: no exit code"),
+    ],
+)
+def test_a_container_whose_process_ended_carries_its_exit_code(
+    status: str, exit_code: int | None
+) -> None:
+    found: Any = SimpleNamespace(
+        id="c0ffee",
+        labels={"io.fleetwave.service": "1001/web", "io.fleetwave.image": "app:v1"},
+        status=status,
+        attrs={"State": {"Status": status, "ExitCode": 1}, "Config": {"Image": "app:v1"}},
+    )
+
+    container = _container(found)
+
+    assert (container.state, container.exit_code, container.image) == (status, exit_code, "app:v1")

@@ -142,6 +142,33 @@ def test_a_container_whose_fleetwave_label_was_changed_is_replaced() -> None:
     assert plan([service], [tampered]) == [Change(service, tampered)]
 
 
+PINNED = "registry.local:5000/web:v3@sha256:" + "ab" * 32
+PINNED_TAGLESS = "registry.local:5000/web@sha256:" + "ab" * 32
+
+
+def test_the_same_pinned_image_spelled_without_its_tag_restarts_nothing() -> None:
+    """The server now serves ``repo@sha256:…`` for ``repo:v3@sha256:…``: a container started
+    from the old spelling is left running, its configuration otherwise unchanged."""
+    config = {"ports": ["80:80"]}
+    old = running(spec(PINNED, config | {"image": PINNED}))
+
+    assert plan([spec(PINNED_TAGLESS, config | {"image": PINNED_TAGLESS})], [old]) == []
+
+
+def test_the_same_pinned_image_with_another_configuration_restarts_the_service() -> None:
+    old = running(spec(PINNED, {"image": PINNED, "ports": ["80:80"]}))
+    new = spec(PINNED_TAGLESS, {"image": PINNED_TAGLESS, "ports": ["8080:80"]})
+
+    assert plan([new], [old]) == [Change(new, old)]
+
+
+def test_another_digest_replaces_the_container() -> None:
+    old = running(spec(PINNED))
+    new = spec(PINNED_TAGLESS.replace("ab" * 32, "cd" * 32))
+
+    assert plan([new], [old]) == [Change(new, old)]
+
+
 # apply ------------------------------------------------------------------------------------
 
 

@@ -22,8 +22,8 @@ from fleetwave.domain.device_progress import (
     next_status,
     observe,
     reported_services,
+    reported_tag,
     retry_backoff,
-    same_image,
 )
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES
 
@@ -35,6 +35,8 @@ OTHER_DIGEST = "sha256:" + "b" * 64
 NEW = f"{REPO}:1.2.0@{DIGEST}"  # the rollout pins the digest
 NEW_TAG_ONLY = f"{REPO}:1.2.0"
 NEW_OTHER_DIGEST = f"{REPO}:1.2.0@{OTHER_DIGEST}"
+NEW_TAGLESS = f"{REPO}@{DIGEST}"  # how Podman reports a container made from NEW
+PINNED_OLD = f"{REPO}:1.1.0@{OTHER_DIGEST}"
 OLD_WEB = f"{REPO}:1.1.0"
 OLD_WORKER = f"{REPO}:1.0.9"
 
@@ -71,6 +73,7 @@ def svc(image: str | None, state: str, error: str | None = None) -> ServiceRepor
         pytest.param({WEB: svc(NEW, "up")}, ONE, RUNNING_NEW, id="up on the new image"),
         pytest.param({WEB: svc(NEW, "exited")}, ONE, FAILED_NEW, id="exited on the new image"),
         pytest.param({WEB: svc(NEW, "dead")}, ONE, FAILED_NEW, id="dead on the new image"),
+        pytest.param({WEB: svc(NEW, "stopped")}, ONE, FAILED_NEW, id="stopped (Podman's exited)"),
         pytest.param({WEB: svc(NEW, "unhealthy")}, ONE, FAILED_NEW, id="unhealthy, new image"),
         pytest.param({WEB: svc(NEW, "start_failed")}, ONE, FAILED_NEW, id="start_failed"),
         pytest.param({WEB: svc(OLD_WEB, "running")}, ONE, RUNNING_OLD, id="running the old image"),
@@ -92,6 +95,21 @@ def svc(image: str | None, state: str, error: str | None = None) -> ServiceRepor
             ONE,
             None,
             id="another digest exiting is not the new image failing",
+        ),
+        pytest.param(
+            {WEB: svc(NEW_TAGLESS, "running")}, ONE, RUNNING_NEW, id="digest without the tag"
+        ),
+        pytest.param(
+            {WEB: svc(NEW_TAGLESS, "exited")}, ONE, FAILED_NEW, id="digest without tag, exited"
+        ),
+        pytest.param(
+            {WEB: svc(f"{REPO}@{OTHER_DIGEST}", "running")}, ONE, None, id="tagless, other digest"
+        ),
+        pytest.param(
+            {WEB: svc(f"{REPO}@{OTHER_DIGEST}", "running")},
+            {WEB: PINNED_OLD},
+            RUNNING_OLD,
+            id="back on a pinned old image, reported without its tag",
         ),
         # services the rollout does not change
         pytest.param({DB: svc(NEW, "running")}, ONE, None, id="unrelated service only"),
@@ -166,25 +184,31 @@ def test_observe(
     assert observe(services, old_images, NEW) == expected
 
 
+# --- reported_tag: the tag a device runs, also when its engine dropped it ----------------------
+
+
 @pytest.mark.parametrize(
-    ("reported", "wanted", "expected"),
+    ("services", "old_images", "expected"),
     [
-        pytest.param(NEW, NEW, True, id="identical"),
-        pytest.param(NEW_TAG_ONLY, NEW, True, id="reported without the pinned digest"),
-        pytest.param(NEW, NEW_TAG_ONLY, True, id="wanted without a digest"),
-        pytest.param(NEW_OTHER_DIGEST, NEW, False, id="another digest"),
-        pytest.param(OLD_WEB, NEW, False, id="another tag"),
-        pytest.param(f"{REPO}-fork:1.2.0", NEW, False, id="another repository"),
-        pytest.param("docker.io/library/nginx:1.25", "nginx:1.25", True, id="hub long form"),
-        pytest.param("index.docker.io/library/nginx:1.25", "nginx:1.25", True, id="hub alias"),
-        pytest.param("nginx:1.25", "nginx:1.26", False, id="hub, another tag"),
-        pytest.param(None, NEW, False, id="nothing reported"),
-        pytest.param("Not An Image", "Not An Image", True, id="unparsable, same text"),
-        pytest.param("Not An Image", NEW, False, id="unparsable, other text"),
+        pytest.param({WEB: svc(NEW, "running")}, ONE, "1.2.0", id="the tag it reports"),
+        pytest.param({WEB: svc(f"{REPO}@{DIGEST}", "running")}, ONE, "1.2.0", id="new, tagless"),
+        pytest.param(
+            {WEB: svc(f"{REPO}@{OTHER_DIGEST}", "running")},
+            {WEB: PINNED_OLD},
+            "1.1.0",
+            id="old, tagless",
+        ),
+        pytest.param(
+            {WEB: svc(f"{REPO}@sha256:{'c' * 64}", "running")}, ONE, None, id="unknown digest"
+        ),
+        pytest.param({WEB: svc(None, "running")}, ONE, None, id="no image"),
+        pytest.param({DB: svc(NEW, "running")}, ONE, None, id="another service"),
     ],
 )
-def test_same_image(reported: str | None, wanted: str, expected: bool) -> None:
-    assert same_image(reported, wanted) is expected
+def test_reported_tag(
+    services: dict[str, ServiceReport], old_images: dict[str, str], expected: str | None
+) -> None:
+    assert reported_tag(services, old_images, NEW) == expected
 
 
 # --- next_status over the transition table ----------------------------------------------------

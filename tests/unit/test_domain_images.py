@@ -8,8 +8,10 @@ from fleetwave.domain.errors import InvalidInput, Problem
 from fleetwave.domain.images import (
     ImagePattern,
     ImageRef,
+    engine_reference,
     parse_image,
     parse_pattern,
+    same_image,
     try_parse_image,
     with_version,
 )
@@ -569,3 +571,61 @@ def test_with_version_keeps_the_devices_spelling_of_the_name(
     assert moved == expected
     assert parse_image(moved).repository == parse_image(image).repository
     assert (parse_image(moved).tag, parse_image(moved).digest) == (tag, digest)
+
+
+# --- same_image: a reported image against the one wanted --------------------------------------
+
+REPO = "registry.example.com:5000/acme/app"
+PINNED = f"{REPO}:v3@{DIGEST}"
+
+
+@pytest.mark.parametrize(
+    ("reported", "wanted", "expected"),
+    [
+        pytest.param(PINNED, PINNED, True, id="identical"),
+        pytest.param(f"{REPO}@{DIGEST}", PINNED, True, id="tag dropped by the engine (Podman)"),
+        pytest.param(PINNED, f"{REPO}@{DIGEST}", True, id="wanted without the tag"),
+        pytest.param(f"{REPO}:v2@{DIGEST}", PINNED, True, id="same digest, another tag"),
+        pytest.param(f"{REPO}:v3", PINNED, True, id="reported without the pinned digest"),
+        pytest.param(PINNED, f"{REPO}:v3", True, id="wanted without a digest"),
+        pytest.param(f"{REPO}:v3@{OTHER_DIGEST}", PINNED, False, id="another digest"),
+        pytest.param(f"{REPO}@{OTHER_DIGEST}", PINNED, False, id="tagless, another digest"),
+        pytest.param(f"{REPO}@{DIGEST}", f"{REPO}:v3", False, id="tagless against a tag"),
+        pytest.param(f"{REPO}:v3", f"{REPO}@{DIGEST}", False, id="a tag against a tagless pin"),
+        pytest.param(f"{REPO}:v2", f"{REPO}:v3", False, id="another tag"),
+        pytest.param(f"{REPO}-fork@{DIGEST}", PINNED, False, id="another repository, same digest"),
+        pytest.param("docker.io/library/nginx:1.25", "nginx:1.25", True, id="hub long form"),
+        pytest.param("index.docker.io/library/nginx:1.25", "nginx:1.25", True, id="hub alias"),
+        pytest.param(f"docker.io/library/nginx@{DIGEST}", f"nginx:1.25@{DIGEST}", True, id="hub"),
+        pytest.param("nginx:1.25", "nginx:1.26", False, id="hub, another tag"),
+        pytest.param("nginx", "nginx:latest", True, id="no tag is latest"),
+        pytest.param("nginx:latest", "nginx", True, id="latest is no tag"),
+        pytest.param(None, PINNED, False, id="nothing reported"),
+        pytest.param("Not An Image", "Not An Image", True, id="unparsable, same text"),
+        pytest.param("Not An Image", PINNED, False, id="unparsable, other text"),
+    ],
+)
+def test_same_image(reported: str | None, wanted: str, expected: bool) -> None:
+    assert same_image(reported, wanted) is expected
+
+
+# --- engine_reference: what is served, so that engines report it back unchanged ---------------
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        pytest.param(PINNED, f"{REPO}@{DIGEST}", id="host:port, tag dropped"),
+        pytest.param(f"{REPO}@{DIGEST}", f"{REPO}@{DIGEST}", id="already tagless"),
+        pytest.param(f"{REPO}:v3", f"{REPO}:v3", id="not pinned: unchanged"),
+        pytest.param(REPO, REPO, id="host:port, no tag: unchanged"),
+        pytest.param(f"iotistic/myapp:v3@{DIGEST}", f"iotistic/myapp@{DIGEST}", id="hub short"),
+        pytest.param(f"[::1]:5000/app:v3@{DIGEST}", f"[::1]:5000/app@{DIGEST}", id="IPv6 host"),
+        pytest.param(f"[::1]:5000/app@{DIGEST}", f"[::1]:5000/app@{DIGEST}", id="IPv6, no tag"),
+        pytest.param("Not An Image", "Not An Image", id="not a reference: unchanged"),
+    ],
+)
+def test_engine_reference_drops_the_tag_of_a_pinned_reference(image: str, expected: str) -> None:
+    assert engine_reference(image) == expected
+    if "@" in image:
+        assert same_image(engine_reference(image), image)

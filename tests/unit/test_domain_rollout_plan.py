@@ -174,6 +174,19 @@ def test_with_a_digest_a_device_on_the_same_tag_but_another_digest_is_included(
     assert result.excluded == {"already_on_new_version": {"count": 1, "devices": ["same-digest"]}}
 
 
+def test_with_a_digest_a_target_pinning_it_is_there_whatever_tag_it_names() -> None:
+    candidates = [
+        device("tagless", f"iotistic/myapp@{DIGEST}"),
+        device("retagged", f"iotistic/myapp:v1.9.9@{DIGEST}"),
+        device("older", f"iotistic/myapp:v1.0.0@{OLD_DIGEST}"),
+    ]
+
+    result = plan(candidates, new_digest=DIGEST)
+
+    assert uuids(result) == ["older"]
+    assert result.excluded["already_on_new_version"]["devices"] == ["tagless", "retagged"]
+
+
 def test_without_a_digest_the_tag_alone_says_who_is_there() -> None:
     candidates = [
         device("pinned", f"iotistic/myapp:v2.0.0@{OLD_DIGEST}"),

@@ -10,8 +10,10 @@ import pytest
 
 from fleetwave.domain.errors import InvalidInput, Problem
 from fleetwave.domain.target_state import (
+    engine_apps,
     normalize_config,
     normalize_target_apps,
+    served_state,
     service_image,
     state_etag,
 )
@@ -519,6 +521,54 @@ def test_different_content_gives_different_etag(
     one: tuple[dict[str, Any], dict[str, Any]], other: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
     assert state_etag(*one) != state_etag(*other)
+
+
+# --- what devices are served: pinned images without their tag --------------------------------
+
+DIGEST = "sha256:" + "ab" * 32
+PINNED = f"registry.local:5000/acme/app:v3@{DIGEST}"
+TAGLESS = f"registry.local:5000/acme/app@{DIGEST}"
+
+
+def test_a_pinned_image_is_served_without_its_tag_in_both_fields() -> None:
+    apps = apps_with(a_service(imageName=PINNED, config={"image": PINNED, "restart": "always"}))
+
+    served = served_state(apps, {}, None)["apps"]["1001"]["services"][0]
+
+    assert served["imageName"] == served["config"]["image"] == TAGLESS
+    assert served["config"]["restart"] == "always"
+    assert apps["1001"]["services"][0]["imageName"] == PINNED  # the stored target keeps its tag
+
+
+def test_only_the_pinned_services_change_and_the_rest_is_served_as_stored() -> None:
+    plain = a_service(serviceName="plain")
+    pinned = a_service(serviceName="pinned", imageName=PINNED, config={"image": PINNED})
+    apps = apps_with(plain, pinned) | {"1002": {"appId": 1002, "appName": "db", "services": []}}
+
+    served = engine_apps(apps)
+
+    assert served["1001"]["services"][0] is plain
+    assert served["1001"]["services"][1]["imageName"] == TAGLESS
+    assert served["1002"] is apps["1002"]
+
+
+def test_apps_without_a_pinned_tag_are_served_as_they_are_without_a_copy() -> None:
+    for apps in (apps_with(a_service()), apps_with(a_service(imageName=TAGLESS)), {}):
+        assert engine_apps(apps) is apps
+
+
+def test_the_etag_covers_what_is_served() -> None:
+    def stored(image: str) -> dict[str, Any]:
+        return apps_with(a_service(imageName=image, config={"image": image}))
+
+    assert state_etag(stored(PINNED), {}) == state_etag(stored(TAGLESS), {})
+    assert state_etag(stored(PINNED), {}) != state_etag(stored(f"{TAGLESS[:-1]}0"), {})
+
+
+def test_malformed_apps_are_served_as_they_are() -> None:
+    apps: dict[str, Any] = {"1": "not an app", "2": {"services": ["x", {"imageName": 5}]}}
+
+    assert engine_apps(apps) is apps
 
 
 # --- service_image -------------------------------------------------------------------------

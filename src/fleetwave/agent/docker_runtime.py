@@ -120,6 +120,9 @@ class DockerRuntime:
         self._client.close()
 
 
+ENDED = ("exited", "stopped")  # Docker's word and Podman's for a container whose process ended
+
+
 def _container(found: DockerContainer) -> Container:
     attrs: dict[str, Any] = found.attrs
     labels: dict[str, str] = dict(found.labels or {})
@@ -131,7 +134,7 @@ def _container(found: DockerContainer) -> Container:
         state=str(state.get("Status") or found.status),
         started_at=_timestamp(state.get("StartedAt")),
         labels=labels,
-        exit_code=state.get("ExitCode") if state.get("Status") == "exited" else None,
+        exit_code=state.get("ExitCode") if state.get("Status") in ENDED else None,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleetwave.agent.runtime import PREVIOUS, Container, Runtime, RuntimeFailure, ServiceSpec
+from fleetwave.domain.images import same_image
 from fleetwave.domain.target_state import service_image, service_key
 
 Progress = Callable[[str, str, str | None], Awaitable[None]]  # (service key, status, error)
@@ -79,9 +80,19 @@ def plan(target: Sequence[ServiceSpec], running: Sequence[Container]) -> list[Ch
 
 
 def _differs(spec: ServiceSpec, container: Container) -> bool:
-    if container.image != spec.image or container.state != "running":
+    """Whether the container must be replaced. The image is compared as an image, not as
+    text (``repo:v3@sha256:…`` and ``repo@sha256:…`` are one image: the server serves pinned
+    references without their tag), and the labels as they would read with the running
+    container's own spelling of it, so that a new spelling alone restarts nothing."""
+    if not same_image(container.image, spec.image) or container.state != "running":
         return True
-    return any(container.labels.get(k) != v for k, v in spec.labels.items())
+    as_running = _spelled(spec, container.image)
+    return any(container.labels.get(k) != v for k, v in as_running.labels.items())
+
+
+def _spelled(spec: ServiceSpec, image: str) -> ServiceSpec:
+    config = spec.config | {"image": image} if "image" in spec.config else spec.config
+    return replace(spec, image=image, config=config)
 
 
 class Reconciler:
@@ -115,7 +126,9 @@ class Reconciler:
         replaced = {
             c.old.key: c.old.image
             for c in changes
-            if c.old is not None and c.spec is not None and c.spec.image != c.old.image
+            if c.old is not None
+            and c.spec is not None
+            and not same_image(c.old.image, c.spec.image)
         }
         for change in changes:  # ... then kill and start
             if change.spec is not None and change.spec.key in failed:
@@ -140,7 +153,7 @@ def _remembering(spec: ServiceSpec, old: Container | None) -> ServiceSpec:
     configuration changes)."""
     if old is None:
         return spec
-    previous = old.image if old.image != spec.image else old.labels.get(PREVIOUS)
+    previous = old.labels.get(PREVIOUS) if same_image(old.image, spec.image) else old.image
     return replace(spec, previous_image=previous)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleetwave.domain.images import try_parse_image
+from fleetwave.domain.images import same_image, try_parse_image
 from fleetwave.domain.target_state import service_image, service_key
 
 PULLING_WORDS = {"pulling", "downloading", "download", "pull"}
@@ -28,7 +28,7 @@ UPDATING_WORDS = {"updating", "installing", "starting", "created", "stopping"}
 RUNNING_WORDS = {"running", "up", "healthy", "idle"}
 FAILED_WORDS = {
     "exited",
-    "stopped",  # Podman's word for a container that ended
+    "stopped",  # Podman's word for a container whose process ended (Docker says "exited")
     "restarting",  # the engine's restart policy starts it again after it exited
     "dead",
     "failed",
@@ -92,19 +92,6 @@ def reported_services(apps: Mapping[str, Any]) -> dict[str, ServiceReport]:
     return found
 
 
-def same_image(reported: str | None, wanted: str) -> bool:
-    """Whether a reported image is the wanted one: same repository and tag, and the same
-    digest when both name one (an agent may report the tag without the pinned digest)."""
-    if reported is None:
-        return False
-    a, b = try_parse_image(reported), try_parse_image(wanted)
-    if a is None or b is None:
-        return reported == wanted
-    if (a.repository, a.tag) != (b.repository, b.tag):
-        return False
-    return a.digest is None or b.digest is None or a.digest == b.digest
-
-
 def observe(
     services: Mapping[str, ServiceReport], old_images: Mapping[str, str], new_image: str
 ) -> str | None:
@@ -127,6 +114,21 @@ def observe(
     if any(s.state in UPDATING_WORDS for s in mine) or on_new:
         return UPDATING
     return None
+
+
+def reported_tag(
+    services: Mapping[str, ServiceReport], old_images: Mapping[str, str], new_image: str
+) -> str | None:
+    """The tag the device runs, by its first service the rollout changes. An engine may
+    report a pinned image without its tag (``repo@sha256:…``): it is then the tag of the
+    new or old image it is the same as, if either."""
+    image = next((services[k].image for k in old_images if k in services), None)
+    ref = try_parse_image(image) if image else None
+    if image is None or ref is None or ref.tag is not None:
+        return ref.tag if ref is not None else None
+    same = next((i for i in (new_image, *old_images.values()) if same_image(image, i)), None)
+    same_ref = try_parse_image(same) if same is not None else None
+    return same_ref.tag if same_ref is not None else None
 
 
 def next_status(

@@ -172,3 +172,49 @@ def with_version(image: str, tag: str, digest: str | None = None) -> str:
     if colon > slash:
         name = name[:colon]
     return f"{name}:{tag}@{digest}" if digest else f"{name}:{tag}"
+
+
+def same_version(
+    tag: str | None, digest: str | None, other_tag: str | None, other_digest: str | None
+) -> bool:
+    """Whether two versions of one repository are the same image.
+
+    Two digests decide alone, whatever the tags: engines report a pinned reference with the
+    tag dropped (Podman runs ``repo:v3@sha256:…`` as ``repo@sha256:…``). Otherwise the tags
+    decide (a missing tag without a digest is ``latest``, as engines read it), and a digest on
+    one side only is not held against it: an agent may report the tag without the pin.
+    """
+    if digest is not None and other_digest is not None:
+        return digest == other_digest
+    if digest is None and tag is None:
+        tag = "latest"
+    if other_digest is None and other_tag is None:
+        other_tag = "latest"
+    return tag is not None and tag == other_tag
+
+
+def same_image(reported: str | None, wanted: str) -> bool:
+    """Whether a reported image is the wanted one: the same repository (Docker Hub's short
+    forms expanded) and the same version (:func:`same_version`). Text that is not a reference
+    is the same only as the same text."""
+    if reported is None:
+        return False
+    a, b = try_parse_image(reported), try_parse_image(wanted)
+    if a is None or b is None:
+        return reported == wanted
+    return a.repository == b.repository and same_version(a.tag, a.digest, b.tag, b.digest)
+
+
+def engine_reference(image: str) -> str:
+    """``image`` in the form container engines report back unchanged: a pinned reference
+    without its tag (``repo:v3@sha256:…`` → ``repo@sha256:…``), the name as it was spelled.
+
+    Docker keeps a container's reference as given; Podman drops the tag of a pinned one, so
+    an agent comparing names exactly (the iotistic agent) would see ``repo:v3@sha256:…``
+    never arrive. Anything else is returned as it is.
+    """
+    name, at, digest = image.partition("@")
+    if not at:
+        return image
+    slash, colon = name.rfind("/"), name.rfind(":")
+    return f"{name[:colon]}@{digest}" if colon > slash else image

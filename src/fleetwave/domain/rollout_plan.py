@@ -119,7 +119,11 @@ def plan_rollout(
 
 
 def _already_there(service: ServiceImage, tag: str, digest: str | None) -> bool:
-    return service.tag == tag and (digest is None or service.digest == digest)
+    """A pushed digest is there when the target pins it, whatever tag the target names (the
+    same image pushed under two tags); a push without one, when the target names its tag."""
+    if digest is not None:
+        return service.digest == digest
+    return service.tag == tag
 
 
 def _most_common_tag(tags: list[str | None]) -> str | None:

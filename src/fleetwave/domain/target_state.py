@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleetwave.domain.errors import InvalidInput, Problem
-from fleetwave.domain.images import try_parse_image, with_version
+from fleetwave.domain.images import engine_reference, try_parse_image, with_version
 from fleetwave.domain.text_rules import label_problem
 
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
@@ -40,10 +40,45 @@ def served_state(
     apps: Mapping[str, Any], config: Mapping[str, Any], extensions: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """What a device's poll returns for it: apps and config, and fleetwave's extension."""
-    state: dict[str, Any] = {"apps": apps, "config": config}
+    state: dict[str, Any] = {"apps": engine_apps(apps), "config": config}
     if extensions:
         state["fleetwave"] = extensions
     return state
+
+
+def engine_apps(apps: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``apps`` as devices are served them: pinned images in the form engines report back
+    unchanged (``repo@sha256:…``, see :func:`~fleetwave.domain.images.engine_reference`).
+    The stored target keeps the readable ``repo:v3@sha256:…``; ``apps`` is returned as it
+    is when nothing is pinned with a tag (the usual case, and no copy)."""
+    served: dict[str, Any] | None = None
+    for app_id, app in apps.items():
+        services = app.get("services") if isinstance(app, dict) else None
+        if not isinstance(services, list) or not any(map(_pinned_with_tag, services)):
+            continue
+        served = served if served is not None else dict(apps)
+        served[app_id] = app | {"services": [_engine_service(s) for s in services]}
+    return apps if served is None else served
+
+
+def _pinned_with_tag(service: Any) -> bool:
+    if not isinstance(service, dict):
+        return False
+    config = service.get("config")
+    images = (service.get("imageName"), config.get("image") if isinstance(config, dict) else None)
+    return any(isinstance(i, str) and engine_reference(i) != i for i in images)
+
+
+def _engine_service(service: Any) -> Any:
+    if not _pinned_with_tag(service):
+        return service
+    served = dict(service)
+    if isinstance(image := served.get("imageName"), str):
+        served["imageName"] = engine_reference(image)
+    config = served.get("config")
+    if isinstance(config, dict) and isinstance(image := config.get("image"), str):
+        served["config"] = config | {"image": engine_reference(image)}
+    return served
 
 
 def service_image(service: Mapping[str, Any]) -> str | None:

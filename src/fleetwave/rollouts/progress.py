@@ -25,8 +25,8 @@ from fleetwave.domain.device_progress import (
     next_status,
     observe,
     reported_services,
+    reported_tag,
 )
-from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.report import ReportedApps
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.rollouts.device_moves import count, restore_devices
@@ -109,7 +109,9 @@ def follow(
     """What a report does to the device's row in a rollout (no I/O)."""
     rid, uuid = rollout.rollout_id, row.device_uuid
     old_images, new_image = row.old_images or {}, row.new_image or rollout.new_image
-    step = Step(row.id, rid, uuid, row.status, current_tag=_new_tag(row, services, old_images))
+    tag = reported_tag(services, old_images, new_image)
+    step = Step(row.id, rid, uuid, row.status)
+    step.current_tag = tag if tag is not None and tag != row.current_image_tag else None
     target = next_status(
         row.status, observe(services, old_images, new_image), row.rollback_requested_at is not None
     )
@@ -177,17 +179,6 @@ def _failed(step: Step, row: Any, settings: RolloutSettings, reason: str, now: d
     ]
     step.roll_back = settings.auto_rollback
     return step
-
-
-def _new_tag(
-    row: Any, services: Mapping[str, ServiceReport], old_images: dict[str, str]
-) -> str | None:
-    """The tag the device now runs for the rollout's first service, if it is not the one on
-    record."""
-    first = next((services[k] for k in old_images if k in services), None)
-    ref = try_parse_image(first.image) if first is not None and first.image else None
-    tag = ref.tag if ref is not None else None
-    return tag if tag is not None and tag != row.current_image_tag else None
 
 
 async def _watching(conn: AsyncConnection, uuids: list[str]) -> list[str]:
