@@ -32,7 +32,10 @@ FLEETWAVE = [sys.executable, "-m", "fleetwave.cli"]
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 FINAL_ROLLOUT_STATUSES = ("completed", "failed")
 TERMINAL_DEVICE_STATUSES = ("completed", "failed", "rolled_back", "rollback_failed", "skipped")
-ADVANCED = re.compile(r" fleetwave\.monitor: rollout (?P<rollout>[0-9a-f-]{36}): (?P<message>.*)$")
+ADVANCED = re.compile(
+    r" fleetwave\.monitor: rollout (?P<rollout>[0-9a-f-]{36}): (?P<message>.*?)"
+    r"(?: \(committed after [0-9.]+ s\))?$"
+)
 ATTEMPT = re.compile(r"^attempt (?P<attempt>\d+):")
 
 

@@ -32,7 +32,9 @@ from fleetwave.operator.render import policies_table, policy_view
 
 policies_cli = typer.Typer(help="Image update policies.", no_args_is_help=True)
 
-READ_ONLY = ("id", "effective_health_checks", "created_at", "updated_at")
+READ_ONLY = (
+    "id", "effective_health_checks", "health_check_coverage", "created_at", "updated_at"
+)  # fmt: skip
 
 Strategy = Annotated[
     str | None, typer.Option(help="auto | staged | manual | scheduled", show_default=False)
