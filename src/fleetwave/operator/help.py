@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
@@ -22,8 +21,9 @@ CONNECTION = "Connection"
 
 
 class ReadableCommand(TyperCommand):
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        params: list[click.Parameter] = super().get_params(ctx)
+    # Any: typer's click (vendored or not, by version)
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
         for param in params:
             if isinstance(param, TyperOption) and param.metavar is None:
                 param.metavar = "" if param.is_flag else _word(param)
@@ -36,7 +36,7 @@ class ReadableCommand(TyperCommand):
 class _NamedArgument(TyperArgument):
     """An argument shown by its name alone (``PATTERN``), which says what it is."""
 
-    def display_type_rich(self, ctx: click.Context) -> str | None:
+    def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
 
