@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from fleetwave import __version__
 from fleetwave.api_document import openapi_with_error_bodies
+from fleetwave.api_pages import install_api_pages
 from fleetwave.body_limits import BodyLimits
 from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
@@ -63,6 +64,9 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         version=__version__,
         description="Safe rolling container-image updates for fleets of IoT devices.",
         lifespan=lifespan,
+        docs_url=None,  # served from fleetwave itself, not a CDN: api_pages
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.openapi = openapi_with_error_bodies(app)  # type: ignore[method-assign]
     app.state.container = container
@@ -71,6 +75,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
     app.add_middleware(BodyLimits, container=container)
     app.add_middleware(FastPoll, protocol=container.protocol)
     install_error_handlers(app)
+    install_api_pages(app)
     for router in (
         device_routes.router,  # first: the device poll is matched before anything else
         ops_routes.router,

@@ -7,9 +7,10 @@ import logging
 import zlib
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyCookie, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -69,7 +70,31 @@ def device_key(request: Request) -> str | None:
     return request.headers.get("x-device-api-key") or bearer(request)
 
 
-async def require_admin(request: Request, app: Container = Depends(container)) -> None:
+# Declared as security schemes so the OpenAPI document says which operations need them; the
+# credentials themselves are read by ``bearer`` and the session store, as before.
+ADMIN_TOKEN_SCHEME = HTTPBearer(
+    scheme_name="adminToken",
+    description="The admin token: FLEETWAVE_ADMIN_TOKEN, or the one kept in the data "
+    "directory's admin-token (`fleetwave admin-token --show`).",
+    auto_error=False,
+)
+SESSION_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="dashboardSession",
+    description="The dashboard's session cookie, after signing in at /ui/login.",
+    auto_error=False,
+)
+
+
+async def require_admin(
+    request: Request,
+    app: Container = Depends(container),
+    _: object = Security(ADMIN_TOKEN_SCHEME),
+) -> None:
+    await _check_admin_token(request, app)
+
+
+async def _check_admin_token(request: Request, app: Container) -> None:
     token = bearer(request)
     if token is None:
         raise Unauthorized("admin endpoints need Authorization: Bearer <admin token>")
@@ -77,11 +102,16 @@ async def require_admin(request: Request, app: Container = Depends(container)) -
         raise Unauthorized("invalid admin token")
 
 
-async def require_admin_or_session(request: Request, app: Container = Depends(container)) -> None:
+async def require_admin_or_session(
+    request: Request,
+    app: Container = Depends(container),
+    _token: object = Security(ADMIN_TOKEN_SCHEME),
+    _session: object = Security(SESSION_SCHEME),
+) -> None:
     """The admin token, or a dashboard session cookie (for the dashboard's own requests)."""
     if bearer(request) is None and app.sessions.session_id(request.cookies.get(SESSION_COOKIE)):
         return
-    await require_admin(request, app)
+    await _check_admin_token(request, app)
 
 
 def client_address(request: Request) -> str:

@@ -416,6 +416,39 @@ def test_pause_watch_resume_promote_and_watch_to_the_end(
     assert lines[-1]["status"] == "completed" and lines[-1]["rollout_id"] == rollout_id
 
 
+def test_trigger_watch_keeps_watching_through_a_pause_until_its_timeout(
+    server: Server, fleet: PlayedFleet
+) -> None:
+    create_policy(server, "acme/hold", "--batches", "2", "--batch-delay", "30")
+    register_devices(server, fleet, "acme/hold", 2)
+    watching = subprocess.Popen(
+        [*FLEETWAVE, "trigger", "acme/hold:v2", "--watch", "--through-pause",
+         "--timeout", "4", "--interval", "0.1"],
+        env=server.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=server.data_dir.parent,
+    )  # fmt: skip
+    with server.admin() as admin:
+        rollout_id = wait_until(
+            lambda: next(iter(admin.get("/api/v1/rollouts", params={"image": "acme/hold"})
+                              .json()["items"]), {}).get("rollout_id"),
+            what="the triggered rollout",
+        )  # fmt: skip
+        wait_until(
+            lambda: "delay" in (rollout(server, rollout_id)["waiting_for"] or ""),
+            what="the first batch to finish",
+        )
+        assert admin.post(f"/api/v1/rollouts/{rollout_id}/pause").status_code == 200
+    out, err = watching.communicate(timeout=30)
+    assert watching.returncode == 14, out + err  # not 13: it watched on through the pause
+    assert f"rollout {rollout_id} is not finished yet (timeout) (exit 14)" in out
+
+
+def test_trigger_refuses_watch_flags_without_watch(server: Server) -> None:
+    result = fleetwave(server, "trigger", "acme/none:v2", "--through-pause")
+    assert result.returncode == 2
+    assert "--timeout and --through-pause need --watch" in result.stderr
+
+
 def test_watch_exits_10_on_a_failed_rollout_and_12_once_it_is_rolled_back(
     server: Server, fleet: PlayedFleet
 ) -> None:

@@ -109,6 +109,7 @@ def test_the_policy_form_parses_lists_tags_json_and_checkboxes() -> None:
             "device_tags": "site:lyon, ring=canary",
             "health_check_config": '{"checks": []}',
             "maintenance_window_start": "02:00",
+            "maintenance_window_end": "04:00",
             "enabled": "true",
         }
     )

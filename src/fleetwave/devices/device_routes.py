@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from fleetwave.api_document import DEVICE_KEY, DEVICE_REFUSALS, errors, requires
 from fleetwave.bootstrap import Container
 from fleetwave.devices.logs import BatchFormat
 from fleetwave.devices.schemas import LOG_BATCH_BODY, LogsReceived
@@ -45,10 +46,13 @@ def wait_seconds(raw: str | None) -> float | None:
 
 @router.get(
     "/{uuid}/state",
-    responses={304: {"description": "target unchanged"}},
-    openapi_extra={"parameters": [WAIT_PARAMETER]},
+    summary="Poll the target state",
+    responses={304: {"description": "target unchanged"}, **errors(*DEVICE_REFUSALS, 422)},
+    openapi_extra={"parameters": [WAIT_PARAMETER], **requires(DEVICE_KEY)},
 )
 async def poll_target_state(uuid: str, request: Request) -> Response:
+    """What the device should run (its apps and config). Send the last answer's ETag as
+    If-None-Match: 304 while nothing changed; with ``wait`` the 304 is held until it does."""
     # The hottest route: parameters are read by hand (FastAPI's dependency solving costs more
     # than the poll itself); ``wait`` is documented through openapi_extra.
     app: Container = request.app.state.container
@@ -65,8 +69,21 @@ async def poll_target_state(uuid: str, request: Request) -> Response:
     return JSONResponse(answer.body, headers=headers)
 
 
-@router.patch("/state")
+@router.patch(
+    "/state",
+    summary="Report the current state",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **requires(DEVICE_KEY),
+    },
+    responses=errors((403, "the body reports for another device"), 415, 422, 429),
+)
 async def report_current_state(request: Request, app: App) -> dict[str, Any]:
+    """The device's report, keyed by its uuid: what it runs, its metrics, its online state
+    (the iotistic agent's body, gzipped or not)."""
     # the key before the body
     reporter = await app.protocol.reporter(device_key(request), address=client_address(request))
     uuid = await app.protocol.report(reporter, await json_body(request))
@@ -93,8 +110,9 @@ def batch_format(content_type: str | None) -> BatchFormat:
 @router.post(
     "/{uuid}/logs",
     response_model=LogsReceived,
-    openapi_extra=LOG_BATCH_BODY,
-    responses={413: {"description": "more than 1 MiB (unpacked) or 10,000 lines"}},
+    summary="Send log lines",
+    openapi_extra={**LOG_BATCH_BODY, **requires(DEVICE_KEY)},
+    responses=errors((413, "more than 1 MiB (unpacked) or 10,000 lines"), *DEVICE_REFUSALS, 415),
 )
 async def receive_logs(uuid: str, request: Request, app: App) -> LogsReceived:
     """The device's container and system log lines, as the iotistic agent ships them. Only

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from fleetwave.api_document import errors
 from fleetwave.bootstrap import Container
 from fleetwave.devices.log_store import LogFilter
 from fleetwave.devices.schemas import (
@@ -41,8 +42,16 @@ def parse_tag_filters(tags: list[str]) -> dict[str, str]:
     return parsed
 
 
-@router.post("", status_code=201, response_model=DeviceCreated)
+@router.post(
+    "",
+    status_code=201,
+    response_model=DeviceCreated,
+    summary="Add a device",
+    responses=errors((409, "a device with this uuid exists")),
+)
 async def register_device(body: DeviceCreate, app: App) -> dict[str, Any]:
+    """Add a device by hand (devices can also register themselves with a provisioning key).
+    The answer carries the device's key, shown this once: give it to the device's agent."""
     return await app.devices.register(body)
 
 
@@ -55,51 +64,65 @@ async def list_devices(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: DeviceCursor = None,
 ) -> dict[str, Any]:
+    """Devices by uuid, filtered by fleet, tags (all must match) and online state; pass the
+    answer's ``next_cursor`` as ``cursor`` for the next page."""
     return await app.devices.list(
         fleet_id=fleet_id, tags=parse_tag_filters(tag), online=online, limit=limit, cursor=cursor
     )
 
 
-@router.get("/{uuid}", response_model=DeviceRead)
+@router.get("/{uuid}", response_model=DeviceRead, responses=errors(404))
 async def get_device(uuid: str, app: App) -> dict[str, Any]:
+    """One device: its name, fleet, tags, online state and when it was last seen."""
     return await app.devices.get(uuid)
 
 
-@router.patch("/{uuid}", response_model=DeviceRead)
+@router.patch("/{uuid}", response_model=DeviceRead, responses=errors(404))
 async def update_device(uuid: str, body: DeviceUpdate, app: App) -> dict[str, Any]:
+    """Change a device's name, fleet or tags; fields left out keep their values."""
     return await app.devices.update(uuid, body)
 
 
-@router.delete("/{uuid}", status_code=204)
+@router.delete("/{uuid}", status_code=204, responses=errors(404))
 async def delete_device(uuid: str, app: App) -> Response:
+    """Remove a device, its states and its key: it can no longer poll or report."""
     await app.devices.delete(uuid)
     return Response(status_code=204)
 
 
-@router.get("/{uuid}/target-state", response_model=TargetStateRead)
+@router.get("/{uuid}/target-state", response_model=TargetStateRead, responses=errors(404))
 async def get_target_state(uuid: str, app: App) -> dict[str, Any]:
+    """What the device is told to run: its apps, services and images, and its config."""
     return await app.devices.target_state(uuid)
 
 
-@router.put("/{uuid}/target-state", response_model=TargetStateRead)
+@router.put("/{uuid}/target-state", response_model=TargetStateRead, responses=errors(404))
 async def put_target_state(uuid: str, body: TargetStateWrite, app: App) -> dict[str, Any]:
+    """Replace what the device is told to run; its next poll gets it (rollouts do this for
+    you, batch by batch)."""
     return await app.devices.set_target_state(uuid, body.apps, body.config)
 
 
-@router.get("/{uuid}/current-state", response_model=CurrentStateRead)
+@router.get(
+    "/{uuid}/current-state",
+    response_model=CurrentStateRead,
+    responses=errors((404, "no device has this uuid, or it has not reported yet")),
+)
 async def get_current_state(uuid: str, app: App) -> dict[str, Any]:
+    """What the device last reported running, with its metrics and when it reported."""
     return await app.devices.current_state(uuid)
 
 
-@router.post("/{uuid}/rotate-key", response_model=DeviceKey)
+@router.post("/{uuid}/rotate-key", response_model=DeviceKey, responses=errors(404))
 async def rotate_key(uuid: str, app: App) -> dict[str, str]:
+    """Give the device a new key, shown this once; the old one stops working at once."""
     return await app.devices.rotate_key(uuid)
 
 
 LinesQuery = Annotated[int | None, Query(ge=1, le=1000)]
 
 
-@router.get("/{uuid}/logs", response_model=LogPage)
+@router.get("/{uuid}/logs", response_model=LogPage, responses=errors(404))
 async def device_logs(
     uuid: str,
     app: App,

@@ -18,12 +18,17 @@ def zone(name: str, *, field: str = "maintenance_window_timezone") -> ZoneInfo:
 
 
 def check_window(start: time | None, end: time | None, timezone: str) -> None:
+    check_window_span(start, end)
+    zone(timezone)
+
+
+def check_window_span(start: time | None, end: time | None) -> None:
+    """Both ends or neither, and not the same time."""
     if (start is None) != (end is None):
         missing = "maintenance_window_end" if end is None else "maintenance_window_start"
         raise InvalidInput.one(missing, "a window needs both its start and its end")
     if start is not None and start == end:
         raise InvalidInput.one("maintenance_window_end", "must differ from the window's start")
-    zone(timezone)
 
 
 def window_is_open(now: datetime, start: time, end: time, timezone: str) -> bool:

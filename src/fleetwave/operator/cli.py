@@ -5,12 +5,15 @@ from __future__ import annotations
 import typer
 
 from fleetwave.operator.device_commands import devices_cli
+from fleetwave.operator.help import ReadableCommand, readable
 from fleetwave.operator.policy_commands import policies_cli
 from fleetwave.operator.rollout_commands import rollouts_cli, trigger
 
 
 def install(cli: typer.Typer) -> None:
+    for commands in (policies_cli, rollouts_cli, devices_cli):
+        readable(commands)
     cli.add_typer(policies_cli, name="policies")
     cli.add_typer(rollouts_cli, name="rollouts")
     cli.add_typer(devices_cli, name="devices")
-    cli.command("trigger")(trigger)
+    cli.command("trigger", cls=ReadableCommand)(trigger)

@@ -18,6 +18,7 @@ from rich.console import Console, RenderableType
 
 from fleetwave.operator.client import AdminClient, ApiError, Unreachable
 from fleetwave.operator.connection import MissingToken, admin_token, server_url
+from fleetwave.operator.help import CONNECTION
 from fleetwave.operator.outcomes import ExitCode, explain, for_http_status
 from fleetwave.settings import Settings, SettingsError, load_settings
 
@@ -27,7 +28,10 @@ UrlOption = Annotated[
         "--url",
         envvar="FLEETWAVE_URL",
         show_default=False,
-        help="fleetwave's URL (default: FLEETWAVE_URL, else http://FLEETWAVE_HOST:FLEETWAVE_PORT)",
+        show_envvar=False,
+        metavar="URL",
+        rich_help_panel=CONNECTION,
+        help="the server (default: FLEETWAVE_URL, else FLEETWAVE_HOST:FLEETWAVE_PORT)",
     ),
 ]
 TokenOption = Annotated[
@@ -37,10 +41,15 @@ TokenOption = Annotated[
         envvar="FLEETWAVE_ADMIN_TOKEN",
         show_default=False,
         show_envvar=False,
+        metavar="TOKEN",
+        rich_help_panel=CONNECTION,
         help="admin token (default: FLEETWAVE_ADMIN_TOKEN, else the data directory's)",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the API's JSON, for scripts")]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", rich_help_panel=CONNECTION, help="print the API's JSON, for scripts"),
+]
 LimitOption = Annotated[int | None, typer.Option(help="at most this many per page")]
 WIDE = 160  # tables into a pipe or a file are not squeezed into 80 columns
 

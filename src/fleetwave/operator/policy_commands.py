@@ -36,31 +36,94 @@ READ_ONLY = (
     "id", "effective_health_checks", "health_check_coverage", "created_at", "updated_at"
 )  # fmt: skip
 
+BATCHES, DEVICES, SAFETY, POLICY = "Batches", "Devices", "Safety", "Policy"
 Strategy = Annotated[
-    str | None, typer.Option(help="auto | staged | manual | scheduled", show_default=False)
+    str | None,
+    typer.Option(
+        metavar="STRATEGY",
+        show_default=False,
+        rich_help_panel=BATCHES,
+        help="auto | staged | manual | scheduled",
+    ),
 ]
-Batches = Annotated[int | None, typer.Option(help="staged: number of batches")]
+Batches = Annotated[
+    int | None, typer.Option(metavar="N", rich_help_panel=BATCHES, help="how many batches")
+]
 Percentages = Annotated[
-    str | None, typer.Option(help="cumulative batch percentages, e.g. 5,25,100")
+    str | None,
+    typer.Option(metavar="PERCENTS", rich_help_panel=BATCHES, help="cumulative, e.g. 5,25,100"),
 ]
-BatchDelay = Annotated[int | None, typer.Option(help="minutes between batches")]
-Window = Annotated[str | None, typer.Option(help="maintenance window, HH:MM-HH:MM")]
-Timezone = Annotated[str | None, typer.Option(help="the window's time zone, e.g. Europe/Paris")]
-Fleet = Annotated[str | None, typer.Option(help="only devices of this fleet")]
-Tags = Annotated[list[str] | None, typer.Option("--tag", help="only devices tagged k=v (repeat)")]
-Devices = Annotated[list[str] | None, typer.Option("--device", help="only these uuids (repeat)")]
-MaxFailureRate = Annotated[float | None, typer.Option(help="pause above this, 0-1")]
-HealthChecks = Annotated[bool | None, typer.Option("--health-checks/--no-health-checks")]
-AutoRollback = Annotated[bool | None, typer.Option("--auto-rollback/--no-auto-rollback")]
-Enabled = Annotated[bool | None, typer.Option("--enable/--disable")]
-Priority = Annotated[int | None, typer.Option(help="the highest priority matching policy wins")]
-Description = Annotated[str | None, typer.Option()]
+BatchDelay = Annotated[
+    int | None,
+    typer.Option(metavar="MINUTES", rich_help_panel=BATCHES, help="between batches"),
+]
+Window = Annotated[
+    str | None,
+    typer.Option(metavar="HH:MM-HH:MM", rich_help_panel=BATCHES, help="maintenance window"),
+]
+Timezone = Annotated[
+    str | None,
+    typer.Option(metavar="ZONE", rich_help_panel=BATCHES, help="the window's, e.g. Europe/Paris"),
+]
+Fleet = Annotated[
+    str | None,
+    typer.Option(metavar="FLEET", rich_help_panel=DEVICES, help="only devices of this fleet"),
+]
+Tags = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tag",
+        metavar="KEY=VALUE",
+        rich_help_panel=DEVICES,
+        help="only devices tagged so (repeat)",
+    ),
+]
+Devices = Annotated[
+    list[str] | None,
+    typer.Option("--device", metavar="UUID", rich_help_panel=DEVICES, help="only these (repeat)"),
+]
+MaxFailureRate = Annotated[
+    float | None,
+    typer.Option(metavar="RATE", rich_help_panel=SAFETY, help="pause above this, 0 to 1"),
+]
+HealthChecks = Annotated[
+    bool | None,
+    typer.Option(
+        "--health-checks/--no-health-checks", rich_help_panel=SAFETY, help="run health checks"
+    ),
+]
+AutoRollback = Annotated[
+    bool | None,
+    typer.Option(
+        "--auto-rollback/--no-auto-rollback",
+        rich_help_panel=SAFETY,
+        help="roll failed devices back",
+    ),
+]
+Enabled = Annotated[
+    bool | None, typer.Option("--enable/--disable", rich_help_panel=POLICY, help="in use or not")
+]
+Priority = Annotated[
+    int | None,
+    typer.Option(metavar="N", rich_help_panel=POLICY, help="the highest matching wins"),
+]
+Description = Annotated[
+    str | None, typer.Option(metavar="TEXT", rich_help_panel=POLICY, help="for people")
+]
 Assignments = Annotated[
     list[str] | None,
-    typer.Option("--set", help="any other field, field=value (JSON or text), e.g. soak_seconds=0"),
+    typer.Option(
+        "--set",
+        metavar="FIELD=VALUE",
+        rich_help_panel=POLICY,
+        help="any other field (JSON or text), e.g. soak_seconds=0",
+    ),
 ]
 File = Annotated[
-    Path | None, typer.Option("--file", help="a JSON object of fields, flags override it")
+    Path | None,
+    typer.Option(
+        "--file", metavar="FILE", rich_help_panel=POLICY, help="JSON fields; flags override them"
+    ),
 ]
 
 

@@ -190,12 +190,18 @@ def rollback_device(
     emit(rollout, as_json, lambda r: control_view(f"rollback {uuid}", r))
 
 
-Interval = Annotated[float, typer.Option(min=0.05, help="seconds between reads")]
+WATCH, DEVICES = "Watch", "Devices"
+Interval = Annotated[
+    float,
+    typer.Option(min=0.05, metavar="SECONDS", rich_help_panel=WATCH, help="between reads"),
+]
 Timeout = Annotated[
-    float | None, typer.Option(min=0, help="give up after this many seconds (exit 14)")
+    float | None,
+    typer.Option(min=0, metavar="SECONDS", rich_help_panel=WATCH, help="then give up (exit 14)"),
 ]
 ThroughPause = Annotated[
-    bool, typer.Option("--through-pause", help="keep watching a paused rollout")
+    bool,
+    typer.Option("--through-pause", rich_help_panel=WATCH, help="keep watching a paused rollout"),
 ]
 
 
@@ -263,23 +269,40 @@ def ending_line(rollout_id: str, code: ExitCode) -> str:
 def trigger(
     image: Annotated[str, typer.Argument(help="IMAGE:TAG, e.g. iotistic/myapp:v2.0.1")],
     strategy: Annotated[
-        str | None, typer.Option(help="auto | staged | manual | scheduled (default: the policy's)")
+        str | None,
+        typer.Option(metavar="STRATEGY", help="auto | staged | manual | scheduled"),
     ] = None,
-    fleet: Annotated[str | None, typer.Option(help="only devices of this fleet")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="only devices tagged k=v (repeat)")] = None,
-    device: Annotated[list[str] | None, typer.Option(help="only these uuids (repeat)")] = None,
+    fleet: Annotated[
+        str | None,
+        typer.Option(metavar="FLEET", rich_help_panel=DEVICES, help="only devices of this fleet"),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", rich_help_panel=DEVICES, help="only these (repeat)"),
+    ] = None,
+    device: Annotated[
+        list[str] | None,
+        typer.Option(metavar="UUID", rich_help_panel=DEVICES, help="only these (repeat)"),
+    ] = None,
     force: Annotated[
-        bool, typer.Option(help="roll back to an older version than is rolling out or running")
+        bool, typer.Option("--force", help="allow rolling back to an older version")
     ] = False,
     then_watch: Annotated[
-        bool, typer.Option("--watch", help="then watch the rollout (watch's exit codes)")
+        bool,
+        typer.Option("--watch", rich_help_panel=WATCH, help="then watch it (watch's exit codes)"),
     ] = False,
+    interval: Interval = 1.0,
+    timeout: Timeout = None,
+    through_pause: ThroughPause = False,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Roll an image out now, as if its registry had announced it (--force to roll back to an
-    older version: refused without it)."""
+    """Roll an image out now, as if its registry had announced it (the policy's strategy
+    unless --strategy). With --watch, follow it as `rollouts watch` does, with its
+    --interval, --timeout and --through-pause."""
+    if not then_watch and (timeout is not None or through_pause):
+        raise typer.BadParameter("--timeout and --through-pause need --watch")
     request: dict[str, Any] = {"image": image, "strategy": strategy, "force": force or None}
     filters = {
         "fleet_id": fleet,
@@ -294,6 +317,6 @@ def trigger(
         emit(answer, as_json and not then_watch, trigger_view)
         if not then_watch or not answer.get("rollout_id"):
             return
-        pace = Pace(time.sleep, time.monotonic)
-        code = follow(api, answer["rollout_id"], pace, as_json=as_json)
+        pace = Pace(time.sleep, time.monotonic, interval, timeout)
+        code = follow(api, answer["rollout_id"], pace, through_pause=through_pause, as_json=as_json)
     raise typer.Exit(int(code))

@@ -14,13 +14,20 @@ from fleetwave.web import container, require_admin
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", summary="Liveness")
 async def healthz() -> dict[str, str]:
+    """The process answers (its version with it); nothing else is checked."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    summary="Readiness",
+    responses={503: {"description": "the database cannot be reached"}},
+)
 async def readyz(app: Container = Depends(container)) -> JSONResponse | dict[str, str]:
+    """The server can reach its database (503 while it cannot)."""
     try:
         await app.db.ping()
     except Exception as exc:  # the database is down or unreachable: not ready, not a crash
@@ -31,12 +38,18 @@ async def readyz(app: Container = Depends(container)) -> JSONResponse | dict[str
 
 
 async def metrics(app: Container = Depends(container)) -> Response:
+    """Prometheus metrics: requests, polls, reports, rollouts, health checks, the database
+    pool. Behind the admin token unless ``FLEETWAVE_METRICS_PUBLIC`` is set."""
     return Response(await app.metrics.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 # Mounted by the app as its settings say: behind the admin token (the default), public, or
 # alone on its own port (``FLEETWAVE_METRICS_PORT``).
 metrics_router = APIRouter(tags=["operations"], dependencies=[Depends(require_admin)])
-metrics_router.add_api_route("/metrics", metrics, methods=["GET"], response_class=Response)
+metrics_router.add_api_route(
+    "/metrics", metrics, methods=["GET"], response_class=Response, summary="Metrics"
+)
 public_metrics_router = APIRouter(tags=["operations"])
-public_metrics_router.add_api_route("/metrics", metrics, methods=["GET"], response_class=Response)
+public_metrics_router.add_api_route(
+    "/metrics", metrics, methods=["GET"], response_class=Response, summary="Metrics"
+)

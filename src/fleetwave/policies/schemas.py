@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from fleetwave.domain.batches import MAX_BATCHES
+from fleetwave.domain.errors import Problem
 from fleetwave.domain.tags import SemverRule
+from fleetwave.policies.rules import policy_problems
 from fleetwave.schemas import (
     MAX_COUNT,
     DeviceUuid,
@@ -79,6 +89,59 @@ class PolicyFields(Strict):
     offline_grace_minutes: int = Field(default=30, ge=0, le=43200)
     soak_seconds: int = Field(default=60, ge=0, le=86400)
     approve_each_batch: bool = False
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem_at_once(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """One answer lists every problem: the fields' own (pydantic's), then the rules across
+        fields (``policies.rules``), run on the fields that passed even when others did not."""
+        try:
+            policy = handler(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            refused = [_detail(e["type"], tuple(e["loc"]), e["msg"], e["input"]) for e in errors]
+            bad = {str(e["loc"][0]) for e in errors if e["loc"]}
+            rest = _the_valid_fields(data, bad, handler)
+            problems = [] if rest is None else policy_problems(rest, bad)
+        else:
+            refused, problems = [], policy_problems(policy)
+            if not problems:
+                return policy
+        broken = [_detail("policy_rule", _location(p), p.message, data) for p in problems]
+        raise ValidationError.from_exception_data(cls.__name__, refused + broken)
+
+
+PLACEHOLDER_PATTERN = "placeholder/for-a-refused-pattern"
+
+
+def _the_valid_fields(
+    data: Any, bad: set[str], handler: ValidatorFunctionWrapHandler
+) -> PolicyFields | None:
+    """The policy without its refused fields (their defaults instead), for the rules that do
+    not read them; None if even that is not a policy."""
+    if not isinstance(data, dict):
+        return None
+    rest = {key: value for key, value in data.items() if key not in bad}
+    if "image_pattern" not in rest:  # required: a stand-in, whose rule is skipped
+        bad.add("image_pattern")
+        rest["image_pattern"] = PLACEHOLDER_PATTERN
+    try:
+        policy: PolicyFields = handler(rest)
+    except ValidationError:
+        return None
+    return policy
+
+
+def _location(problem: Problem) -> tuple[str | int, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in problem.field.split("."))
+
+
+def _detail(
+    kind: str, location: tuple[str | int, ...], message: str, given: Any
+) -> InitErrorDetails:
+    # the message as it was worded, whatever its kind ("{message}": braces in it stay as sent)
+    error = PydanticCustomError(kind, "{message}", {"message": message})
+    return InitErrorDetails(type=error, loc=location, input=given)
 
 
 class PolicyCreate(PolicyFields):

@@ -14,13 +14,10 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
-from fleetwave.domain.batches import check_percentages
 from fleetwave.domain.check_placement import DeviceGroup, coverage
-from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.health import effective_checks, parse_checks
 from fleetwave.domain.images import parse_image, parse_pattern
 from fleetwave.domain.policy_choice import PolicyCandidate
-from fleetwave.domain.windows import check_window
 from fleetwave.errors import NotFound
 from fleetwave.policies.schemas import PolicyFields
 from fleetwave.settings import Settings
@@ -29,36 +26,12 @@ from fleetwave.store.tables import device_target_images, devices
 from fleetwave.store.tables import image_update_policies as policies
 
 
-def check_policy(data: PolicyFields) -> None:
-    """The rules pydantic cannot say: pattern, batches, window, health checks; each error
-    names its field."""
-    parse_pattern(data.image_pattern)
-    parse_checks(data.health_check_config)
-    if data.batch_percentages is not None:
-        check_percentages(data.batch_percentages)
-        if "staged_batches" in data.model_fields_set and data.staged_batches != len(
-            data.batch_percentages
-        ):
-            raise InvalidInput.one(
-                "batch_percentages",
-                f"gives {len(data.batch_percentages)} batches but staged_batches is "
-                f"{data.staged_batches}",
-            )
-    check_window(
-        data.maintenance_window_start, data.maintenance_window_end, data.maintenance_window_timezone
-    )
-    if data.update_strategy == "scheduled" and data.maintenance_window_start is None:
-        raise InvalidInput.one(
-            "maintenance_window_start", "a scheduled policy needs a maintenance window"
-        )
-
-
 class PolicyService:
     def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self.db, self.clock, self.settings = db, clock, settings
 
     def _row_values(self, data: PolicyFields, now: datetime) -> dict[str, Any]:
-        check_policy(data)
+        # data passed the policy's rules as it was parsed (PolicyFields, policies.rules)
         values = data.model_dump()
         if data.batch_percentages is not None:
             values["staged_batches"] = len(data.batch_percentages)

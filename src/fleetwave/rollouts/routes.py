@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from fleetwave.api_document import DEVICE_KEY, DEVICE_REFUSALS, errors, requires
 from fleetwave.bootstrap import Container
 from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_STATUSES
@@ -46,7 +47,7 @@ def _known(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]
 @router.post(
     "/images/trigger-update",
     response_model=UpdateAnswer,
-    responses={409: {"description": "an older version than the one rolling out or running"}},
+    responses=errors((409, "an older version than the one rolling out or running")),
 )
 async def trigger_update(body: TriggerUpdate, app: App) -> dict[str, Any]:
     """Roll an image out now, as if its registry had announced it. A version older than the
@@ -62,6 +63,8 @@ async def list_rollouts(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: RowCursor = None,
 ) -> dict[str, Any]:
+    """Rollouts, newest first, filtered by status (repeatable) and image; pass the answer's
+    ``next_cursor`` as ``cursor`` for the next page."""
     _known(status, ROLLOUT_STATUSES, "status")
     return await app.rollouts.search(status=status, image=image, limit=limit, cursor=cursor)
 
@@ -72,8 +75,10 @@ async def active_rollouts(app: App) -> list[dict[str, Any]]:
     return await app.rollouts.active()
 
 
-@router.get("/rollouts/{rollout_id}", response_model=RolloutDetail)
+@router.get("/rollouts/{rollout_id}", response_model=RolloutDetail, responses=errors(404))
 async def get_rollout(rollout_id: str, app: App) -> dict[str, Any]:
+    """One rollout: its status, batches, progress, failure rate against its bound, and what
+    it is waiting for."""
     return await app.rollouts.get(rollout_id)
 
 
@@ -82,7 +87,11 @@ Control = Literal[
 ]
 
 
-@router.post("/rollouts/{rollout_id}/{control}", response_model=RolloutDetail)
+@router.post(
+    "/rollouts/{rollout_id}/{control}",
+    response_model=RolloutDetail,
+    responses=errors(404, (409, "the rollout's status does not allow this control")),
+)
 async def control_rollout(
     rollout_id: str, control: Control, app: App, body: ControlRequest | None = None
 ) -> dict[str, Any]:
@@ -95,17 +104,26 @@ async def control_rollout(
     return await app.rollouts.get(rollout_id)
 
 
-@router.post("/rollouts/{rollout_id}/devices/{uuid}/rollback", response_model=RolloutDetail)
+@router.post(
+    "/rollouts/{rollout_id}/devices/{uuid}/rollback",
+    response_model=RolloutDetail,
+    responses=errors(
+        (404, "no rollout has this id, or the device is not part of it"),
+        (409, "the device cannot be rolled back now"),
+    ),
+)
 async def rollback_device(
     rollout_id: str, uuid: str, app: App, body: ControlRequest | None = None
 ) -> dict[str, Any]:
-    """Send one device back to its own old images."""
+    """Send one device back to its own old images (the others go on)."""
     request = body or ControlRequest()
     await app.controls.rollback_device(rollout_id, uuid, Actor(request.by, request.note))
     return await app.rollouts.get(rollout_id)
 
 
-@router.get("/rollouts/{rollout_id}/devices", response_model=RolloutDevicePage)
+@router.get(
+    "/rollouts/{rollout_id}/devices", response_model=RolloutDevicePage, responses=errors(404)
+)
 async def rollout_devices(
     rollout_id: str,
     app: App,
@@ -114,13 +132,15 @@ async def rollout_devices(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: DeviceCursor = None,
 ) -> dict[str, Any]:
+    """The rollout's devices with their batch, status, old and new images and health; filter
+    by batch and status, page with ``cursor``."""
     _known(status, DEVICE_ROLLOUT_STATUSES, "status")
     return await app.rollouts.devices(
         rollout_id, batch=batch, status=status, limit=limit, cursor=cursor
     )
 
 
-@router.get("/rollouts/{rollout_id}/events", response_model=EventPage)
+@router.get("/rollouts/{rollout_id}/events", response_model=EventPage, responses=errors(404))
 async def rollout_events(
     rollout_id: str,
     app: App,
@@ -129,6 +149,8 @@ async def rollout_events(
     event_type: str | None = None,
     device_uuid: str | None = None,
 ) -> dict[str, Any]:
+    """The rollout's events in order (one device's with ``device_uuid``); page with
+    ``after``."""
     return await app.rollouts.events(
         rollout_id=rollout_id,
         after=after,
@@ -147,7 +169,8 @@ async def event_log(
     device_uuid: str | None = None,
     event_type: str | None = None,
 ) -> dict[str, Any]:
-    """The whole event log in order; page with ``after`` to miss and repeat nothing."""
+    """The whole event log in order; page with ``after`` to miss and repeat nothing. Filter
+    by ``rollout_id``, ``device_uuid`` (one device's history) or ``event_type``."""
     return await app.rollouts.events(
         after=after,
         limit=limit,
@@ -160,11 +183,16 @@ async def event_log(
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 
 
-@device_router.post("/{uuid}/health")
+@device_router.post(
+    "/{uuid}/health",
+    openapi_extra=requires(DEVICE_KEY),
+    responses=errors(*DEVICE_REFUSALS),
+)
 async def report_health(
     uuid: str, body: HealthReport, request: Request, app: App
 ) -> dict[str, Any]:
-    """The agent's results of the device-side health checks a rollout asked it to run."""
+    """The agent's results of the device-side health checks a rollout asked it to run;
+    ``recorded_for`` counts the results kept (none when the device is not health checking)."""
     kept = await app.device_health.report(
         uuid, device_key(request), body.rollout_id, body.results, address=client_address(request)
     )

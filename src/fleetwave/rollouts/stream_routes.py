@@ -10,6 +10,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
+from fleetwave.api_document import errors
 from fleetwave.bootstrap import Container
 from fleetwave.errors import InvalidInput
 from fleetwave.rollouts.stream import SSE_HEARTBEAT, SSE_OPENING, sse_message
@@ -25,7 +26,7 @@ App = Annotated[Container, Depends(container)]
 @router.get(
     "/events/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
 )
 async def event_stream(
     app: App,

@@ -119,8 +119,10 @@ def _number_or_text(value: Any) -> str:
 
 
 def policy_fields(form: dict[str, str]) -> PolicyFields:
-    """The form's text as the API's policy fields; raises InvalidInput naming each field."""
+    """The form's text as the API's policy fields; raises InvalidInput naming every problem
+    with its field: text that cannot be read (bad JSON) and what the policy's rules refuse."""
     values: dict[str, Any] = {}
+    unreadable: list[Problem] = []
     for name, spec in INPUTS.items():
         raw = form.get(name)
         if spec.kind == "checkbox":
@@ -129,13 +131,20 @@ def policy_fields(form: dict[str, str]) -> PolicyFields:
         text = (raw or "").strip()
         if not text:
             continue  # the schema's default, as when the field is left out of a JSON body
-        values[name] = _parse(spec, text)
+        try:
+            values[name] = _parse(spec, text)
+        except InvalidInput as exc:  # left out, so that the other fields are still checked
+            unreadable += exc.problems
     try:
-        return PolicyFields.model_validate(values)
+        fields = PolicyFields.model_validate(values)
     except ValidationError as exc:
-        raise InvalidInput(
-            [Problem(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()]
-        ) from None
+        refused = [
+            Problem(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
+        ]
+        raise InvalidInput(unreadable + refused) from None
+    if unreadable:
+        raise InvalidInput(unreadable)
+    return fields
 
 
 def _parse(spec: Input, text: str) -> Any:
