@@ -52,11 +52,25 @@ async def list_devices(
     fleet_id: str | None = None,
     tag: Annotated[list[str], Query(description="key:value, repeatable")] = [],  # noqa: B006
     online: bool | None = None,
+    image: Annotated[
+        str | None,
+        Query(max_length=1024, description="a target image: repository (any tag) or repo:tag"),
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=255, description="text in the device's uuid or name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: DeviceCursor = None,
 ) -> dict[str, Any]:
+    """Devices in uuid order; page with ``cursor`` (the previous page's ``next_cursor``)."""
     return await app.devices.list(
-        fleet_id=fleet_id, tags=parse_tag_filters(tag), online=online, limit=limit, cursor=cursor
+        fleet_id=fleet_id,
+        tags=parse_tag_filters(tag),
+        online=online,
+        image=image,
+        q=q,
+        limit=limit,
+        cursor=cursor,
     )
 
 
