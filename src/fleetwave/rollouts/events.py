@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.schemas import MAX_ROW_ID
 from fleetwave.store.db import publish
 from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import rollout_events
@@ -73,7 +74,7 @@ async def read(
     """Events after ``after``, oldest first; with ``before``, the last ``limit`` of those
     before it (still oldest first): a page of history read backwards from the newest."""
     query = select(rollout_events).where(rollout_events.c.id > after)
-    if before is not None:
+    if before is not None and before <= MAX_ROW_ID:  # above, every id is before it
         query = query.where(rollout_events.c.id < before)
     if rollout_id is not None:
         query = query.where(rollout_events.c.rollout_id == rollout_id)
