@@ -18,7 +18,7 @@ from fleetwave.store.tables import image_rollouts
 from tests.integration.engine import OLD, fleet_of, push, tick
 from tests.integration.factories import register_device, target_apps
 from tests.integration.pipeline import policy
-from tests.integration.test_dashboard import browser, csrf_of, logged_in
+from tests.integration.test_dashboard import browser, logged_in
 
 __all__ = ["browser"]  # the dashboard tests' fixture: a cookie-keeping client
 
