@@ -312,11 +312,14 @@ async def test_provisioning_keys_are_created_shown_once_and_revoked_from_the_das
         "/ui/provisioning-keys",
         data={"csrf_token": csrf, "fleet_id": "north", "description": "line 3"},
     )
-    assert created.status_code == 201
-    secret = re.search(r"data-secret>(fwp_[^<]+)<", created.text)
+    assert created.status_code == 303 and created.headers["location"] == "/ui/provisioning-keys"
+    assert "HttpOnly" in created.headers["set-cookie"]
+    shown = (await browser.get("/ui/provisioning-keys")).text
+    secret = re.search(r"data-secret>(fwp_[^<]+)<", shown)
     assert secret
-    listing = (await browser.get("/ui/provisioning-keys")).text
+    listing = (await browser.get("/ui/provisioning-keys")).text  # the cookie is gone
     assert secret.group(1) not in listing and "line 3" in listing
+    assert "data-secret" not in listing
     key_id = re.search(r'data-key="(\d+)"', listing)
     assert key_id
     revoked = await browser.post(

@@ -9,7 +9,7 @@ import pytest
 
 from fleetwave.domain.controls import RolloutPosition, control_options
 from fleetwave.domain.errors import InvalidInput
-from fleetwave.ui.views import page_query, tag_filters
+from fleetwave.ui.views import batch_filter, page_query, tag_filters
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,17 @@ def test_a_rollout_without_failures_says_so_whatever_its_retries() -> None:
     position = RolloutPosition("completed", 3, 3, failed_devices=0, retryable_devices=0)
     retry = next(o for o in control_options(position) if o.control == "retry-failed")
     assert retry.reason == "no device of this rollout has failed"
+
+
+@pytest.mark.parametrize(("text", "batch"), [("", None), (" ", None), ("1", 1), ("3", 3)])
+def test_the_batch_filter_reads_all_as_empty_and_a_number_as_that_batch(
+    text: str, batch: int | None
+) -> None:
+    assert batch_filter(text, 3) == batch
+
+
+@pytest.mark.parametrize("text", ["0", "4", "-1", "x", "²", "1.0"])
+def test_a_batch_that_is_not_one_of_the_rollouts_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        batch_filter(text, 3)
+    assert refused.value.problems[0].field == "batch"

@@ -101,9 +101,26 @@ async def deliveries_page(
 # --- provisioning keys -----------------------------------------------------------------------
 
 
+# A created key's secret travels once, from the form's answer to the page it redirects to, in
+# a cookie that page deletes: reloading the page neither shows it again nor makes another key.
+NEW_KEY_COOKIE = "fleetwave_new_key"
+KEYS_PATH = "/ui/provisioning-keys"
+
+
 @router.get("/provisioning-keys", response_class=HTMLResponse)
 async def keys_page(request: Request, session: Page) -> Response:
-    return await _keys_page(request, session)
+    created = None
+    flashed = request.cookies.get(NEW_KEY_COOKIE, "")
+    key_id, _, secret = flashed.partition(":")
+    if key_id.isdigit() and secret:
+        created = next(
+            (k for k in await app_of(request).provisioning.list_keys() if k["id"] == int(key_id)),
+            None,
+        )
+    shown = await _keys_page(request, session, created=created and created | {"key": secret})
+    if flashed:
+        shown.delete_cookie(NEW_KEY_COOKIE, path=KEYS_PATH, httponly=True, samesite="strict")
+    return shown
 
 
 async def _keys_page(
@@ -123,7 +140,7 @@ async def _keys_page(
         request,
         "provisioning_keys.html",
         session,
-        status_code=422 if error else 201 if created else 200,
+        status_code=422 if error else 200,
         keys=keys,
         created=created,
         problems=problems,
@@ -140,7 +157,23 @@ async def create_key(request: Request, session: Post) -> Response:
         created = await app_of(request).provisioning.create_key(fields)
     except InvalidInput as exc:
         return await _keys_page(request, session, error=exc, form=form)
-    return await _keys_page(request, session, created=created)
+    shown = RedirectResponse(KEYS_PATH, 303, headers=SECURITY_HEADERS)
+    shown.set_cookie(
+        NEW_KEY_COOKIE,
+        f"{created['id']}:{created['key']}",
+        max_age=120,
+        path=KEYS_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    return shown
+
+
+def _secure(request: Request) -> bool:
+    """Secure as the session cookie is: on https, or when the settings say so."""
+    setting = app_of(request).settings.session_cookie_secure
+    return request.url.scheme == "https" if setting is None else setting
 
 
 def key_fields(form: dict[str, str]) -> ProvisioningKeyCreate:

@@ -26,7 +26,7 @@ from fleetwave.ui import auth_routes, log_routes, policy_routes
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
 from fleetwave.ui.pages import require_csrf as csrf
 from fleetwave.ui.pages import require_session as session_of
-from fleetwave.ui.views import batch_bar, control_buttons, plan_rows, tag_filters
+from fleetwave.ui.views import batch_bar, batch_filter, control_buttons, plan_rows, tag_filters
 from fleetwave.web import DeviceCursor
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -55,9 +55,6 @@ async def static(name: str) -> Response:
 
 
 # --- rollouts -------------------------------------------------------------------------------
-
-
-Batch = Annotated[int | None, Query(ge=1, le=MAX_BATCHES)]
 
 
 async def _rollout_list(request: Request) -> dict[str, Any]:
@@ -100,13 +97,15 @@ class DeviceTable:
 
 
 async def _device_table(
-    batch: Batch = None,
+    batch: Annotated[str | None, Query(max_length=8, description="a batch number")] = None,
     status: str | None = None,
     q: Annotated[str | None, Query(max_length=255)] = None,
     cursor: DeviceCursor = None,
 ) -> DeviceTable:
+    """The table's filters as the form sends them ("all" is an empty value)."""
     shown = status if status in DEVICE_ROLLOUT_STATUSES else None
-    return DeviceTable(batch, shown, (q or "").strip() or None, cursor or None)
+    number = batch_filter(batch or "", MAX_BATCHES)
+    return DeviceTable(number, shown, (q or "").strip() or None, cursor or None)
 
 
 Table = Annotated[DeviceTable, Depends(_device_table)]

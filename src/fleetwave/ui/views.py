@@ -201,3 +201,13 @@ def page_query(**params: Any) -> str:
     """A page's query string from its filters, leaving out the empty ones: ``?a=1&b=x``."""
     kept = {name: value for name, value in params.items() if value not in (None, "", [])}
     return "?" + urlencode(kept) if kept else ""
+
+
+def batch_filter(text: str, batches: int) -> int | None:
+    """The batch a filter form asks for: none when left at "all" (empty)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= batches:
+        raise InvalidInput.one("batch", f"{text!r} is not a batch number from 1 to {batches}")
+    return int(text)
