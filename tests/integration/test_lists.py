@@ -110,6 +110,24 @@ async def test_a_full_id_shorter_than_eight_characters_still_names_its_rollout(
     assert answer.status_code == 200 and answer.json()["rollout_id"] == "r1"
 
 
+async def test_a_device_is_named_by_a_unique_prefix_of_its_uuid_in_the_admin_api(
+    client: httpx.AsyncClient,
+) -> None:
+    for uuid in ("boiler-north-1", "boiler-north-2", "boiler-south-1"):
+        await register_device(client, uuid=uuid, apps=target_apps(OLD))
+    one = await client.get("/api/v1/devices/boiler-s")
+    assert one.status_code == 200 and one.json()["uuid"] == "boiler-south-1"
+    target = await client.get("/api/v1/devices/boiler-south/target-state")
+    assert target.status_code == 200
+    ambiguous = await client.get("/api/v1/devices/boiler-north")
+    assert ambiguous.status_code == 409
+    assert ambiguous.json()["detail"] == {"matches": ["boiler-north-1", "boiler-north-2"]}
+    assert (await client.get("/api/v1/devices/boiler")).status_code == 422
+    assert (await client.get("/api/v1/devices/nothing-here")).status_code == 404
+    renamed = await client.patch("/api/v1/devices/boiler-north-2", json={"device_name": "b2"})
+    assert renamed.status_code == 200 and renamed.json()["uuid"] == "boiler-north-2"
+
+
 # --- a rollout's devices: search and pages ------------------------------------------------
 
 
@@ -294,8 +312,10 @@ async def test_the_events_page_reads_the_log_newest_first_and_filters_by_rollout
     ids = [int(i) for i in re.findall(r'data-event-id="(\d+)"', page)]
     assert ids and ids == sorted(ids, reverse=True)
     assert f'value="{rid}"' in page
-    unknown = await browser.get("/ui/events?rollout_id=short")
-    assert unknown.status_code == 422 and "at least 8 characters" in unknown.text
+    too_short = await browser.get(f"/ui/events?rollout_id={rid[:5]}")
+    assert too_short.status_code == 422 and "at least 8 characters" in too_short.text
+    unknown = await browser.get("/ui/events?rollout_id=nothing")
+    assert unknown.status_code == 404 and "rollout nothing not found" in unknown.text
 
 
 async def test_provisioning_keys_are_created_shown_once_and_revoked_from_the_dashboard(

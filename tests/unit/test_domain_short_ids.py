@@ -21,6 +21,7 @@ B = "02b670dd-2222-4000-8000-000000000002"
         ("02b670d", [A], None, True, ()),  # 7 characters: too short, even if unique
         ("r1", ["r1", "r10"], "r1", False, ()),  # a short full id is never too short
         ("r1", ["r10"], None, True, ()),
+        ("r1", [], None, False, ()),  # short and nothing begins with it: simply not found
     ],
 )
 def test_a_given_id_names_one_rollout_or_says_why_not(
@@ -34,7 +35,8 @@ def test_a_given_id_names_one_rollout_or_says_why_not(
 
 
 def test_the_problem_says_what_to_do() -> None:
-    assert "at least 8 characters" in (resolve("rollout", "02b6", []).problem or "")
+    assert "at least 8 characters" in (resolve("rollout", "02b6", [A]).problem or "")
+    assert resolve("device", "r1", []).problem == "device r1 not found"
     assert resolve("rollout", "02b670dd", []).problem == "rollout 02b670dd not found"
     ambiguous = resolve("rollout", "02b670dd", [A, B]).problem or ""
     assert A in ambiguous and B in ambiguous and "give more characters" in ambiguous

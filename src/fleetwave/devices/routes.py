@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from fleetwave.bootstrap import Container
 from fleetwave.devices.log_store import LogFilter
@@ -29,6 +29,19 @@ router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[Depends(require_admin)]
 )
 App = Annotated[Container, Depends(container)]
+
+
+async def _full_uuid(
+    uuid: Annotated[
+        str, Path(description="the device's uuid, or a unique prefix of it of 8 or more characters")
+    ],
+    app: App,
+) -> str:
+    return await app.devices.resolve(uuid)
+
+
+DeviceUuidPath = Annotated[str, Depends(_full_uuid)]
+"""A device named in a path, by its uuid or a short one (404, 409 when ambiguous, 422)."""
 
 
 def parse_tag_filters(tags: list[str]) -> dict[str, str]:
@@ -75,38 +88,40 @@ async def list_devices(
 
 
 @router.get("/{uuid}", response_model=DeviceRead)
-async def get_device(uuid: str, app: App) -> dict[str, Any]:
+async def get_device(uuid: DeviceUuidPath, app: App) -> dict[str, Any]:
     return await app.devices.get(uuid)
 
 
 @router.patch("/{uuid}", response_model=DeviceRead)
-async def update_device(uuid: str, body: DeviceUpdate, app: App) -> dict[str, Any]:
+async def update_device(uuid: DeviceUuidPath, body: DeviceUpdate, app: App) -> dict[str, Any]:
     return await app.devices.update(uuid, body)
 
 
 @router.delete("/{uuid}", status_code=204)
-async def delete_device(uuid: str, app: App) -> Response:
+async def delete_device(uuid: DeviceUuidPath, app: App) -> Response:
     await app.devices.delete(uuid)
     return Response(status_code=204)
 
 
 @router.get("/{uuid}/target-state", response_model=TargetStateRead)
-async def get_target_state(uuid: str, app: App) -> dict[str, Any]:
+async def get_target_state(uuid: DeviceUuidPath, app: App) -> dict[str, Any]:
     return await app.devices.target_state(uuid)
 
 
 @router.put("/{uuid}/target-state", response_model=TargetStateRead)
-async def put_target_state(uuid: str, body: TargetStateWrite, app: App) -> dict[str, Any]:
+async def put_target_state(
+    uuid: DeviceUuidPath, body: TargetStateWrite, app: App
+) -> dict[str, Any]:
     return await app.devices.set_target_state(uuid, body.apps, body.config)
 
 
 @router.get("/{uuid}/current-state", response_model=CurrentStateRead)
-async def get_current_state(uuid: str, app: App) -> dict[str, Any]:
+async def get_current_state(uuid: DeviceUuidPath, app: App) -> dict[str, Any]:
     return await app.devices.current_state(uuid)
 
 
 @router.post("/{uuid}/rotate-key", response_model=DeviceKey)
-async def rotate_key(uuid: str, app: App) -> dict[str, str]:
+async def rotate_key(uuid: DeviceUuidPath, app: App) -> dict[str, str]:
     return await app.devices.rotate_key(uuid)
 
 
@@ -115,7 +130,7 @@ LinesQuery = Annotated[int | None, Query(ge=1, le=1000)]
 
 @router.get("/{uuid}/logs", response_model=LogPage)
 async def device_logs(
-    uuid: str,
+    uuid: DeviceUuidPath,
     app: App,
     after: LogCursor = 0,
     limit: Annotated[LinesQuery, Query(description="lines per page (default 100)")] = None,

@@ -28,6 +28,7 @@ from fleetwave.devices.targets import (
     replace_targets,
     target_version,
 )
+from fleetwave.domain import short_ids
 from fleetwave.domain.images import ImageRef, parse_image
 from fleetwave.domain.target_state import (
     normalize_config,
@@ -36,11 +37,17 @@ from fleetwave.domain.target_state import (
     service_key,
     state_etag,
 )
-from fleetwave.errors import UNKNOWN_CURSOR, Conflict, InvalidInput, NotFound
+from fleetwave.errors import (
+    UNKNOWN_CURSOR,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    raise_unless_one,
+)
 from fleetwave.security import hash_key, new_key
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
-from fleetwave.store.queries import device_text_match, names_a_row
+from fleetwave.store.queries import device_text_match, ids_beginning, names_a_row
 from fleetwave.store.tables import (
     device_current_state,
     device_target_images,
@@ -145,6 +152,16 @@ class DeviceService:
             item["not_applying_target"] = stalled.get(item["uuid"])
         next_cursor = items[-1]["uuid"] if len(rows) > limit else None
         return {"items": items, "total": total, "limit": limit, "next_cursor": next_cursor}
+
+    async def resolve(self, given: str) -> str:
+        """The uuid of the device that ``given`` names: itself, or a unique prefix of at
+        least 8 characters (404 when none, 409 listing the matches when several, 422 when
+        shorter and not a whole uuid)."""
+        async with self.db.read() as conn:
+            matches = await ids_beginning(
+                conn, devices.c.uuid, given, short_ids.MAX_MATCHES_LISTED + 1
+            )
+        return raise_unless_one(short_ids.resolve("device", given, matches), "uuid")
 
     async def get(self, uuid: str) -> dict[str, Any]:
         async with self.db.read() as conn:

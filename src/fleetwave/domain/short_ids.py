@@ -42,9 +42,12 @@ class Resolution:
 def resolve(noun: str, given: str, matches: Sequence[str]) -> Resolution:
     """Decide what ``given`` names from the ids that begin with it (at most
     :data:`MAX_MATCHES_LISTED` + 1 of them, in order). An id equal to ``given`` wins: a full
-    id is never ambiguous."""
+    id is never ambiguous. Nothing found is "not found" whatever the length (a short full id
+    may just not exist); too short is said only of a prefix that begins some ids."""
     if given in matches:
         return Resolution(given)
+    if not matches:
+        return Resolution(None, f"{noun} {given} not found")
     if len(given) < MIN_PREFIX:
         return Resolution(
             None,
@@ -52,8 +55,6 @@ def resolve(noun: str, given: str, matches: Sequence[str]) -> Resolution:
             f"{MIN_PREFIX} characters",
             too_short=True,
         )
-    if not matches:
-        return Resolution(None, f"{noun} {given} not found")
     if len(matches) == 1:
         return Resolution(matches[0])
     listed = list(matches[:MAX_MATCHES_LISTED])
