@@ -74,6 +74,7 @@
       var device = document.createElement("span");
       device.className = "device";
       device.textContent = data.device_uuid;
+      device.title = data.device_uuid;
       item.appendChild(device);
     }
     var message = document.createElement("span");
