@@ -25,6 +25,7 @@ from fleetwave.registries import routes as webhook_routes
 from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.rollouts import stream_routes
 from fleetwave.ui import routes as ui_routes
+from fleetwave.ui.pages import install_page_errors
 from fleetwave.url_rules import RefuseControlCharacters
 from fleetwave.web import install_error_handlers
 
@@ -76,6 +77,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
     app.add_middleware(FastPoll, protocol=container.protocol)
     install_error_handlers(app)
     install_api_pages(app)
+    install_page_errors(app)  # under /ui, missing things are pages
     for router in (
         device_routes.router,  # first: the device poll is matched before anything else
         ops_routes.router,

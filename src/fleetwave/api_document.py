@@ -113,6 +113,7 @@ ERROR_MEANINGS = {
 }
 
 
+AMBIGUOUS_ID = (409, "a short id (a prefix of 8 or more) that matches several: `detail` lists them")
 DEVICE_REFUSALS: tuple[int | tuple[int, str], ...] = (
     (403, "the key is another device's"),
     (429, "too many failed authentications from this address or for this device"),

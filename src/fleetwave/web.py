@@ -299,7 +299,7 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 def _simple_handler(status: int) -> Any:
     async def handle(_: Request, exc: Exception) -> JSONResponse:
-        return error(status, str(exc))
+        return error(status, str(exc), getattr(exc, "detail", None))
 
     return handle
 

@@ -263,7 +263,7 @@ async def test_the_event_log_pages_in_order_without_repeats(client: httpx.AsyncC
         after = page["next_cursor"]
     assert seen == sorted(seen) and len(seen) == len(set(seen)) == 9
     empty = (await client.get("/api/v1/events", params={"after": after})).json()
-    assert empty == {"items": [], "next_cursor": after}
+    assert empty == {"items": [], "next_cursor": after, "older_cursor": None}
 
 
 async def test_rollout_reads_validate_and_404(client: httpx.AsyncClient) -> None:

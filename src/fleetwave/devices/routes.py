@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from fleetwave.api_document import errors
+from fleetwave.api_document import AMBIGUOUS_ID, errors
 from fleetwave.bootstrap import Container
 from fleetwave.devices.log_store import LogFilter
 from fleetwave.devices.schemas import (
@@ -30,6 +30,19 @@ router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[Depends(require_admin)]
 )
 App = Annotated[Container, Depends(container)]
+
+
+async def _full_uuid(
+    uuid: Annotated[
+        str, Path(description="the device's uuid, or a unique prefix of it of 8 or more characters")
+    ],
+    app: App,
+) -> str:
+    return await app.devices.resolve(uuid)
+
+
+DeviceUuidPath = Annotated[str, Depends(_full_uuid)]
+"""A device named in a path, by its uuid or a short one (404, 409 when ambiguous, 422)."""
 
 
 def parse_tag_filters(tags: list[str]) -> dict[str, str]:
@@ -61,43 +74,62 @@ async def list_devices(
     fleet_id: str | None = None,
     tag: Annotated[list[str], Query(description="key:value, repeatable")] = [],  # noqa: B006
     online: bool | None = None,
+    image: Annotated[
+        str | None,
+        Query(max_length=1024, description="a target image: repository (any tag) or repo:tag"),
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=255, description="text in the device's uuid or name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: DeviceCursor = None,
 ) -> dict[str, Any]:
-    """Devices by uuid, filtered by fleet, tags (all must match) and online state; pass the
-    answer's ``next_cursor`` as ``cursor`` for the next page."""
+    """Devices by uuid, filtered by fleet, tags (all must match), online state, image and a
+    search of uuid and name; pass the answer's ``next_cursor`` as ``cursor`` for the next page."""
     return await app.devices.list(
-        fleet_id=fleet_id, tags=parse_tag_filters(tag), online=online, limit=limit, cursor=cursor
+        fleet_id=fleet_id,
+        tags=parse_tag_filters(tag),
+        online=online,
+        image=image,
+        q=q,
+        limit=limit,
+        cursor=cursor,
     )
 
 
-@router.get("/{uuid}", response_model=DeviceRead, responses=errors(404))
-async def get_device(uuid: str, app: App) -> dict[str, Any]:
+@router.get("/{uuid}", response_model=DeviceRead, responses=errors(404, AMBIGUOUS_ID))
+async def get_device(uuid: DeviceUuidPath, app: App) -> dict[str, Any]:
     """One device: its name, fleet, tags, online state and when it was last seen."""
     return await app.devices.get(uuid)
 
 
-@router.patch("/{uuid}", response_model=DeviceRead, responses=errors(404))
-async def update_device(uuid: str, body: DeviceUpdate, app: App) -> dict[str, Any]:
+@router.patch("/{uuid}", response_model=DeviceRead, responses=errors(404, AMBIGUOUS_ID))
+async def update_device(uuid: DeviceUuidPath, body: DeviceUpdate, app: App) -> dict[str, Any]:
     """Change a device's name, fleet or tags; fields left out keep their values."""
     return await app.devices.update(uuid, body)
 
 
-@router.delete("/{uuid}", status_code=204, responses=errors(404))
-async def delete_device(uuid: str, app: App) -> Response:
+@router.delete("/{uuid}", status_code=204, responses=errors(404, AMBIGUOUS_ID))
+async def delete_device(uuid: DeviceUuidPath, app: App) -> Response:
     """Remove a device, its states and its key: it can no longer poll or report."""
     await app.devices.delete(uuid)
     return Response(status_code=204)
 
 
-@router.get("/{uuid}/target-state", response_model=TargetStateRead, responses=errors(404))
-async def get_target_state(uuid: str, app: App) -> dict[str, Any]:
+@router.get(
+    "/{uuid}/target-state", response_model=TargetStateRead, responses=errors(404, AMBIGUOUS_ID)
+)
+async def get_target_state(uuid: DeviceUuidPath, app: App) -> dict[str, Any]:
     """What the device is told to run: its apps, services and images, and its config."""
     return await app.devices.target_state(uuid)
 
 
-@router.put("/{uuid}/target-state", response_model=TargetStateRead, responses=errors(404))
-async def put_target_state(uuid: str, body: TargetStateWrite, app: App) -> dict[str, Any]:
+@router.put(
+    "/{uuid}/target-state", response_model=TargetStateRead, responses=errors(404, AMBIGUOUS_ID)
+)
+async def put_target_state(
+    uuid: DeviceUuidPath, body: TargetStateWrite, app: App
+) -> dict[str, Any]:
     """Replace what the device is told to run; its next poll gets it (rollouts do this for
     you, batch by batch)."""
     return await app.devices.set_target_state(uuid, body.apps, body.config)
@@ -106,15 +138,15 @@ async def put_target_state(uuid: str, body: TargetStateWrite, app: App) -> dict[
 @router.get(
     "/{uuid}/current-state",
     response_model=CurrentStateRead,
-    responses=errors((404, "no device has this uuid, or it has not reported yet")),
+    responses=errors((404, "no device has this uuid, or it has not reported yet"), AMBIGUOUS_ID),
 )
-async def get_current_state(uuid: str, app: App) -> dict[str, Any]:
+async def get_current_state(uuid: DeviceUuidPath, app: App) -> dict[str, Any]:
     """What the device last reported running, with its metrics and when it reported."""
     return await app.devices.current_state(uuid)
 
 
-@router.post("/{uuid}/rotate-key", response_model=DeviceKey, responses=errors(404))
-async def rotate_key(uuid: str, app: App) -> dict[str, str]:
+@router.post("/{uuid}/rotate-key", response_model=DeviceKey, responses=errors(404, AMBIGUOUS_ID))
+async def rotate_key(uuid: DeviceUuidPath, app: App) -> dict[str, str]:
     """Give the device a new key, shown this once; the old one stops working at once."""
     return await app.devices.rotate_key(uuid)
 
@@ -122,9 +154,9 @@ async def rotate_key(uuid: str, app: App) -> dict[str, str]:
 LinesQuery = Annotated[int | None, Query(ge=1, le=1000)]
 
 
-@router.get("/{uuid}/logs", response_model=LogPage, responses=errors(404))
+@router.get("/{uuid}/logs", response_model=LogPage, responses=errors(404, AMBIGUOUS_ID))
 async def device_logs(
-    uuid: str,
+    uuid: DeviceUuidPath,
     app: App,
     after: LogCursor = 0,
     limit: Annotated[LinesQuery, Query(description="lines per page (default 100)")] = None,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +28,8 @@ from fleetwave.devices.targets import (
     replace_targets,
     target_version,
 )
+from fleetwave.domain import short_ids
+from fleetwave.domain.images import ImageRef, parse_image
 from fleetwave.domain.target_state import (
     normalize_config,
     normalize_target_apps,
@@ -35,14 +37,36 @@ from fleetwave.domain.target_state import (
     service_key,
     state_etag,
 )
-from fleetwave.errors import UNKNOWN_CURSOR, Conflict, InvalidInput, NotFound
+from fleetwave.errors import (
+    UNKNOWN_CURSOR,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    raise_unless_one,
+)
 from fleetwave.security import hash_key, new_key
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
-from fleetwave.store.queries import names_a_row
-from fleetwave.store.tables import device_current_state, device_target_state, devices
+from fleetwave.store.queries import device_text_match, ids_beginning, names_a_row
+from fleetwave.store.tables import (
+    device_current_state,
+    device_target_images,
+    device_target_state,
+    devices,
+)
 
 ServiceList = list[dict[str, Any]]
+
+
+def _targets_image(image: ImageRef) -> ColumnElement[bool]:
+    """A device whose target state runs ``image`` (any tag when it names none)."""
+    wanted = [
+        device_target_images.c.device_uuid == devices.c.uuid,
+        device_target_images.c.repository == image.repository,
+    ]
+    if image.tag is not None:
+        wanted.append(device_target_images.c.tag == image.tag)
+    return exists().where(*wanted)
 
 
 class DeviceService:
@@ -92,13 +116,21 @@ class DeviceService:
         fleet_id: str | None = None,
         tags: dict[str, str] | None = None,
         online: bool | None = None,
+        image: str | None = None,
+        q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
+        """A page of devices in uuid order, by fleet, tags, presence, ``image`` (a target
+        image: a repository, or one tag of it) and ``q`` (text in the uuid or the name)."""
         now = self.clock.now()
         conditions = []
         if fleet_id is not None:
             conditions.append(devices.c.fleet_id == fleet_id)
+        if image:
+            conditions.append(_targets_image(parse_image(image, field="image")))
+        if q:
+            conditions.append(device_text_match(q))
         for key, value in (tags or {}).items():
             conditions.append(devices.c.tags[key].as_string() == value)
         if online is not None:
@@ -120,6 +152,16 @@ class DeviceService:
             item["not_applying_target"] = stalled.get(item["uuid"])
         next_cursor = items[-1]["uuid"] if len(rows) > limit else None
         return {"items": items, "total": total, "limit": limit, "next_cursor": next_cursor}
+
+    async def resolve(self, given: str) -> str:
+        """The uuid of the device that ``given`` names: itself, or a unique prefix of at
+        least 8 characters (404 when none, 409 listing the matches when several, 422 when
+        shorter and not a whole uuid)."""
+        async with self.db.read() as conn:
+            matches = await ids_beginning(
+                conn, devices.c.uuid, given, short_ids.MAX_MATCHES_LISTED + 1
+            )
+        return raise_unless_one(short_ids.resolve("device", given, matches), "uuid")
 
     async def get(self, uuid: str) -> dict[str, Any]:
         async with self.db.read() as conn:

@@ -41,6 +41,7 @@ class RolloutPosition:
     total_batches: int
     unfinished_in_current_batch: int = 0
     failed_devices: int = 0
+    retryable_devices: int | None = None  # failed devices with retries left (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def _refusal(control: str, rollout: RolloutPosition) -> str | None:
             return f"batch {batch} still has {unfinished} not finished"
     if control == "retry-failed" and rollout.failed_devices == 0:
         return "no device of this rollout has failed"
+    if control == "retry-failed" and rollout.retryable_devices == 0:
+        return "no failed device of this rollout has retries left"
     return None
 
 

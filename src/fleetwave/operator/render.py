@@ -162,10 +162,10 @@ def _check(check: Mapping[str, Any]) -> str:
 # rollouts
 
 ROLLOUT_FIELDS = (
-    "rollout_id", "image_name", "strategy", "status", "auto_paused", "triggered_by",
-    "policy_id", "digest", "total_devices", "batch_sizes", "current_batch", "healthy_devices",
-    "failed_devices", "rolled_back_devices", "failure_rate", "waiting_for", "next_action_at",
-    "error_message", "superseded_by", "created_at", "started_at", "paused_at",
+    "rollout_id", "image_name", "old_tag", "new_tag", "strategy", "status", "auto_paused",
+    "triggered_by", "policy_id", "digest", "total_devices", "batch_sizes", "current_batch",
+    "healthy_devices", "failed_devices", "rolled_back_devices", "failure_rate", "waiting_for",
+    "next_action_at", "error_message", "superseded_by", "created_at", "started_at", "paused_at",
     "completed_at",
 )  # fmt: skip
 

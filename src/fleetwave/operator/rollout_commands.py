@@ -42,7 +42,9 @@ from fleetwave.operator.watch import (
 
 rollouts_cli = typer.Typer(help="Rollouts: list, inspect, steer, watch.", no_args_is_help=True)
 
-RolloutId = Annotated[str, typer.Argument(help="the rollout's id")]
+RolloutId = Annotated[
+    str, typer.Argument(help="the rollout's id, or its first 8 or more characters")
+]
 By = Annotated[str | None, typer.Option(help="who acts (default: your user name)")]
 Note = Annotated[str | None, typer.Option(help="why, kept in the event log")]
 Statuses = Annotated[list[str] | None, typer.Option("--status", help="repeatable")]
@@ -104,6 +106,7 @@ def rollout_devices(
     rollout_id: RolloutId,
     batch: Annotated[int | None, typer.Option(help="only this batch")] = None,
     status: Statuses = None,
+    search: Annotated[str | None, typer.Option(help="text in the device's uuid or name")] = None,
     limit: LimitOption = None,
     cursor: Cursor = None,
     url: UrlOption = None,
@@ -113,7 +116,7 @@ def rollout_devices(
     """The rollout's devices: batch, status, old → new tag, health, error."""
     with admin_api(url, token) as api:
         page = api.rollout_devices(
-            rollout_id, batch=batch, status=status, limit=limit, cursor=cursor
+            rollout_id, batch=batch, status=status, q=search, limit=limit, cursor=cursor
         )
     emit(page, as_json, rollout_devices_table)
 

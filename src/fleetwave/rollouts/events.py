@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.schemas import MAX_ROW_ID
 from fleetwave.store.db import publish
 from fleetwave.store.queries import insert_rows
 from fleetwave.store.tables import rollout_events
@@ -64,17 +65,25 @@ async def read(
     conn: AsyncConnection,
     *,
     after: int = 0,
+    before: int | None = None,
     limit: int = 100,
     rollout_id: str | None = None,
     device_uuid: str | None = None,
     event_type: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Events after ``after``, oldest first; with ``before``, the last ``limit`` of those
+    before it (still oldest first): a page of history read backwards from the newest."""
     query = select(rollout_events).where(rollout_events.c.id > after)
+    if before is not None and before <= MAX_ROW_ID:  # above, every id is before it
+        query = query.where(rollout_events.c.id < before)
     if rollout_id is not None:
         query = query.where(rollout_events.c.rollout_id == rollout_id)
     if device_uuid is not None:
         query = query.where(rollout_events.c.device_uuid == device_uuid)
     if event_type is not None:
         query = query.where(rollout_events.c.event_type == event_type)
+    if before is not None:
+        newest = await conn.execute(query.order_by(rollout_events.c.id.desc()).limit(limit))
+        return [dict(row._mapping) for row in reversed(newest.all())]
     rows = await conn.execute(query.order_by(rollout_events.c.id).limit(limit))
     return [dict(row._mapping) for row in rows]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
-from fleetwave.api_document import DEVICE_KEY, DEVICE_REFUSALS, errors, requires
+from fleetwave.api_document import AMBIGUOUS_ID, DEVICE_KEY, DEVICE_REFUSALS, errors, requires
 from fleetwave.bootstrap import Container
 from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_STATUSES
@@ -22,6 +22,7 @@ from fleetwave.rollouts.schemas import (
     TriggerUpdate,
     UpdateAnswer,
 )
+from fleetwave.schemas import MAX_ROW_ID
 from fleetwave.web import (
     DeviceCursor,
     EventCursor,
@@ -35,6 +36,19 @@ from fleetwave.web import (
 router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
 Statuses = Annotated[list[str], Query(description="repeatable")]
+
+
+async def _full_rollout_id(
+    rollout_id: Annotated[
+        str, Path(description="the rollout's id, or a unique prefix of it of 8 or more characters")
+    ],
+    app: App,
+) -> str:
+    return await app.rollouts.resolve(rollout_id)
+
+
+RolloutId = Annotated[str, Depends(_full_rollout_id)]
+"""A rollout named in a path, by its id or a short id (404, 409 when ambiguous, 422)."""
 
 
 def _known(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]:
@@ -75,8 +89,10 @@ async def active_rollouts(app: App) -> list[dict[str, Any]]:
     return await app.rollouts.active()
 
 
-@router.get("/rollouts/{rollout_id}", response_model=RolloutDetail, responses=errors(404))
-async def get_rollout(rollout_id: str, app: App) -> dict[str, Any]:
+@router.get(
+    "/rollouts/{rollout_id}", response_model=RolloutDetail, responses=errors(404, AMBIGUOUS_ID)
+)
+async def get_rollout(rollout_id: RolloutId, app: App) -> dict[str, Any]:
     """One rollout: its status, batches, progress, failure rate against its bound, and what
     it is waiting for."""
     return await app.rollouts.get(rollout_id)
@@ -90,10 +106,12 @@ Control = Literal[
 @router.post(
     "/rollouts/{rollout_id}/{control}",
     response_model=RolloutDetail,
-    responses=errors(404, (409, "the rollout's status does not allow this control")),
+    responses=errors(
+        404, (409, "the rollout's status does not allow this control, or its short id is ambiguous")
+    ),
 )
 async def control_rollout(
-    rollout_id: str, control: Control, app: App, body: ControlRequest | None = None
+    rollout_id: RolloutId, control: Control, app: App, body: ControlRequest | None = None
 ) -> dict[str, Any]:
     """Steer a rollout. Each control is valid only from some statuses (409 elsewhere, saying
     why); ``force`` lets ``resume`` pass a failure gate that is still tripped."""
@@ -109,11 +127,11 @@ async def control_rollout(
     response_model=RolloutDetail,
     responses=errors(
         (404, "no rollout has this id, or the device is not part of it"),
-        (409, "the device cannot be rolled back now"),
+        (409, "the device cannot be rolled back now, or the short id is ambiguous"),
     ),
 )
 async def rollback_device(
-    rollout_id: str, uuid: str, app: App, body: ControlRequest | None = None
+    rollout_id: RolloutId, uuid: str, app: App, body: ControlRequest | None = None
 ) -> dict[str, Any]:
     """Send one device back to its own old images (the others go on)."""
     request = body or ControlRequest()
@@ -122,27 +140,34 @@ async def rollback_device(
 
 
 @router.get(
-    "/rollouts/{rollout_id}/devices", response_model=RolloutDevicePage, responses=errors(404)
+    "/rollouts/{rollout_id}/devices",
+    response_model=RolloutDevicePage,
+    responses=errors(404, AMBIGUOUS_ID),
 )
 async def rollout_devices(
-    rollout_id: str,
+    rollout_id: RolloutId,
     app: App,
     batch: Annotated[int | None, Query(ge=1, le=MAX_BATCHES)] = None,
     status: Statuses = [],  # noqa: B006
+    q: Annotated[
+        str | None, Query(max_length=255, description="text in the device's uuid or name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: DeviceCursor = None,
 ) -> dict[str, Any]:
     """The rollout's devices with their batch, status, old and new images and health; filter
-    by batch and status, page with ``cursor``."""
+    by batch, status and a search of uuid and name (``q``), page with ``cursor``."""
     _known(status, DEVICE_ROLLOUT_STATUSES, "status")
     return await app.rollouts.devices(
-        rollout_id, batch=batch, status=status, limit=limit, cursor=cursor
+        rollout_id, batch=batch, status=status, q=q, limit=limit, cursor=cursor
     )
 
 
-@router.get("/rollouts/{rollout_id}/events", response_model=EventPage, responses=errors(404))
+@router.get(
+    "/rollouts/{rollout_id}/events", response_model=EventPage, responses=errors(404, AMBIGUOUS_ID)
+)
 async def rollout_events(
-    rollout_id: str,
+    rollout_id: RolloutId,
     app: App,
     after: EventCursor = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -164,15 +189,30 @@ async def rollout_events(
 async def event_log(
     app: App,
     after: EventCursor = 0,
+    before: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ROW_ID + 1,
+            description="read backwards: the newest `limit` events before this id "
+            "(the older_cursor of the previous page)",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    rollout_id: str | None = None,
+    rollout_id: Annotated[
+        str | None, Query(description="a rollout's id or a unique prefix of it")
+    ] = None,
     device_uuid: str | None = None,
     event_type: str | None = None,
 ) -> dict[str, Any]:
-    """The whole event log in order; page with ``after`` to miss and repeat nothing. Filter
-    by ``rollout_id``, ``device_uuid`` (one device's history) or ``event_type``."""
+    """The whole event log in order; page with ``after`` to miss and repeat nothing, or with
+    ``before`` to read it backwards from the newest. Filter by ``rollout_id`` (a short id
+    works), ``device_uuid`` (one device's history) or ``event_type``."""
+    if rollout_id is not None:
+        rollout_id = await app.rollouts.resolve(rollout_id)
     return await app.rollouts.events(
         after=after,
+        before=before,
         limit=limit,
         rollout_id=rollout_id,
         device_uuid=device_uuid,

@@ -144,6 +144,11 @@ class EventRead(BaseModel):
 class EventPage(BaseModel):
     items: list[EventRead]
     next_cursor: int = Field(description="pass as ?after= to read on; unchanged when empty")
+    older_cursor: int | None = Field(
+        default=None,
+        description="with ?before=: pass as ?before= to read the page of older events; "
+        "null when there are none",
+    )
 
 
 class ControlRequest(Strict):

@@ -9,17 +9,25 @@ from sqlalchemy import Column, Float, Integer, String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.domain import short_ids
+from fleetwave.domain.controls import FAILED_DEVICE_STATUSES
 from fleetwave.domain.engine import Wait, decide
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
-from fleetwave.errors import UNKNOWN_CURSOR, Conflict, InvalidInput, NotFound
+from fleetwave.errors import (
+    UNKNOWN_CURSOR,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    raise_unless_one,
+)
 from fleetwave.rollouts import events
 from fleetwave.rollouts.manager import DeviceFilters, ImageUpdateManager, UpdateRequest
 from fleetwave.rollouts.monitor import load_snapshot
 from fleetwave.rollouts.schemas import TriggerUpdate
 from fleetwave.store.db import Database
-from fleetwave.store.queries import names_a_row
+from fleetwave.store.queries import ids_beginning, names_a_row, uuid_or_name_contains
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
@@ -116,6 +124,16 @@ class RolloutService:
             for rollout in rollouts
         ]
 
+    async def resolve(self, given: str) -> str:
+        """The full id of the rollout that ``given`` names: itself, or a unique prefix of at
+        least 8 characters (404 when none, 409 listing the matches when several, 422 when
+        shorter and not a full id)."""
+        async with self.db.read() as conn:
+            matches = await ids_beginning(
+                conn, image_rollouts.c.rollout_id, given, short_ids.MAX_MATCHES_LISTED + 1
+            )
+        return raise_unless_one(short_ids.resolve("rollout", given, matches), "rollout_id")
+
     async def active(self) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             rows = await conn.execute(ACTIVE_ROLLOUTS)
@@ -156,14 +174,19 @@ class RolloutService:
         *,
         batch: int | None = None,
         status: list[str] | None = None,
+        q: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> dict[str, Any]:
+        """A page of the rollout's devices in uuid order, by batch, status and ``q`` (text
+        in the device's uuid or name), with how many match in all."""
         conditions = [device_rows.c.rollout_id == rollout_id]
         if batch is not None:
             conditions.append(device_rows.c.batch_number == batch)
         if status:
             conditions.append(device_rows.c.status.in_(status))
+        if q:
+            conditions.append(device_rows.c.device_uuid.in_(uuid_or_name_contains(q)))
         async with self.db.read() as conn:
             await _load(conn, rollout_id)
             total = (
@@ -180,27 +203,51 @@ class RolloutService:
         next_cursor = items[-1]["device_uuid"] if len(rows) > limit else None
         return {"items": items, "total": total, "next_cursor": next_cursor}
 
+    async def retryable_devices(self, rollout_id: str) -> int:
+        """How many of the rollout's failed devices have retries left (what *retry failed*
+        would send again)."""
+        async with self.db.read() as conn:
+            count = await conn.execute(
+                select(func.count())
+                .select_from(device_rows)
+                .where(
+                    device_rows.c.rollout_id == rollout_id,
+                    device_rows.c.status.in_(FAILED_DEVICE_STATUSES),
+                    device_rows.c.retry_count < device_rows.c.max_retries,
+                )
+            )
+        return int(count.scalar_one())
+
     async def events(
         self,
         *,
         after: int = 0,
+        before: int | None = None,
         limit: int = 100,
         rollout_id: str | None = None,
         device_uuid: str | None = None,
         event_type: str | None = None,
     ) -> dict[str, Any]:
+        """A page of the event log: after ``after``, oldest first; with ``before``, the
+        newest ``limit`` events before it, and the cursor of the page older than those."""
         async with self.db.read() as conn:
             if rollout_id is not None:
                 await _load(conn, rollout_id)
             items = await events.read(
                 conn,
                 after=after,
-                limit=limit,
+                before=before,
+                limit=limit + 1 if before is not None else limit,
                 rollout_id=rollout_id,
                 device_uuid=device_uuid,
                 event_type=event_type,
             )
-        return {"items": items, "next_cursor": items[-1]["id"] if items else after}
+        older = None
+        if before is not None and len(items) > limit:
+            items = items[1:]
+            older = items[0]["id"]
+        next_cursor = items[-1]["id"] if items else after
+        return {"items": items, "next_cursor": next_cursor, "older_cursor": older}
 
 
 async def _waiting_for(conn: AsyncConnection, row: Any, now: datetime) -> dict[str, Any]:

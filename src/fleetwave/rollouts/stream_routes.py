@@ -44,6 +44,7 @@ async def event_stream(
     starts with the next event. A comment line is sent every ``event_stream_heartbeat`` s."""
     cursor = _resume_from(last_event_id, after)
     if rollout_id is not None:
+        rollout_id = await app.rollouts.resolve(rollout_id)  # a short id will do
         await app.event_stream.check_rollout(rollout_id)
     return StreamingResponse(
         _sse(app, cursor, rollout_id),

@@ -15,16 +15,22 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Select,
     Table,
     bindparam,
     exists,
+    func,
     insert,
     literal_column,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.domain.short_ids import prefix_range
+from fleetwave.store.tables import devices
 
 
 async def upsert(
@@ -201,3 +207,32 @@ async def update_rows(
 async def names_a_row(conn: AsyncConnection, *conditions: ColumnElement[bool]) -> bool:
     """Whether a row meets ``conditions`` (a page's cursor must name a row of its list)."""
     return bool((await conn.execute(select(exists().where(*conditions)))).scalar())
+
+
+async def ids_beginning(
+    conn: AsyncConnection, column: ColumnElement[str], prefix: str, limit: int
+) -> list[str]:
+    """Up to ``limit`` values of a unique, indexed text ``column`` that begin with ``prefix``,
+    in order: one range scan of its index (see :func:`fleetwave.domain.short_ids.prefix_range`;
+    the ``substr`` keeps the answer exact under any collation)."""
+    low, high = prefix_range(prefix)
+    query = (
+        select(column)
+        .where(column >= low, column < high, func.substr(column, 1, len(prefix)) == prefix)
+        .order_by(column)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+def device_text_match(q: str) -> ColumnElement[bool]:
+    """A device whose uuid or name holds ``q`` (any case; ``%`` and ``_`` are plain text)."""
+    return or_(
+        devices.c.uuid.icontains(q, autoescape=True),
+        devices.c.device_name.icontains(q, autoescape=True),
+    )
+
+
+def uuid_or_name_contains(q: str) -> Select[tuple[str]]:
+    """The uuids of the devices :func:`device_text_match` finds, for ``uuid IN (...)``."""
+    return select(devices.c.uuid).where(device_text_match(q))

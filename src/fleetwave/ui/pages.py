@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetwave.bootstrap import Container
+from fleetwave.domain.short_ids import short_id
+from fleetwave.errors import Ambiguous, Conflict, NotFound
 from fleetwave.sessions import SESSION_COOKIE
-from fleetwave.ui.views import readable, short_tag
+from fleetwave.ui.views import page_query, readable, short_tag
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -24,6 +27,8 @@ templates.env.filters["when"] = lambda value: _when(value)
 templates.env.filters["number"] = lambda value: f"{value:g}"
 templates.env.filters["readable"] = readable
 templates.env.filters["clock"] = lambda value: _when(value)[11:19] if value else "—"
+templates.env.filters["short"] = short_id
+templates.env.globals["query"] = page_query
 
 # Scripts and styles only from our own files; no inline script, no frame, forms only to us.
 SECURITY_HEADERS = {
@@ -99,3 +104,38 @@ def _when(value: datetime | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def install_page_errors(app: FastAPI) -> None:
+    """Under ``/ui``, a rollout or device that is not there (or a page that is not) is an HTML
+    page with the way back, not the API's JSON; elsewhere the API's handlers answer as before."""
+    handlers = app.exception_handlers
+    for kind, status, api in (
+        (NotFound, 404, NotFound),
+        (Ambiguous, 409, Conflict),
+        (StarletteHTTPException, 404, StarletteHTTPException),
+    ):
+        app.add_exception_handler(kind, _page_or(handlers[api], status))
+
+
+def _page_or(fallback: Any, status: int) -> Any:
+    async def handle(request: Request, exc: Exception) -> Response:
+        on_page = request.url.path == "/ui" or request.url.path.startswith("/ui/")
+        code = getattr(exc, "status_code", status)
+        if not on_page or code != status:
+            answer: Response = await fallback(request, exc)
+            return answer
+        message = exc.detail if isinstance(exc, StarletteHTTPException) else str(exc)
+        if isinstance(exc, StarletteHTTPException):
+            message = f"there is no page {request.url.path}"
+        matches = exc.detail["matches"] if isinstance(exc, Ambiguous) else []
+        return render(
+            request,
+            "missing.html",
+            current_session(request),
+            status_code=status,
+            message=message,
+            matches=matches,
+        )
+
+    return handle

@@ -6,9 +6,10 @@ Each route reads the request, calls the same service the API calls, and renders;
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from fleetwave.domain.batches import MAX_BATCHES
@@ -21,16 +22,17 @@ from fleetwave.domain.text_rules import prose_problem
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_EVENT_TYPES
 from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
-from fleetwave.ui import auth_routes, policy_routes
+from fleetwave.ui import auth_routes, log_routes, policy_routes
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
 from fleetwave.ui.pages import require_csrf as csrf
 from fleetwave.ui.pages import require_session as session_of
-from fleetwave.ui.views import batch_bar, control_buttons, plan_rows
+from fleetwave.ui.views import batch_bar, batch_filter, control_buttons, plan_rows, tag_filters
 from fleetwave.web import DeviceCursor
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 router.include_router(auth_routes.router)
 router.include_router(policy_routes.router)
+router.include_router(log_routes.router)
 Page = Annotated[Session, Depends(session_of)]
 Post = Annotated[Session, Depends(csrf)]
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}
@@ -84,14 +86,44 @@ async def rollout_rows(request: Request, session: Page) -> Response:
     return render(request, "_rollout_rows.html", session, **await _rollout_list(request))
 
 
+@dataclass(frozen=True)
+class DeviceTable:
+    """What the rollout page's device table shows: filters, search and page."""
+
+    batch: int | None = None
+    status: str | None = None
+    q: str | None = None
+    cursor: str | None = None
+
+
+async def _device_table(
+    batch: Annotated[str | None, Query(max_length=8, description="a batch number")] = None,
+    status: str | None = None,
+    q: Annotated[str | None, Query(max_length=255)] = None,
+    cursor: DeviceCursor = None,
+) -> DeviceTable:
+    """The table's filters as the form sends them ("all" is an empty value)."""
+    shown = status if status in DEVICE_ROLLOUT_STATUSES else None
+    number = batch_filter(batch or "", MAX_BATCHES)
+    return DeviceTable(number, shown, (q or "").strip() or None, cursor or None)
+
+
+Table = Annotated[DeviceTable, Depends(_device_table)]
+
+
 async def _rollout_live(
-    request: Request, rollout_id: str, batch: int | None, status: str | None
+    request: Request, rollout_id: str, table: DeviceTable = DeviceTable()
 ) -> dict[str, Any]:
     app = app_of(request)
     rollout = await app.rollouts.get(rollout_id)
-    statuses = [status] if status in DEVICE_ROLLOUT_STATUSES else []
+    statuses = [table.status] if table.status else []
     devices = await app.rollouts.devices(
-        rollout_id, batch=batch, status=statuses, limit=DEVICE_PAGE
+        rollout_id,
+        batch=table.batch,
+        status=statuses,
+        q=table.q,
+        limit=DEVICE_PAGE,
+        cursor=table.cursor,
     )
     failed = [d["device_uuid"] for d in devices["items"] if d["status"] in FAILED_DEVICE_STATUSES]
     last_words = await app.device_logs.last_lines(failed, LAST_WORDS)  # where a crash says why
@@ -103,41 +135,54 @@ async def _rollout_live(
     return {
         "rollout": rollout,
         "bars": [batch_bar(b) for b in rollout["batches"]],
-        "buttons": control_buttons(rollout),
+        "buttons": control_buttons(rollout, await app.rollouts.retryable_devices(rollout_id)),
         "devices": devices,
-        "batch": batch,
-        "status": status if statuses else None,
+        "batch": table.batch,
+        "status": table.status,
+        "q": table.q,
+        "cursor": table.cursor,
+        "table_query": {"batch": table.batch, "status": table.status, "q": table.q},
         "device_statuses": DEVICE_ROLLOUT_STATUSES,
     }
 
 
-Batch = Annotated[int | None, Query(ge=1, le=MAX_BATCHES)]
+async def _shown_rollout(
+    request: Request,
+    rollout_id: Annotated[str, Path(description="a rollout's id, or its first 8+ characters")],
+) -> str:
+    """The full id of the rollout a page names; a page that names none is a 404 page."""
+    try:
+        return await app_of(request).rollouts.resolve(rollout_id)
+    except InvalidInput as exc:
+        raise NotFound(str(exc.problems[0].message)) from None
+
+
+# After the session: a stranger is sent to log in before anything is looked up.
+ShownRollout = Annotated[str, Depends(_shown_rollout)]
 
 
 @router.get("/rollouts/{rollout_id}", response_class=HTMLResponse)
 async def rollout_page(
     request: Request,
-    rollout_id: str,
     session: Page,
-    batch: Batch = None,
-    status: str | None = None,
+    rollout_id: ShownRollout,
+    table: Table,
     logs: Annotated[str | None, Query(description="a device whose log panel to show")] = None,
 ) -> Response:
-    return await _rollout_page(request, rollout_id, session, batch, status, logs=logs)
+    return await _rollout_page(request, rollout_id, session, table, logs=logs)
 
 
 async def _rollout_page(
     request: Request,
     rollout_id: str,
     session: Session,
-    batch: int | None = None,
-    status: str | None = None,
+    table: DeviceTable = DeviceTable(),
     error: str | None = None,
     logs: str | None = None,
 ) -> Response:
     """The rollout's page; with ``error``, saying why an action was refused (a 409); with
     ``logs``, the log panel of that device."""
-    context = await _rollout_live(request, rollout_id, batch, status)
+    context = await _rollout_live(request, rollout_id, table)
     events = await app_of(request).event_stream.recent(rollout_id, 100)
     panel = await app_of(request).device_logs.last_lines([logs], PANEL_LINES) if logs else {}
     return render(
@@ -158,19 +203,17 @@ async def _rollout_page(
 
 @router.get("/rollouts/{rollout_id}/live", response_class=HTMLResponse)
 async def rollout_live(
-    request: Request,
-    rollout_id: str,
-    session: Page,
-    batch: Batch = None,
-    status: str | None = None,
+    request: Request, session: Page, rollout_id: ShownRollout, table: Table
 ) -> Response:
     """The changing part of a rollout's page: summary, bars, controls, devices."""
-    context = await _rollout_live(request, rollout_id, batch, status)
+    context = await _rollout_live(request, rollout_id, table)
     return render(request, "_rollout_live.html", session, **context)
 
 
 @router.post("/rollouts/{rollout_id}/devices/{uuid}/rollback", response_class=HTMLResponse)
-async def rollback_device(request: Request, rollout_id: str, uuid: str, session: Post) -> Response:
+async def rollback_device(
+    request: Request, session: Post, rollout_id: ShownRollout, uuid: str
+) -> Response:
     app = app_of(request)
     try:
         await app.controls.rollback_device(rollout_id, uuid, Actor("dashboard"))
@@ -181,7 +224,7 @@ async def rollback_device(request: Request, rollout_id: str, uuid: str, session:
 
 @router.post("/rollouts/{rollout_id}/{control}", response_class=HTMLResponse)
 async def control_rollout(
-    request: Request, rollout_id: str, control: str, session: Post
+    request: Request, session: Post, rollout_id: ShownRollout, control: str
 ) -> Response:
     if control not in CONTROL_STATUSES:
         raise NotFound(f"no control {control}")
@@ -210,24 +253,47 @@ async def _refused(request: Request, rollout_id: str, session: Session, message:
 async def devices_page(
     request: Request,
     session: Page,
-    fleet_id: str | None = None,
+    fleet_id: Annotated[str | None, Query(max_length=255)] = None,
     online: str | None = None,
+    tag: Annotated[str | None, Query(max_length=512, description="key:value, ...")] = None,
+    image: Annotated[str | None, Query(max_length=1024)] = None,
+    q: Annotated[str | None, Query(max_length=255)] = None,
     cursor: DeviceCursor = None,
 ) -> Response:
     app = app_of(request)
-    online_filter = {"yes": True, "no": False}.get(online or "")
-    page = await app.devices.list(
-        fleet_id=fleet_id or None, online=online_filter, limit=DEVICE_PAGE, cursor=cursor
-    )
+    shown = {
+        "fleet_id": (fleet_id or "").strip(),
+        "online": online if online in ("yes", "no") else "",
+        "tag": (tag or "").strip(),
+        "image": (image or "").strip(),
+        "q": (q or "").strip(),
+    }
+    empty_page: dict[str, Any] = {"items": [], "total": 0, "next_cursor": None}
+    page, problem = empty_page, None
+    try:
+        page = await app.devices.list(
+            fleet_id=shown["fleet_id"] or None,
+            online={"yes": True, "no": False}.get(shown["online"]),
+            tags=tag_filters(shown["tag"]),
+            image=shown["image"] or None,
+            q=shown["q"] or None,
+            limit=DEVICE_PAGE,
+            cursor=cursor,
+        )
+    except InvalidInput as exc:
+        problem = str(exc)
     running = await app.devices.running_services([d["uuid"] for d in page["items"]])
     return render(
         request,
         "devices.html",
         session,
+        status_code=422 if problem else 200,
         page=page,
         running=running,
-        fleet_id=fleet_id or "",
-        online=online or "",
+        problem=problem,
+        cursor=cursor,
+        filters=shown,
+        **shown,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fleetwave.domain.controls import (
     FAILED_DEVICE_STATUSES,
@@ -13,6 +14,7 @@ from fleetwave.domain.controls import (
     RolloutPosition,
     control_options,
 )
+from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
 
 # Each bar segment: its name (also its CSS class), its label, the device statuses it counts.
@@ -83,8 +85,11 @@ def batch_bar(batch: dict[str, Any]) -> BatchBar:
     return BatchBar(batch["batch"], size, batch["status"], segments)
 
 
-def rollout_position(rollout: dict[str, Any]) -> RolloutPosition:
-    """What the control rules need, from a rollout with its batches."""
+def rollout_position(
+    rollout: dict[str, Any], retryable_devices: int | None = None
+) -> RolloutPosition:
+    """What the control rules need, from a rollout with its batches (and, when known, how
+    many of its failed devices have retries left)."""
     batches = rollout.get("batches") or []
     current = rollout["current_batch"]
     in_current: dict[str, int] = next((b["counts"] for b in batches if b["batch"] == current), {})
@@ -94,6 +99,7 @@ def rollout_position(rollout: dict[str, Any]) -> RolloutPosition:
         total_batches=len(rollout.get("batch_sizes") or []),
         unfinished_in_current_batch=sum(in_current.get(s, 0) for s in UNFINISHED_DEVICE_STATUSES),
         failed_devices=sum(b["counts"].get(s, 0) for b in batches for s in FAILED_DEVICE_STATUSES),
+        retryable_devices=retryable_devices,
     )
 
 
@@ -106,8 +112,11 @@ class ControlButton:
     reason: str | None
 
 
-def control_buttons(rollout: dict[str, Any]) -> list[ControlButton]:
-    return [_button(option) for option in control_options(rollout_position(rollout))]
+def control_buttons(
+    rollout: dict[str, Any], retryable_devices: int | None = None
+) -> list[ControlButton]:
+    position = rollout_position(rollout, retryable_devices)
+    return [_button(option) for option in control_options(position)]
 
 
 def _button(option: ControlOption) -> ControlButton:
@@ -175,3 +184,30 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7
 def readable(text: str) -> str:
     """A log line as a page shows it: without terminal escapes or control characters."""
     return _ESCAPES.sub("", text)
+
+
+def tag_filters(text: str) -> dict[str, str]:
+    """``key:value`` pairs, comma-separated, as the devices page's tag filter takes them."""
+    wanted: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = pair.partition(":")
+        if not sep or not key.strip():
+            raise InvalidInput.one("tag", f"{pair!r} must be written key:value")
+        wanted[key.strip()] = value.strip()
+    return wanted
+
+
+def page_query(**params: Any) -> str:
+    """A page's query string from its filters, leaving out the empty ones: ``?a=1&b=x``."""
+    kept = {name: value for name, value in params.items() if value not in (None, "", [])}
+    return "?" + urlencode(kept) if kept else ""
+
+
+def batch_filter(text: str, batches: int) -> int | None:
+    """The batch a filter form asks for: none when left at "all" (empty)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= batches:
+        raise InvalidInput.one("batch", f"{text!r} is not a batch number from 1 to {batches}")
+    return int(text)

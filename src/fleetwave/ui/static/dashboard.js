@@ -19,12 +19,20 @@
     });
   }
 
+  // Whether the operator is typing in a field of the region (a search box): replacing the
+  // region now would throw away what they typed.
+  function editing(region) {
+    var field = document.activeElement;
+    return field !== null && region.contains(field) && /^(INPUT|SELECT|TEXTAREA)$/.test(field.tagName);
+  }
+
   // Re-fetch a region's HTML from its data-refresh URL; at most one fetch at a time, and one
-  // more if events arrived meanwhile.
+  // more if events arrived meanwhile; not while the operator edits a field of it.
   function refresher(region) {
     var busy = false, again = false, timer = null;
     function run() {
       timer = null;
+      if (editing(region)) { timer = window.setTimeout(run, 1000); return; }
       if (busy) { again = true; return; }
       busy = true;
       fetch(region.getAttribute("data-refresh"), {
@@ -66,6 +74,7 @@
       var device = document.createElement("span");
       device.className = "device";
       device.textContent = data.device_uuid;
+      device.title = data.device_uuid;
       item.appendChild(device);
     }
     var message = document.createElement("span");
