@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -34,6 +35,7 @@ from fleetwave.web import (
 router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
 Statuses = Annotated[list[str], Query(description="repeatable")]
+MAX_OFFSET = 1_000_000
 
 
 def _known(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]:
@@ -58,12 +60,37 @@ async def trigger_update(body: TriggerUpdate, app: App) -> dict[str, Any]:
 async def list_rollouts(
     app: App,
     status: Statuses = [],  # noqa: B006
-    image: str | None = None,
+    image: Annotated[str | None, Query(description="e.g. iotistic/myapp")] = None,
+    created_from: Annotated[
+        datetime | None, Query(description="created at or after (ISO 8601; a date: midnight UTC)")
+    ] = None,
+    created_until: Annotated[
+        datetime | None, Query(description="created before (ISO 8601; a date: midnight UTC)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     cursor: RowCursor = None,
 ) -> dict[str, Any]:
+    """Rollouts newest first, each with its progress, failures against its bound, outcome, old
+    images and what it waits for. Page with ``offset`` (``total`` counts them all) or with
+    ``cursor`` (the previous page's ``next_cursor``)."""
     _known(status, ROLLOUT_STATUSES, "status")
-    return await app.rollouts.search(status=status, image=image, limit=limit, cursor=cursor)
+    return await app.rollouts.search(
+        status=status,
+        image=image,
+        created_from=_utc(created_from),
+        created_until=_utc(created_until),
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without an offset is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 @router.get("/rollouts/active")

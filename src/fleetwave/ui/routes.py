@@ -58,7 +58,7 @@ async def static(name: str) -> Response:
 async def _rollout_list(request: Request) -> dict[str, Any]:
     app = app_of(request)
     page = await app.rollouts.search(limit=50)
-    rollouts = await app.rollouts.with_batches(page["items"])
+    rollouts = page["items"]
     for rollout in rollouts:
         rollout["bars"] = [batch_bar(b) for b in rollout["batches"]]
     return {"rollouts": rollouts}
