@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from fleetwave.bootstrap import Container
+from fleetwave.domain.rollout_figures import health_label, percent_label, trigger_label
 from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.ui.views import readable, short_tag
 
@@ -24,6 +25,9 @@ templates.env.filters["when"] = lambda value: _when(value)
 templates.env.filters["number"] = lambda value: f"{value:g}"
 templates.env.filters["readable"] = readable
 templates.env.filters["clock"] = lambda value: _when(value)[11:19] if value else "—"
+templates.env.filters["share"] = percent_label  # the CLI rounds with the same rule
+templates.env.filters["trigger"] = trigger_label
+templates.env.globals["health_label"] = health_label
 
 # Scripts and styles only from our own files; no inline script, no frame, forms only to us.
 SECURITY_HEADERS = {
