@@ -132,8 +132,9 @@ def test_the_watch_view_has_headline_progress_bars_and_the_newest_events() -> No
     text = to_text(watch_view(rollout(), events))
     lines = text.splitlines()
     assert lines[0].startswith("rollout r-1  iotistic/myapp  v2.0.0 → v2.0.1  staged  in_progress")
-    assert "batch 2 of 3 · 30% of 10 devices finished · 0 failed · failure rate 20% (max 25%)" in (
-        lines[1]
+    assert (
+        "batch 2 of 3 · 30% of 10 devices finished · 0 failed · failure rate 20% (max 25%)"
+        in (lines[1])
     )
     assert [line.split()[1] for line in lines if line.startswith("batch ")][1:] == ["1", "2", "3"]
     assert "03:04:02  device_failed" in text and "pump-3  1001/app is exited" in text

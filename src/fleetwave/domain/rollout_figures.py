@@ -79,7 +79,7 @@ def outcome(status: str, counts: Mapping[str, int]) -> str | None:
 
 def old_image_spread(by_tag: Mapping[str | None, int]) -> list[dict[str, Any]]:
     """The old images a rollout's devices came from, most devices first (one entry: one tag)."""
-    ordered = sorted(by_tag.items(), key=lambda item: (-item[1], item[0] or ""))
+    ordered = sorted(by_tag.items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))
     return [{"tag": tag, "devices": n} for tag, n in ordered if n]
 
 
