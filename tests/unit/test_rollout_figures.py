@@ -3,10 +3,12 @@ who paused it, offline devices, and when the failure gate starts judging."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from fleetwave.domain.engine import RolloutSnapshot, Wait, decide
 from fleetwave.domain.rollout_figures import (
     failure_clause,
     health_label,
@@ -19,6 +21,7 @@ from fleetwave.domain.rollout_figures import (
     trigger_label,
     waiting_devices,
 )
+from fleetwave.domain.rollout_settings import RolloutSettings
 
 
 @pytest.mark.parametrize(
@@ -89,6 +92,13 @@ def test_a_finished_rollout_says_how_it_ended_failures_included(
     status: str, counts: dict[str, int], said: str | None
 ) -> None:
     assert outcome(status, counts) == said
+
+
+def test_failed_devices_sent_back_are_being_rolled_back() -> None:
+    counts = {"completed": 8, "rolled_back": 1, "failed": 2}
+    assert outcome("completed", counts, rolling_back=1) == (
+        "completed with 3 failures: 1 rolled back, 1 being rolled back, 1 not rolled back"
+    )
 
 
 def test_no_failure_is_said_plainly() -> None:
@@ -191,3 +201,43 @@ def test_the_failure_gate_judges_a_rate_once_it_means_something(
     explicit: int | None, first_batch: int, judged: int
 ) -> None:
     assert judged_after(explicit, first_batch) == judged
+
+
+# --- the engine's waiting_for names offline devices -------------------------------------------
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def waiting_snapshot(current: int, offline: int) -> RolloutSnapshot:
+    return RolloutSnapshot(
+        status="in_progress",
+        strategy="staged",
+        current_batch=current,
+        batch_sizes=(2, 5),
+        counts={1: {"completed": 2}, 2: {"completed": 2, "updating": 3}}
+        if current == 2
+        else {1: {"updating": 2}, 2: {"pending": 5}},
+        settings=RolloutSettings(batch_delay=timedelta(0), min_finished=5),
+        now=NOW,
+        offline=offline,
+    )
+
+
+@pytest.mark.parametrize(
+    ("current", "offline", "reason"),
+    [
+        pytest.param(1, 0, "batch 1 has 2 devices not finished", id="all online"),
+        pytest.param(1, 1, "batch 1 has 2 devices not finished, 1 of them offline", id="one"),
+        pytest.param(
+            2,
+            2,
+            "the last batch is still running (3 devices not finished, 2 of them offline)",
+            id="the last batch",
+        ),
+        pytest.param(2, 0, "the last batch is still running", id="the last batch, all online"),
+    ],
+)
+def test_a_batch_waiting_on_offline_devices_says_how_many(
+    current: int, offline: int, reason: str
+) -> None:
+    assert decide(waiting_snapshot(current, offline)) == [Wait(reason)]

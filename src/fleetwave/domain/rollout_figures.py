@@ -43,20 +43,24 @@ def failures(counts: Mapping[str, int]) -> int:
     return sum(counts.get(s, 0) for s in ("failed", "rolled_back", "rollback_failed"))
 
 
-def failure_clause(counts: Mapping[str, int]) -> str:
-    """``"5 failures, all rolled back"``; ``"no failures"``; what was and was not put back."""
+def failure_clause(counts: Mapping[str, int], rolling_back: int = 0) -> str:
+    """``"5 failures, all rolled back"``; ``"no failures"``; what was and was not put back
+    (``rolling_back``: failed devices sent back that have not yet said they run the old image)."""
     total = failures(counts)
     if total == 0:
         return "no failures"
     back = counts.get("rolled_back", 0)
     stuck = counts.get("rollback_failed", 0)
-    left = counts.get("failed", 0)
+    going = min(rolling_back, counts.get("failed", 0))
+    left = counts.get("failed", 0) - going
     noun = "failure" if total == 1 else "failures"
     if back == total:
         return f"{total} {noun}, {'rolled back' if total == 1 else 'all rolled back'}"
     if left == total:
         return f"{total} {noun}, {'not rolled back' if total == 1 else 'none rolled back'}"
     parts = [f"{back} rolled back"] if back else []
+    if going:
+        parts.append(f"{going} being rolled back")
     if stuck:
         parts.append(f"{stuck} whose rollback failed")
     if left:
@@ -64,7 +68,7 @@ def failure_clause(counts: Mapping[str, int]) -> str:
     return f"{total} {noun}: " + ", ".join(parts)
 
 
-def outcome(status: str, counts: Mapping[str, int]) -> str | None:
+def outcome(status: str, counts: Mapping[str, int], rolling_back: int = 0) -> str | None:
     """How a finished rollout ended, failures included (``None`` while it runs).
 
     ``"completed with 5 failures, all rolled back"``: the status stays ``completed`` (it ended
@@ -74,7 +78,7 @@ def outcome(status: str, counts: Mapping[str, int]) -> str | None:
         return None
     if failures(counts) == 0:
         return status.replace("_", " ")
-    return f"{status.replace('_', ' ')} with {failure_clause(counts)}"
+    return f"{status.replace('_', ' ')} with {failure_clause(counts, rolling_back)}"
 
 
 def old_image_spread(by_tag: Mapping[str | None, int]) -> list[dict[str, Any]]:

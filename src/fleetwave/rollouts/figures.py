@@ -41,6 +41,7 @@ class DeviceFigures:
 
     counts: dict[int, dict[str, int]] = field(default_factory=dict)
     not_applying: int = 0  # scheduled devices flagged not applying their target
+    rolling_back: int = 0  # failed devices sent back, not yet running their old images
     offline: dict[int, int] = field(default_factory=dict)  # batch → unfinished devices offline
 
     def by_status(self) -> dict[str, int]:
@@ -74,6 +75,7 @@ async def device_figures(
             device_rows.c.status,
             func.count(),
             func.count(device_rows.c.not_applying_since),
+            func.count(device_rows.c.rollback_requested_at),
             func.coalesce(func.sum(unfinished_offline), 0),
         )
         .join(devices, devices.c.uuid == device_rows.c.device_uuid)
@@ -81,11 +83,13 @@ async def device_figures(
         .group_by(device_rows.c.rollout_id, device_rows.c.batch_number, device_rows.c.status)
     )
     figures: dict[str, DeviceFigures] = {}
-    for rollout_id, batch, status, n, flagged, offline in rows:
+    for rollout_id, batch, status, n, flagged, sent_back, offline in rows:
         mine = figures.setdefault(rollout_id, DeviceFigures())
         mine.counts.setdefault(batch, {})[status] = n
         if status == "scheduled":
             mine.not_applying += flagged
+        if status == "failed":
+            mine.rolling_back += sent_back
         mine.offline[batch] = mine.offline.get(batch, 0) + int(offline)
     return figures
 
@@ -177,7 +181,7 @@ def figures_view(
     entries = old_image_spread(spread)
     return {
         "failures": failures(by_status),
-        "outcome": outcome(row.status, by_status),
+        "outcome": outcome(row.status, by_status, mine.rolling_back),
         "old_images_spread": entries,
         "old_images_label": old_images_label(entries),
         "progress_percentage": round(100 * (counted - unfinished) / total, 2) if total else 0.0,
