@@ -189,7 +189,13 @@ def test_a_finished_rollout_is_settled_only_once_its_failed_devices_are_rolled_b
 
 
 def test_the_summary_gives_each_batch_its_counts_and_times_and_what_the_devices_run() -> None:
-    ended = rollout("completed", 3, completed_at="2026-11-28T03:10:37.300000Z")
+    ended = rollout(
+        "completed",
+        3,
+        completed_at="2026-11-28T03:10:37.300000Z",
+        failures=2,
+        outcome="completed with 2 failures, all rolled back",
+    )
     ended["batches"][1]["counts"] = {"completed": 19, "rolled_back": 1}
     ended["batches"][2]["counts"] = {"completed": 24, "rolled_back": 1}
     events = [
@@ -203,7 +209,7 @@ def test_the_summary_gives_each_batch_its_counts_and_times_and_what_the_devices_
     assert lines[1] == "  batch 1:   5 devices, 5 updated  +0.0 s → +12.9 s"
     assert lines[2] == "  batch 2:  20 devices, 19 updated · 1 rolled back  +12.9 s"
     assert lines[3] == "  batch 3:  25 devices, 24 updated · 1 rolled back"
-    assert lines[4] == "  failure rate 4% (bound 20%)"
+    assert lines[4] == "  failure rate 4% (bound 20%): completed with 2 failures, all rolled back"
     assert lines[5] == "devices run: iotistic/myapp:v2.0.1 × 48, iotistic/myapp:v2.0.0 × 2"
     assert lines[6] == "containers: running × 50"
 

@@ -311,7 +311,8 @@ def summary_lines(
             f"  batch {batch['batch']}: {devices(batch['size'])}, "
             f"{tally_words(Tally.of(batch['counts']))}{when}"
         )
-    lines.append(f"  {rate_words(rollout)}")
+    said = rollout.get("outcome") if rollout.get("failures") else None
+    lines.append(f"  {rate_words(rollout)}" + (f": {said}" if said else ""))
     lines.append("devices run: " + _counted(images))
     lines.append("containers: " + _counted(states))
     return lines
