@@ -5,14 +5,18 @@ filters and pages in SQL."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from fleetwave.api import create_app
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
+from tests.conftest import ADMIN_TOKEN
 from tests.integration.engine import OLD, ScriptedDevice, device_rows, push, rollout, tick
 from tests.integration.factories import register_device, target_apps
 from tests.integration.pipeline import policy
@@ -227,3 +231,52 @@ async def test_a_bad_filter_is_a_422_naming_it(
     response = await client.get("/api/v1/rollouts", params=params)
     assert response.status_code == 422
     assert field in response.text
+
+
+# --- the dashboard's list and page ----------------------------------------------------------
+
+
+@asynccontextmanager
+async def dashboard(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """A logged-in dashboard session (cookies, no admin token)."""
+    transport = httpx.ASGITransport(app=create_app(container))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fleetwave.test") as session:
+        answer = await session.post(
+            "/ui/login", data={"token": ADMIN_TOKEN, "next": "/ui/rollouts"}
+        )
+        assert answer.status_code == 303
+        yield session
+
+
+async def test_the_dashboards_list_pages_keep_the_filters_and_a_bad_one_is_named(
+    client: httpx.AsyncClient, container: Container, clock: ManualClock
+) -> None:
+    rids = await three_rollouts(client, clock)
+    async with dashboard(container) as session:
+        page = (await session.get("/ui/rollouts", params={"status": "cancelled"})).text
+        assert "(2 matching)" in page
+        assert all(f'data-rollout="{rid}"' in page for rid in rids[:2])
+        assert f'data-rollout="{rids[2]}"' not in page
+        assert 'data-refresh="/ui/rollouts/rows?status=cancelled"' in page
+        rows = (await session.get("/ui/rollouts/rows", params={"until": "2026-01-01"})).text
+        assert rows.count("data-rollout=") == 1 and f'data-rollout="{rids[0]}"' in rows
+        for params, field in (({"from": "monday"}, "from"), ({"status": "done"}, "status")):
+            refused = await session.get("/ui/rollouts", params=params)
+            assert refused.status_code == 422 and field in refused.text
+
+
+async def test_the_rollout_page_draws_its_chart_once_a_device_finished(
+    client: httpx.AsyncClient, container: Container, clock: ManualClock
+) -> None:
+    await policy(client, **TWO_BATCHES)
+    devices = await mixed_fleet(client, 4, older=1)
+    rid = await push(client)
+    async with dashboard(container) as session:
+        page = (await session.get(f"/ui/rollouts/{rid}")).text
+        assert "No device has finished yet." in page and "dockerhub webhook" in page
+        await run_to_the_end(client, container, clock, rid, devices, {"dev-03"})
+        page = (await session.get(f"/ui/rollouts/{rid}")).text
+    assert '<svg class="chart" data-chart="failure-rate"' in page
+    assert 'class="bound" data-bound="0.5"' in page
+    assert "completed with 1 failure" in page
+    assert "v2.0.0 <span" in page and "v1.9.0 <span" in page  # the old images' spread

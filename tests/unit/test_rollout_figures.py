@@ -117,7 +117,8 @@ def test_the_old_images_are_listed_most_devices_first_only_when_they_differ() ->
     ("triggered_by", "said"),
     [
         ("manual", "manual trigger"),
-        ("webhook:dockerhub", "triggered by webhook:dockerhub"),
+        ("webhook:dockerhub", "dockerhub webhook"),
+        ("alice", "triggered by alice"),
         (None, "unknown trigger"),
     ],
 )

@@ -95,11 +95,14 @@ def old_images_label(spread: list[dict[str, Any]]) -> str | None:
 
 
 def trigger_label(triggered_by: str | None) -> str:
-    """Who or what started a rollout, as a phrase: ``manual trigger``, ``webhook (dockerhub)``."""
+    """Who or what started a rollout, as a phrase: ``manual trigger``, ``dockerhub webhook``."""
     if not triggered_by:
         return "unknown trigger"
     if triggered_by == "manual":
         return "manual trigger"
+    kind, _, provider = triggered_by.partition(":")
+    if kind == "webhook" and provider:
+        return f"{provider} webhook"
     return f"triggered by {triggered_by}"
 
 
