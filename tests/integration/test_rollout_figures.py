@@ -260,7 +260,11 @@ async def test_the_dashboards_list_pages_keep_the_filters_and_a_bad_one_is_named
         assert 'data-refresh="/ui/rollouts/rows?status=cancelled"' in page
         rows = (await session.get("/ui/rollouts/rows", params={"until": "2026-01-01"})).text
         assert rows.count("data-rollout=") == 1 and f'data-rollout="{rids[0]}"' in rows
-        for params, field in (({"from": "monday"}, "from"), ({"status": "done"}, "status")):
+        for params, field in (
+            ({"from": "monday"}, "from"),
+            ({"until": "9999-12-31"}, "until"),
+            ({"status": "done"}, "status"),
+        ):
             refused = await session.get("/ui/rollouts", params=params)
             assert refused.status_code == 422 and field in refused.text
 
@@ -280,3 +284,14 @@ async def test_the_rollout_page_draws_its_chart_once_a_device_finished(
     assert 'class="bound" data-bound="0.5"' in page
     assert "completed with 1 failure" in page
     assert "v2.0.0 <span" in page and "v1.9.0 <span" in page  # the old images' spread
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01"]
+)
+async def test_a_created_date_at_the_edge_of_time_is_answered_not_a_500(
+    client: httpx.AsyncClient, moment: str
+) -> None:
+    for name in ("created_from", "created_until"):
+        response = await client.get("/api/v1/rollouts", params={name: moment})
+        assert response.status_code in (200, 422), response.text

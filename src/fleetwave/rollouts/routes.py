@@ -78,19 +78,24 @@ async def list_rollouts(
     return await app.rollouts.search(
         status=status,
         image=image,
-        created_from=_utc(created_from),
-        created_until=_utc(created_until),
+        created_from=_utc(created_from, "created_from"),
+        created_until=_utc(created_until, "created_until"),
         limit=limit,
         offset=offset,
         cursor=cursor,
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """A time without an offset is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    """The time in UTC (one without an offset is UTC); one that UTC cannot hold is a 422."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput.one(field, "out of the range of dates") from None
 
 
 @router.get("/rollouts/active")

@@ -92,24 +92,26 @@ class RolloutFilters:
         """The filters as the rollout service's arguments; a bad one is a 422 naming it."""
         if self.status and self.status not in ROLLOUT_STATUSES:
             raise InvalidInput.one("status", f"{self.status!r} is not a rollout status")
-        until = _day(self.created_until, "until")
         return {
             "status": [self.status] if self.status else [],
             "image": self.image or None,
             "created_from": _day(self.created_from, "from"),
-            "created_until": until + timedelta(days=1) if until else None,  # the whole day
+            "created_until": _day(self.created_until, "until", later=timedelta(days=1)),
             "limit": ROLLOUT_PAGE,
             "offset": (self.page - 1) * ROLLOUT_PAGE,
         }
 
 
-def _day(value: str, field: str) -> datetime | None:
+def _day(value: str, field: str, later: timedelta = timedelta(0)) -> datetime | None:
+    """Midnight UTC of a date from the form (``later``: the next midnight, for "until")."""
     if not value:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC) + later
     except ValueError:
         raise InvalidInput.one(field, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    except OverflowError:
+        raise InvalidInput.one(field, f"{value!r} is out of the range of dates") from None
 
 
 def _filters(
