@@ -146,7 +146,7 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
         manager=manager,
-        rollouts=RolloutService(db, manager, clock),
+        rollouts=RolloutService(db, manager, clock, settings.device_offline_after),
         webhooks=WebhookService(
             db,
             planner,

@@ -21,7 +21,7 @@ def apps(image: str, status: str | None = None) -> dict[str, Any]:
 
 
 class Device:
-    def __init__(self, base: str, admin: httpx.Client, uuid: str) -> None:
+    def __init__(self, base: str, admin: httpx.Client, uuid: str, old: str = OLD) -> None:
         created = admin.post(
             "/api/v1/devices",
             json={
@@ -29,7 +29,7 @@ class Device:
                 "device_name": f"pump {uuid}",
                 "fleet_id": "north",
                 "tags": {"site": "lyon"},
-                "apps": apps(OLD),
+                "apps": apps(old),
             },
         )
         assert created.status_code == 201, created.text
@@ -38,7 +38,8 @@ class Device:
             base_url=base, headers={"X-Device-API-Key": created.json()["api_key"]}, timeout=30
         )
         self.etag: str | None = None
-        self.report(OLD, "running")
+        self.old = old
+        self.report(old, "running")
 
     def wait_for_target(self, image: str) -> None:
         """Long-poll until the target names ``image`` (the server holds the poll until then)."""
@@ -81,6 +82,6 @@ class Device:
         self.report(NEW, "pulling")
 
     def go_back(self) -> None:
-        """Sent back to the old image: run it again."""
-        self.wait_for_target(OLD)
-        self.report(OLD, "running")
+        """Sent back to its old image: run it again."""
+        self.wait_for_target(self.old)
+        self.report(self.old, "running")

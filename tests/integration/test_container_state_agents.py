@@ -113,10 +113,12 @@ async def test_a_stalled_agent_is_seen_not_applying_its_target_said_once(
             await device.poll()  # it keeps polling: it has the new target
             await device.report(OLD, metrics=True)
         await tick(container)
-    # 10 minutes on: flagged, in the rollout's wait, on the device, and by one event each
+    # 10 minutes on: flagged, in the rollout's wait, on the device, and by one event each;
+    # the silent one, not heard from for 10 minutes, is offline
     detail = await rollout(client, rid)
     assert detail["waiting_for"] == (
-        "the last batch is still running; 2 devices not applying their target"
+        "the last batch is still running (3 devices not finished, 1 of them offline); "
+        "2 devices not applying their target"
     )
     rows = await device_rows(client, rid)
     assert rows["io-stuck"]["status"] == "scheduled"
@@ -151,7 +153,8 @@ async def test_a_stalled_agent_is_seen_not_applying_its_target_said_once(
     assert await late.apply_target() == NEW
     await tick(container)
     assert (await rollout(client, rid))["waiting_for"] == (
-        "the last batch is still running; 1 device not applying its target"
+        "the last batch is still running (3 devices not finished, 1 of them offline); "
+        "1 device not applying its target"
     )
     assert (await client.get("/api/v1/devices/io-late")).json()["not_applying_target"] is None
 

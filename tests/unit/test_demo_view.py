@@ -189,7 +189,13 @@ def test_a_finished_rollout_is_settled_only_once_its_failed_devices_are_rolled_b
 
 
 def test_the_summary_gives_each_batch_its_counts_and_times_and_what_the_devices_run() -> None:
-    ended = rollout("completed", 3, completed_at="2026-11-28T03:10:37.300000Z")
+    ended = rollout(
+        "completed",
+        3,
+        completed_at="2026-11-28T03:10:37.300000Z",
+        failures=2,
+        outcome="completed with 2 failures, all rolled back",
+    )
     ended["batches"][1]["counts"] = {"completed": 19, "rolled_back": 1}
     ended["batches"][2]["counts"] = {"completed": 24, "rolled_back": 1}
     events = [
@@ -203,7 +209,7 @@ def test_the_summary_gives_each_batch_its_counts_and_times_and_what_the_devices_
     assert lines[1] == "  batch 1:   5 devices, 5 updated  +0.0 s → +12.9 s"
     assert lines[2] == "  batch 2:  20 devices, 19 updated · 1 rolled back  +12.9 s"
     assert lines[3] == "  batch 3:  25 devices, 24 updated · 1 rolled back"
-    assert lines[4] == "  failure rate 4.0% (bound 20%)"
+    assert lines[4] == "  failure rate 4% (bound 20%): completed with 2 failures, all rolled back"
     assert lines[5] == "devices run: iotistic/myapp:v2.0.1 × 48, iotistic/myapp:v2.0.0 × 2"
     assert lines[6] == "containers: running × 50"
 
@@ -214,7 +220,7 @@ def test_the_live_panel_shows_the_rollout_its_batches_and_the_newest_events() ->
     console.print(view.live_panel(rollout(), recent, ORIGIN, width=40))
     text = console.export_text()
     assert "rollout 4b680469 iotistic/myapp:v2.0.0 → v2.0.1  in_progress" in text
-    assert "batch 2/3 · failure rate 4.0% (bound 20%)" in text
+    assert "batch 2/3 · failure rate 4% (bound 20%)" in text
     assert "▸ batch 2 ( 20)" in text and "  batch 3 ( 25)" in text
     assert "waiting for: batch 2 has 19 devices not finished" in text
     assert "sim-6: device_failed message" in text
@@ -228,19 +234,34 @@ def test_the_plain_display_prints_news_and_at_most_one_progress_line_a_second() 
     out, now = io.StringIO(), [100.0]
     display = PlainDisplay(out, now=lambda: now[0])
     display.update(
-        rollout(), [event("batch_started", 0, batch=2), event("device_progress", 1, "d")]
+        rollout(updated_at="2026-11-28T03:10:01Z"),
+        [event("batch_started", 0, batch=2), event("device_progress", 1, "d")],
     )
     now[0] += 0.5
-    moved = rollout()
+    moved = rollout(updated_at="2026-11-28T03:10:02.5Z")
     moved["batches"][1]["counts"] = {"completed": 18, "failed": 1, "rolled_back": 1}
     display.update(moved, [])  # too soon: no line
     now[0] += 0.6
     display.update(moved, [])
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("+  0.0s  batch_started")
-    assert lines[1].startswith("+  0.0s  [") and "8/50" in lines[1]
-    assert lines[2].startswith("+  1.1s  [") and "23/50" in lines[2]
+    assert lines[1].startswith("+  1.0s  [") and "8/50" in lines[1]
+    assert lines[2].startswith("+  2.5s  [") and "23/50" in lines[2]
     assert len(lines) == 3
+
+
+def test_the_plain_displays_times_are_the_servers_and_never_go_backwards() -> None:
+    """Events and progress lines on one clock: the local one only paces the lines (a slow
+    poll that reads a late event and an earlier rollout update prints no earlier time)."""
+    out, now = io.StringIO(), [0.0]
+    display = PlainDisplay(out, now=lambda: now[0])
+    display.update(rollout(updated_at="2026-11-28T03:10:04Z"), [event("batch_started", 3)])
+    now[0] += 30.0  # the local clock runs far ahead of the server's: it does not show
+    moved = rollout(updated_at="2026-11-28T03:10:05Z")
+    moved["batches"][1]["counts"] = {"completed": 18, "failed": 1, "rolled_back": 1}
+    display.update(moved, [event("device_failed", 9, "sim-6")])
+    times = [float(line.split("s", 1)[0].lstrip("+")) for line in out.getvalue().splitlines()]
+    assert times == sorted(times) and times == [3.0, 4.0, 9.0, 9.0]
 
 
 def test_the_demos_webhook_is_a_docker_hub_push_of_the_new_tag() -> None:

@@ -13,6 +13,7 @@ from fleetwave.operator.render import (
     events_table,
     policies_table,
     rollout_devices_table,
+    rollout_view,
     rollouts_table,
     to_text,
     watch_view,
@@ -131,7 +132,10 @@ def test_the_watch_view_has_headline_progress_bars_and_the_newest_events() -> No
     text = to_text(watch_view(rollout(), events))
     lines = text.splitlines()
     assert lines[0].startswith("rollout r-1  iotistic/myapp  v2.0.0 → v2.0.1  staged  in_progress")
-    assert "batch 2 of 3 · 30% of 10 devices finished · failure rate 20.0% (max 25.0%)" in lines[1]
+    assert (
+        "batch 2 of 3 · 30% of 10 devices finished · 0 failed · failure rate 20% (max 25%)"
+        in (lines[1])
+    )
     assert [line.split()[1] for line in lines if line.startswith("batch ")][1:] == ["1", "2", "3"]
     assert "03:04:02  device_failed" in text and "pump-3  1001/app is exited" in text
 
@@ -151,13 +155,41 @@ def test_the_watch_view_says_what_the_rollout_waits_for_and_a_failure_gate_pause
 
 
 def test_rollouts_table_lists_each_rollout_and_the_next_page() -> None:
-    page = {"items": [rollout(status="completed")], "next_cursor": 7}
-    text = to_text(rollouts_table(page))
+    page = {"items": [rollout(status="completed")], "next_cursor": 7, "total": 60, "offset": 0}
+    text = to_text(rollouts_table(page), width=200)
     row = next(line for line in text.splitlines() if line.startswith("r-1"))
     assert row.split() == [
-        "r-1", "iotistic/myapp", "v2.0.0", "→", "v2.0.1", "staged", "completed", "2/3", "0/10", "0",
+        "r-1", "iotistic/myapp", "v2.0.0", "→", "v2.0.1", "completed", "2/3", "30%", "0",
+        "20%", "/", "max", "25%", "-",
     ]  # fmt: skip
-    assert "more: --cursor 7" in text
+    assert "1–1 of 60 rollouts" in text and "more: --cursor 7" in text
+
+
+def test_a_rollout_completed_with_failures_says_so_and_counts_rolled_back_ones_as_failed() -> None:
+    done = rollout(
+        status="completed",
+        outcome="completed with 5 failures, all rolled back",
+        failures=5,
+        failed_devices=0,
+        rolled_back_devices=5,
+        old_images_label="v1.1.0 (25), v1.0.0 (5)",
+        waiting_for=None,
+    )
+    listed = to_text(rollouts_table({"items": [done], "next_cursor": None}), width=240)
+    assert "completed with 5 failures, all rolled back" in listed
+    assert "5 (5 rolled back)" in listed
+    assert "v1.1.0 (25), v1.0.0 (5) → v2.0.1" in listed
+    shown = to_text(rollout_view(done), width=160)
+    assert "completed with 5 failures, all rolled back" in shown
+    assert "old images" in shown and "v1.1.0 (25), v1.0.0 (5)" in shown
+    watched = to_text(watch_view(done, []), width=160)
+    assert "completed with 5 failures, all rolled back" in watched.splitlines()[0]
+    assert "5 failed" in watched
+
+
+def test_the_watch_view_rounds_progress_as_the_dashboard_does() -> None:
+    text = to_text(watch_view(rollout(progress_percentage=26.67, failure_rate=0.1667), []))
+    assert "27% of 10 devices finished" in text and "failure rate 17% (max 25%)" in text
 
 
 def test_empty_answers_say_so_instead_of_an_empty_table() -> None:
@@ -178,12 +210,16 @@ def test_rollout_devices_table_shows_tags_health_retries_and_errors() -> None:
         "retry_count": 3,
         "max_retries": 3,
         "error_message": "exit code 1",
+        "health_check_attempts": 3,
+        "online": False,
+        "last_seen_at": "2026-01-02T03:04:05Z",
     }
-    text = to_text(rollout_devices_table({"items": [device], "total": 12, "next_cursor": "pump-3"}))
+    page = {"items": [device], "total": 12, "next_cursor": "pump-3"}
+    text = to_text(rollout_devices_table(page), width=200)
     assert (
-        "pump-3   2       failed   v2.0.0 → v2.0.1   v2.0.1   no       3/3       exit code 1"
-        in text
-    )
+        "pump-3   2       failed   offline, seen 2026-01-02 03:04:05   v2.0.0 → v2.0.1   v2.0.1   "
+        "failed after 3 attempts   3/3       exit code 1"
+    ) in text
     assert "1 of 12 devices" in text and "more: --cursor pump-3" in text
 
 

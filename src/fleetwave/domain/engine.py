@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fleetwave.domain.not_applying import waiting_note
+from fleetwave.domain.rollout_figures import offline_note, waiting_devices
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES, devices
 from fleetwave.domain.windows import next_opening, window_is_open
@@ -41,6 +42,7 @@ class RolloutSnapshot:
     approved_batch: int = 0
     gate_accepted_failures: int | None = None
     not_applying: int = 0  # devices flagged "not applying its target" (domain.not_applying)
+    offline: int = 0  # unfinished devices of the current batch that are offline (views only)
 
     @property
     def total_batches(self) -> int:
@@ -143,7 +145,11 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
     if snapshot.status == "paused":
         return actions + [Wait(_noting_stalls("paused", snapshot))]
     if batch >= snapshot.total_batches:
-        return actions + [Wait(_noting_stalls("the last batch is still running", snapshot))]
+        reason = "the last batch is still running"
+        unfinished = snapshot.in_batch(batch, UNFINISHED_DEVICE_STATUSES)
+        if (offline := offline_note(snapshot.offline, unfinished)) is not None:
+            reason += f" ({devices(unfinished)} not finished, {offline})"
+        return actions + [Wait(_noting_stalls(reason, snapshot))]
     if gate_tripped(snapshot):
         return actions + [
             AutoPause(
@@ -155,7 +161,7 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
         ]
     if batch > 0 and not batch_done:
         in_flight = snapshot.in_batch(batch, UNFINISHED_DEVICE_STATUSES)
-        reason = f"batch {batch} has {devices(in_flight)} not finished"
+        reason = f"batch {batch} has {waiting_devices(in_flight, snapshot.offline)}"
         return actions + [Wait(_noting_stalls(reason, snapshot))]
     return actions + [_next_batch(snapshot, batch + 1, finished_at)]
 

@@ -16,6 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from fleetwave.domain.rollout_figures import health_label, percent_label
 from fleetwave.operator.bars import batch_line
 
 Row = Mapping[str, Any]
@@ -174,43 +175,92 @@ def rollouts_table(page: Row) -> RenderableType:
     items = page.get("items") or []
     if not items:
         return Text("no rollouts")
-    grid = table("ROLLOUT", "IMAGE", "TAGS", "STRATEGY", "STATUS", "BATCH", "HEALTHY", "FAILED")
+    grid = table(
+        "ROLLOUT", "IMAGE", "TAGS", "STATUS", "BATCH", "PROGRESS", "FAILED", "FAIL RATE", "WAITING"
+    )  # fmt: skip
     for r in items:
         grid.add_row(
             r["rollout_id"],
             r["image_name"],
-            tags(r.get("old_tag"), r.get("new_tag")),
-            r["strategy"],
-            status(r["status"]),
+            rollout_tags(r),
+            outcome_text(r),
             f"{r.get('current_batch', 0)}/{len(r.get('batch_sizes') or [])}",
-            f"{r.get('healthy_devices', 0)}/{r.get('total_devices', 0)}",
-            str(r.get("failed_devices", 0)),
+            percent_label(r.get("progress_percentage", 0)),
+            failures_cell(r),
+            rate_against_bound(r),
+            cell(r.get("waiting_for")),
         )
-    return with_footer(grid, page.get("next_cursor"))
+    shown = page.get("offset", 0)
+    footer = Text(
+        f"{shown + 1}–{shown + len(items)} of {page.get('total', len(items))} rollouts",
+        style="dim",
+    )
+    return with_footer(Group(grid, footer), page.get("next_cursor"))
+
+
+def rollout_tags(rollout: Row) -> str:
+    """``v1.1.0 → v1.2.0``, or every old tag when the devices came from several."""
+    spread = rollout.get("old_images_label")
+    if spread:
+        return f"{spread} → {rollout.get('new_tag') or '?'}"
+    return tags(rollout.get("old_tag"), rollout.get("new_tag"))
+
+
+def outcome_text(rollout: Row) -> Text:
+    """The status, or how a finished rollout ended when something failed."""
+    text = status(rollout["status"])
+    said = rollout.get("outcome")
+    if said and said != rollout["status"].replace("_", " "):
+        text = Text(said, style=STATUS_STYLES.get(rollout["status"], ""))
+    return text
+
+
+def failures_cell(rollout: Row) -> str:
+    """``5 (5 rolled back)``: every failure, and how many were put back."""
+    failed = rollout.get("failures", rollout.get("failed_devices", 0))
+    back = rollout.get("rolled_back_devices", 0)
+    return f"{failed} ({back} rolled back)" if back else str(failed)
+
+
+def rate_against_bound(rollout: Row) -> str:
+    """``17% / max 20%``."""
+    bound = _bound(rollout)
+    rate = percent_label(rollout.get("failure_rate"), 1)
+    return rate if bound is None else f"{rate} / max {percent_label(bound, 1)}"
+
+
+def _bound(rollout: Row) -> float | None:
+    bound = rollout.get("max_failure_rate")
+    if bound is None:
+        bound = (rollout.get("settings") or {}).get("max_failure_rate")
+    return None if bound is None else float(bound)
 
 
 def headline(rollout: Row) -> Text:
     """``rollout <id>  iotistic/myapp  v2.0.0 → v2.0.1  staged  in_progress``."""
     line = Text()
     line.append(f"rollout {rollout['rollout_id']}  ", style="bold")
-    line.append(f"{rollout['image_name']}  {tags(rollout.get('old_tag'), rollout['new_tag'])}  ")
+    line.append(f"{rollout['image_name']}  {rollout_tags(rollout)}  ")
     line.append(f"{rollout['strategy']}  ")
-    line.append_text(status(rollout["status"]))
+    line.append_text(outcome_text(rollout))
     if rollout.get("auto_paused"):
         line.append(" (failure gate)", style="yellow")
     return line
 
 
 def progress_line(rollout: Row) -> Text:
-    bound = (rollout.get("settings") or {}).get("max_failure_rate")
+    """Progress and failure rate, rounded as the dashboard rounds them."""
     batches = len(rollout.get("batch_sizes") or [])
+    failed = rollout.get("failures", rollout.get("failed_devices", 0))
+    bound = _bound(rollout)
     text = (
         f"batch {rollout.get('current_batch', 0)} of {batches} · "
-        f"{rollout.get('progress_percentage', 0):g}% of {rollout.get('total_devices', 0)} "
-        f"devices finished · failure rate {percent(rollout.get('failure_rate'))}"
+        f"{percent_label(rollout.get('progress_percentage', 0))} of "
+        f"{rollout.get('total_devices', 0)} devices finished · {failed} failed · "
+        f"failure rate {percent_label(rollout.get('failure_rate'), 1)}"
     )
     if bound is not None:
-        text += f" (max {percent(bound)})"
+        text += f" (max {percent_label(bound, 1)})"
     return Text(text)
 
 
@@ -227,7 +277,13 @@ def batch_bars(rollout: Row, width: int = 24) -> list[Text]:
 
 
 def rollout_view(rollout: Row) -> RenderableType:
-    parts: list[RenderableType] = [fields(rollout, ROLLOUT_FIELDS), Text()]
+    figures = {
+        "outcome": rollout.get("outcome"),
+        "failures": failures_cell(rollout),
+        "old images": rollout.get("old_images_label") or rollout.get("old_tag"),
+    }
+    parts: list[RenderableType] = [fields(rollout, ROLLOUT_FIELDS), fields(figures, figures)]
+    parts.append(Text())
     parts.append(progress_line(rollout))
     parts.extend(batch_bars(rollout))
     return Group(*parts)
@@ -237,20 +293,31 @@ def rollout_devices_table(page: Row) -> RenderableType:
     items = page.get("items") or []
     if not items:
         return Text("no devices")
-    grid = table("DEVICE", "BATCH", "STATUS", "TAGS", "RUNS", "HEALTH", "RETRIES", "ERROR")
+    grid = table(
+        "DEVICE", "BATCH", "STATUS", "ONLINE", "TAGS", "RUNS", "HEALTH", "RETRIES", "ERROR"
+    )  # fmt: skip
     for d in items:
         grid.add_row(
             d["device_uuid"],
             str(d["batch_number"]),
             status(d["status"]),
+            presence(d),
             tags(d.get("old_image_tag"), d.get("new_image_tag")),
             cell(d.get("current_image_tag")),
-            cell(d.get("health_check_passed")),
+            health_label(d.get("health_check_passed"), d.get("health_check_attempts", 0)),
             f"{d.get('retry_count', 0)}/{d.get('max_retries', 0)}",
             cell(d.get("error_message")),
         )
     footer = f"{len(items)} of {page.get('total', len(items))} devices"
     return with_footer(Group(grid, Text(footer, style="dim")), page.get("next_cursor"))
+
+
+def presence(device: Row) -> Text:
+    """``online`` or ``offline, seen 03:04:05`` (a device that looks updating may be gone)."""
+    seen = device.get("last_seen_at")
+    if device.get("online"):
+        return Text("online", style="green")
+    return Text(f"offline, seen {when(seen)}" if seen else "offline, never seen", style="yellow")
 
 
 def event_line(event: Row) -> Text:

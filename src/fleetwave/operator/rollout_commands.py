@@ -77,15 +77,28 @@ def _user_name() -> str:
 def list_rollouts(
     status: Statuses = None,
     image: Annotated[str | None, typer.Option(help="only this image, e.g. iotistic/myapp")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="created at or after, e.g. 2026-12-01 or 2026-12-01T08:00Z")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="created before (a date or a time)")] = None,
     limit: LimitOption = None,
+    offset: Annotated[int | None, typer.Option(help="skip this many rollouts")] = None,
     cursor: Annotated[int | None, typer.Option(help="the next page")] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Rollouts, newest first."""
+    """Rollouts, newest first: progress, failures against the bound, what each waits for."""
     with admin_api(url, token) as api:
-        page = api.rollouts(status=status, image=image, limit=limit, cursor=cursor)
+        page = api.rollouts(
+            status=status,
+            image=image,
+            created_from=since,
+            created_until=until,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+        )
     emit(page, as_json, rollouts_table)
 
 

@@ -85,7 +85,13 @@ class PolicyFields(Strict):
     pin_digest: bool = True
     update_timeout_minutes: int = Field(default=30, ge=1, le=10080)
     max_retries: int = Field(default=3, ge=0, le=20)
-    failure_rate_min_devices: int = Field(default=1, ge=1, le=MAX_COUNT)
+    failure_rate_min_devices: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="finished devices before the failure gate judges the rate; unset: "
+        "min(5, the first batch's size)",
+    )
     offline_grace_minutes: int = Field(default=30, ge=0, le=43200)
     soak_seconds: int = Field(default=60, ge=0, le=86400)
     approve_each_batch: bool = False
@@ -200,7 +206,7 @@ class PolicyRead(BaseModel):
     pin_digest: bool
     update_timeout_minutes: int
     max_retries: int
-    failure_rate_min_devices: int
+    failure_rate_min_devices: int | None
     offline_grace_minutes: int
     soak_seconds: int
     approve_each_batch: bool

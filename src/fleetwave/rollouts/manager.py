@@ -33,6 +33,7 @@ from fleetwave.domain.batches import batch_fractions
 from fleetwave.domain.health import default_checks
 from fleetwave.domain.images import ImageRef
 from fleetwave.domain.policy_choice import choose_policy
+from fleetwave.domain.rollout_figures import judged_after
 from fleetwave.domain.rollout_plan import Candidate, RolloutPlan, ServiceImage, plan_rollout
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.tags import TagRule, pushed_tag_refusal
@@ -192,19 +193,21 @@ class ImageUpdateManager:
             rollout_id,
             pinned,
             filters_applied,
-            self._rollout_settings(policy),
+            self._rollout_settings(policy, plan.batch_sizes[0] if plan.batch_sizes else 1),
             now,
         )
         outcome, begun = await self._begin(conn, rollout, request, plan, now)
         return outcome, events + begun
 
-    def _rollout_settings(self, policy: dict[str, Any] | None) -> RolloutSettings:
-        """The policy's way of running a rollout, frozen into the rollout; defaults without one."""
+    def _rollout_settings(self, policy: dict[str, Any] | None, first_batch: int) -> RolloutSettings:
+        """The policy's way of running a rollout, frozen into the rollout; defaults without one.
+        The failure gate's minimum is resolved here (domain.rollout_figures.judged_after)."""
         defaults = self.settings
         if policy is None:
             return RolloutSettings(
                 batch_delay=timedelta(minutes=defaults.batch_delay_minutes),
                 max_failure_rate=defaults.max_failure_rate,
+                min_finished=judged_after(None, first_batch),
                 health_check_timeout=timedelta(seconds=defaults.health_check_timeout),
                 auto_rollback=defaults.auto_rollback,
                 health_checks=tuple(c.as_json() for c in default_checks(60)),
@@ -212,7 +215,7 @@ class ImageUpdateManager:
         return RolloutSettings(
             batch_delay=timedelta(minutes=policy["batch_delay_minutes"]),
             max_failure_rate=policy["max_failure_rate"],
-            min_finished=policy["failure_rate_min_devices"],
+            min_finished=judged_after(policy["failure_rate_min_devices"], first_batch),
             update_timeout=timedelta(minutes=policy["update_timeout_minutes"]),
             max_retries=policy["max_retries"],
             offline_grace=timedelta(minutes=policy["offline_grace_minutes"]),

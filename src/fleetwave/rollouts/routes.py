@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -36,6 +37,7 @@ from fleetwave.web import (
 router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
 Statuses = Annotated[list[str], Query(description="repeatable")]
+MAX_OFFSET = 1_000_000
 
 
 async def _full_rollout_id(
@@ -73,14 +75,43 @@ async def trigger_update(body: TriggerUpdate, app: App) -> dict[str, Any]:
 async def list_rollouts(
     app: App,
     status: Statuses = [],  # noqa: B006
-    image: str | None = None,
+    image: Annotated[str | None, Query(description="e.g. iotistic/myapp")] = None,
+    created_from: Annotated[
+        datetime | None, Query(description="created at or after (ISO 8601; a date: midnight UTC)")
+    ] = None,
+    created_until: Annotated[
+        datetime | None, Query(description="created before (ISO 8601; a date: midnight UTC)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     cursor: RowCursor = None,
 ) -> dict[str, Any]:
-    """Rollouts, newest first, filtered by status (repeatable) and image; pass the answer's
-    ``next_cursor`` as ``cursor`` for the next page."""
+    """Rollouts newest first, each with its progress, failures against its bound, outcome, old
+    images and what it waits for; filtered by status (repeatable), image and creation time.
+    Page with ``offset`` (``total`` counts them all) or with ``cursor`` (the previous page's
+    ``next_cursor``)."""
     _known(status, ROLLOUT_STATUSES, "status")
-    return await app.rollouts.search(status=status, image=image, limit=limit, cursor=cursor)
+    return await app.rollouts.search(
+        status=status,
+        image=image,
+        created_from=_utc(created_from, "created_from"),
+        created_until=_utc(created_until, "created_until"),
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    """The time in UTC (one without an offset is UTC); one that UTC cannot hold is a 422."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput.one(field, "out of the range of dates") from None
 
 
 @router.get("/rollouts/active")

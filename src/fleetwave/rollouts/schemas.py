@@ -44,6 +44,11 @@ class BatchProgress(BaseModel):
     counts: dict[str, int]
 
 
+class OldImage(BaseModel):
+    tag: str | None
+    devices: int
+
+
 class RolloutRead(BaseModel):
     rollout_id: str
     image_name: str
@@ -75,17 +80,36 @@ class RolloutRead(BaseModel):
     filters_applied: dict[str, Any] | None
     error_message: str | None
     superseded_by: str | None
-
-
-class RolloutDetail(RolloutRead):
-    batches: list[BatchProgress]
-    progress_percentage: float
+    failures: int = Field(
+        description="devices the new image failed on, whether or not they were rolled back "
+        "(failed_devices + rolled_back_devices: a rolled-back device is a failed one put back)"
+    )
+    outcome: str | None = Field(
+        description="how a finished rollout ended, failures included; null while it runs",
+        examples=["completed with 5 failures, all rolled back", "completed"],
+    )
+    old_images_spread: list[OldImage] = Field(
+        description="the old image tags its devices came from, most devices first"
+    )
+    old_images_label: str | None = Field(
+        description="the spread in words when the devices came from more than one old image",
+        examples=["v1.1.0 (25), v1.0.0 (5)"],
+    )
+    progress_percentage: float = Field(description="devices finished (or skipped), in %")
+    finished_devices: int = Field(description="devices that completed or failed")
+    max_failure_rate: float | None = Field(description="the failure bound it runs under")
     waiting_for: str | None = Field(
-        default=None, description="why the next step has not happened (delay, window, approval…)"
+        default=None,
+        description="why the next step has not happened (delay, window, approval, devices "
+        "still updating and how many of them are offline, who paused it and why)",
     )
     next_action_at: datetime | None = Field(
         default=None, description="when time alone lets it happen (e.g. the window opens)"
     )
+
+
+class RolloutDetail(RolloutRead):
+    batches: list[BatchProgress]
     settings: dict[str, Any] | None = None
     approved_batch: int = 0
     webhook_payload: dict[str, Any] | None = None
@@ -93,7 +117,9 @@ class RolloutDetail(RolloutRead):
 
 class RolloutPage(BaseModel):
     items: list[RolloutRead]
-    next_cursor: int | None
+    next_cursor: int | None = Field(description="pass as ?cursor= for the next page")
+    total: int = Field(description="rollouts the filters match, on every page")
+    offset: int = Field(description="the rollouts skipped before this page (?offset=)")
 
 
 class RolloutDeviceRead(BaseModel):
@@ -118,6 +144,8 @@ class RolloutDeviceRead(BaseModel):
     error_message: str | None
     retry_count: int
     max_retries: int
+    online: bool = Field(description="whether the device is online now")
+    last_seen_at: datetime | None = Field(description="when the device was last heard from")
     not_applying_since: datetime | None = Field(
         default=None,
         description="when it was seen heard from but not applying its target (it stays set "

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, String, func, select, text
+from sqlalchemy import Column, ColumnElement, Float, Integer, String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
 from fleetwave.domain import short_ids
 from fleetwave.domain.controls import FAILED_DEVICE_STATUSES
-from fleetwave.domain.engine import Wait, decide
 from fleetwave.domain.images import parse_image
-from fleetwave.domain.rollout_settings import RolloutSettings
+from fleetwave.domain.presence import is_online
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
 from fleetwave.errors import (
     UNKNOWN_CURSOR,
@@ -22,14 +22,20 @@ from fleetwave.errors import (
     NotFound,
     raise_unless_one,
 )
-from fleetwave.rollouts import events
+from fleetwave.rollouts import events, figures
 from fleetwave.rollouts.manager import DeviceFilters, ImageUpdateManager, UpdateRequest
-from fleetwave.rollouts.monitor import load_snapshot
 from fleetwave.rollouts.schemas import TriggerUpdate
 from fleetwave.store.db import Database
 from fleetwave.store.queries import ids_beginning, names_a_row, uuid_or_name_contains
 from fleetwave.store.tables import device_rollout_status as device_rows
+from fleetwave.store.tables import devices as device_table
 from fleetwave.store.tables import image_rollouts
+
+# Whether a rollout's device is online and when it was last heard from, beside its row.
+PRESENCE = (
+    device_table.c.is_online.label("said_online"),
+    device_table.c.last_connectivity_event.label("last_seen_at"),
+)
 
 # The view's columns are the rollout's plus its progress figures; typing them here makes JSON
 # and timestamps come back the same from SQLite and PostgreSQL.
@@ -52,8 +58,15 @@ ACTIVE_ROLLOUTS = text("SELECT * FROM active_rollouts ORDER BY id DESC").columns
 
 
 class RolloutService:
-    def __init__(self, db: Database, manager: ImageUpdateManager, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        manager: ImageUpdateManager,
+        clock: Clock,
+        offline_after: timedelta = timedelta(minutes=5),
+    ) -> None:
         self.db, self.manager, self.clock = db, manager, clock
+        self.offline_after = offline_after
 
     async def trigger(self, request: TriggerUpdate) -> dict[str, Any]:
         """An operator's update: the same path as a webhook, recorded as manual. A version
@@ -87,42 +100,64 @@ class RolloutService:
         *,
         status: list[str] | None = None,
         image: str | None = None,
+        created_from: datetime | None = None,
+        created_until: datetime | None = None,
         limit: int = 50,
+        offset: int = 0,
         cursor: int | None = None,
     ) -> dict[str, Any]:
-        query = select(image_rollouts).order_by(image_rollouts.c.id.desc())
+        """Rollouts newest first, filtered, a page at a time (``offset`` or ``cursor``), each
+        with its figures; ``total`` counts every rollout the filters match."""
+        conditions: list[ColumnElement[bool]] = []
         if status:
-            query = query.where(image_rollouts.c.status.in_(status))
+            conditions.append(image_rollouts.c.status.in_(status))
         if image is not None:
-            query = query.where(image_rollouts.c.image_name == parse_image(image).familiar)
+            conditions.append(image_rollouts.c.image_name == parse_image(image).familiar)
+        if created_from is not None:
+            conditions.append(image_rollouts.c.created_at >= created_from)
+        if created_until is not None:
+            conditions.append(image_rollouts.c.created_at < created_until)
+        query = select(image_rollouts).where(*conditions).order_by(image_rollouts.c.id.desc())
         if cursor is not None:
             query = query.where(image_rollouts.c.id < cursor)
         async with self.db.read() as conn:
             if cursor is not None and not await names_a_row(conn, image_rollouts.c.id == cursor):
                 raise InvalidInput.one("cursor", UNKNOWN_CURSOR)
-            rows = (await conn.execute(query.limit(limit + 1))).all()
-        items = [rollout_view(r) for r in rows[:limit]]
-        return {"items": items, "next_cursor": rows[limit - 1].id if len(rows) > limit else None}
+            total = (
+                await conn.execute(
+                    select(func.count()).select_from(image_rollouts).where(*conditions)
+                )
+            ).scalar_one()
+            rows = (await conn.execute(query.offset(offset).limit(limit + 1))).all()
+            items = await self._with_figures(conn, rows[:limit])
+        return {
+            "items": items,
+            "next_cursor": rows[limit - 1].id if len(rows) > limit else None,
+            "total": total,
+            "offset": offset,
+        }
 
-    async def with_batches(self, rollouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rollouts (as :meth:`search` lists them), each with its batches' progress."""
-        async with self.db.read() as conn:
-            counts = await batch_counts(conn, [r["rollout_id"] for r in rollouts])
-        return [
-            rollout
-            | {
-                "batches": [
-                    _batch_progress(
-                        number,
-                        size,
-                        counts.get(rollout["rollout_id"], {}).get(number, {}),
-                        rollout["current_batch"],
-                    )
-                    for number, size in enumerate(rollout["batch_sizes"] or [], start=1)
-                ]
-            }
-            for rollout in rollouts
-        ]
+    async def _with_figures(
+        self, conn: AsyncConnection, rows: Sequence[Any]
+    ) -> list[dict[str, Any]]:
+        """The rollouts with their figures and batches, read for all of them at once."""
+        ids = [row.rollout_id for row in rows]
+        now = self.clock.now()
+        counted = await figures.device_figures(conn, ids, now, self.offline_after)
+        spread = await figures.old_images(conn, ids)
+        paused = await figures.pauses(conn, [r.rollout_id for r in rows if r.status == "paused"])
+        views = []
+        for row in rows:
+            mine = counted.get(row.rollout_id, figures.DeviceFigures())
+            view = rollout_view(row) | figures.figures_view(
+                row, mine, spread.get(row.rollout_id, {}), paused.get(row.rollout_id), now
+            )
+            view["batches"] = [
+                _batch_progress(number, size, mine.counts.get(number, {}), row.current_batch)
+                for number, size in enumerate(row.batch_sizes or [], start=1)
+            ]
+            views.append(view)
+        return views
 
     async def resolve(self, given: str) -> str:
         """The full id of the rollout that ``given`` names: itself, or a unique prefix of at
@@ -142,31 +177,15 @@ class RolloutService:
     async def get(self, rollout_id: str) -> dict[str, Any]:
         async with self.db.read() as conn:
             row = await _load(conn, rollout_id)
-            counts = await conn.execute(
-                select(device_rows.c.batch_number, device_rows.c.status, func.count())
-                .where(device_rows.c.rollout_id == rollout_id)
-                .group_by(device_rows.c.batch_number, device_rows.c.status)
-            )
-            by_batch: dict[int, dict[str, int]] = {}
-            for batch, status, count in counts:
-                by_batch.setdefault(batch, {})[status] = count
-            waiting = await _waiting_for(conn, row, self.clock.now())
-        view = rollout_view(row) | waiting
+            [view] = await self._with_figures(conn, [row])
         view["webhook_payload"] = row.webhook_payload
-        view["batches"] = [
-            _batch_progress(number, size, by_batch.get(number, {}), row.current_batch)
-            for number, size in enumerate(row.batch_sizes or [], start=1)
-        ]
-        finished = sum(
-            n
-            for c in by_batch.values()
-            for s, n in c.items()
-            if s not in UNFINISHED_DEVICE_STATUSES
-        )
-        view["progress_percentage"] = (
-            round(100 * finished / row.total_devices, 2) if row.total_devices else 0.0
-        )
         return view
+
+    async def finishes(self, rollout_id: str) -> list[tuple[datetime, bool]]:
+        """When each finished device finished and whether it failed (the chart's data)."""
+        async with self.db.read() as conn:
+            await _load(conn, rollout_id)
+            return await figures.finishes(conn, rollout_id)
 
     async def devices(
         self,
@@ -192,14 +211,19 @@ class RolloutService:
             total = (
                 await conn.execute(select(func.count()).select_from(device_rows).where(*conditions))
             ).scalar_one()
-            query = select(device_rows).where(*conditions).order_by(device_rows.c.device_uuid)
+            query = (
+                select(device_rows, *PRESENCE)
+                .join(device_table, device_table.c.uuid == device_rows.c.device_uuid)
+                .where(*conditions)
+                .order_by(device_rows.c.device_uuid)
+            )
             if cursor is not None:
                 here = (device_rows.c.rollout_id == rollout_id, device_rows.c.device_uuid == cursor)
                 if not await names_a_row(conn, *here):
                     raise InvalidInput.one("cursor", UNKNOWN_CURSOR)
                 query = query.where(device_rows.c.device_uuid > cursor)
             rows = (await conn.execute(query.limit(limit + 1))).all()
-        items = [dict(r._mapping) for r in rows[:limit]]
+        items = [self._with_presence(dict(r._mapping)) for r in rows[:limit]]
         next_cursor = items[-1]["device_uuid"] if len(rows) > limit else None
         return {"items": items, "total": total, "next_cursor": next_cursor}
 
@@ -217,6 +241,14 @@ class RolloutService:
                 )
             )
         return int(count.scalar_one())
+
+    def _with_presence(self, device: dict[str, Any]) -> dict[str, Any]:
+        """A rollout's device with whether it is online now (domain.presence)."""
+        said_online = device.pop("said_online")
+        device["online"] = is_online(
+            said_online, device["last_seen_at"], self.clock.now(), self.offline_after
+        )
+        return device
 
     async def events(
         self,
@@ -250,17 +282,6 @@ class RolloutService:
         return {"items": items, "next_cursor": next_cursor, "older_cursor": older}
 
 
-async def _waiting_for(conn: AsyncConnection, row: Any, now: datetime) -> dict[str, Any]:
-    """What the rollout waits for and until when (e.g. its next maintenance window)."""
-    if not row.settings:
-        return {"waiting_for": None, "next_action_at": None}
-    snapshot = await load_snapshot(conn, row, RolloutSettings.from_json(row.settings), now)
-    wait = next((a for a in decide(snapshot) if isinstance(a, Wait)), None)
-    if wait is None:
-        return {"waiting_for": None, "next_action_at": None}
-    return {"waiting_for": wait.reason, "next_action_at": wait.until}
-
-
 def rollout_view(row: Any) -> dict[str, Any]:
     values = dict(row._mapping)
     values["failure_rate"] = float(values["failure_rate"])
@@ -285,18 +306,3 @@ async def _load(conn: AsyncConnection, rollout_id: str) -> Any:
     if row is None:
         raise NotFound(f"rollout {rollout_id} not found")
     return row
-
-
-async def batch_counts(conn: AsyncConnection, rollout_ids: list[str]) -> dict[str, Any]:
-    """Devices per rollout, batch and status, in one query."""
-    rows = await conn.execute(
-        select(
-            device_rows.c.rollout_id, device_rows.c.batch_number, device_rows.c.status, func.count()
-        )
-        .where(device_rows.c.rollout_id.in_(rollout_ids))
-        .group_by(device_rows.c.rollout_id, device_rows.c.batch_number, device_rows.c.status)
-    )
-    counts: dict[str, dict[int, dict[str, int]]] = {}
-    for rollout_id, batch, status, count in rows:
-        counts.setdefault(rollout_id, {}).setdefault(batch, {})[status] = count
-    return counts

@@ -25,12 +25,16 @@ class Display(Protocol):
 
 class PlainDisplay:
     """Lines for a log or CI: each notable event, and a progress line when the counts move
-    (at most one a second)."""
+    (at most one a second).
+
+    Every line's time is on one clock, the server's, counted from the rollout's creation: an
+    event at its timestamp, a progress line at the last time the server changed the rollout
+    (never before a line already printed). The local clock only paces the progress lines."""
 
     def __init__(self, out: TextIO, now: Callable[[], float] = time.monotonic) -> None:
         self.out, self.now = out, now
         self.origin: datetime | None = None
-        self.pushed_at: float | None = None
+        self.stamp = 0.0  # seconds since the origin of the latest line printed
         self.last_line = ""
         self.last_at = float("-inf")
 
@@ -40,12 +44,14 @@ class PlainDisplay:
     def update(self, rollout: Mapping[str, Any], new_events: Sequence[Mapping[str, Any]]) -> None:
         self.origin = self.origin or view.parse_time(rollout["created_at"])
         for event in new_events:
+            self.stamp = max(self.stamp, view.offset(event["timestamp"], self.origin))
             if view.is_notable(event):
                 self._print(view.event_line(event, self.origin))
-        self.pushed_at = self.now() if self.pushed_at is None else self.pushed_at
+        if rollout.get("updated_at"):
+            self.stamp = max(self.stamp, view.offset(rollout["updated_at"], self.origin))
         line = view.progress_line(rollout)
         if line != self.last_line and (view.settled(rollout) or self.now() - self.last_at >= 1):
-            self._print(f"+{self.now() - self.pushed_at:5.1f}s  {line}")
+            self._print(f"+{self.stamp:5.1f}s  {line}")
             self.last_line, self.last_at = line, self.now()
 
     def close(self) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
+from fleetwave.domain.rollout_figures import percent_label
+
 # a device's rollout status → the part of the bar it counts in
 BUCKET_OF_STATUS = {
     "completed": "updated",
@@ -187,9 +189,10 @@ def devices(n: int) -> str:
 
 
 def rate_words(rollout: Mapping[str, Any]) -> str:
+    """Rounded as the dashboard and ``rollouts watch`` round (domain.rollout_figures)."""
     bound = (rollout.get("settings") or {}).get("max_failure_rate")
-    rate = f"failure rate {rollout['failure_rate']:.1%}"
-    return f"{rate} (bound {bound:.0%})" if bound is not None else rate
+    rate = f"failure rate {percent_label(rollout['failure_rate'], 1)}"
+    return f"{rate} (bound {percent_label(bound, 1)})" if bound is not None else rate
 
 
 def is_notable(event: Mapping[str, Any]) -> bool:
@@ -201,12 +204,17 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def offset(timestamp: str, origin: datetime) -> float:
+    """Seconds from the origin to a time the server wrote (the demo's one clock)."""
+    return (parse_time(timestamp) - origin).total_seconds()
+
+
 def event_line(event: Mapping[str, Any], origin: datetime) -> str:
     """``"+  5.1s  batch_started        batch 2 of 3 started: 20 devices"``."""
-    offset = (parse_time(event["timestamp"]) - origin).total_seconds()
+    offset_seconds = offset(event["timestamp"], origin)
     device = f"{event['device_uuid']}: " if event.get("device_uuid") else ""
     message = event.get("message") or ""
-    return f"+{offset:5.1f}s  {event['event_type']:<20} {device}{message}".rstrip()
+    return f"+{offset_seconds:5.1f}s  {event['event_type']:<20} {device}{message}".rstrip()
 
 
 def batch_spans(events: Iterable[Mapping[str, Any]]) -> dict[int, tuple[datetime, datetime | None]]:
@@ -303,7 +311,8 @@ def summary_lines(
             f"  batch {batch['batch']}: {devices(batch['size'])}, "
             f"{tally_words(Tally.of(batch['counts']))}{when}"
         )
-    lines.append(f"  {rate_words(rollout)}")
+    said = rollout.get("outcome") if rollout.get("failures") else None
+    lines.append(f"  {rate_words(rollout)}" + (f": {said}" if said else ""))
     lines.append("devices run: " + _counted(images))
     lines.append("containers: " + _counted(states))
     return lines

@@ -224,7 +224,7 @@ image_update_policies = Table(
     # How the engine runs the rollout: timeouts, retries, the failure gate, soak, approvals.
     Column("update_timeout_minutes", Integer, nullable=False, server_default="30"),
     Column("max_retries", Integer, nullable=False, server_default="3"),
-    Column("failure_rate_min_devices", Integer, nullable=False, server_default="1"),
+    Column("failure_rate_min_devices", Integer),  # unset: domain.rollout_figures.judged_after
     Column("offline_grace_minutes", Integer, nullable=False, server_default="30"),
     Column("soak_seconds", Integer, nullable=False, server_default="60"),
     Column("approve_each_batch", Boolean, nullable=False, server_default=false()),

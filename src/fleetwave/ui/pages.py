@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetwave.bootstrap import Container
+from fleetwave.domain.rollout_figures import health_label, percent_label, trigger_label
 from fleetwave.domain.short_ids import short_id
 from fleetwave.errors import Ambiguous, Conflict, NotFound
 from fleetwave.sessions import SESSION_COOKIE
@@ -29,6 +30,9 @@ templates.env.filters["readable"] = readable
 templates.env.filters["clock"] = lambda value: _when(value)[11:19] if value else "—"
 templates.env.filters["short"] = short_id
 templates.env.globals["query"] = page_query
+templates.env.filters["share"] = percent_label  # the CLI rounds with the same rule
+templates.env.filters["trigger"] = trigger_label
+templates.env.globals["health_label"] = health_label
 
 # Scripts and styles only from our own files; no inline script, no frame, forms only to us.
 SECURITY_HEADERS = {

@@ -68,7 +68,12 @@ SECTIONS: tuple[tuple[str, tuple[Input, ...]], ...] = (
         "Safety",
         (
             Input("max_failure_rate", "Max failure rate", "number", "0 to 1, e.g. 0.2"),
-            Input("failure_rate_min_devices", "Finished devices before the gate", "number"),
+            Input(
+                "failure_rate_min_devices",
+                "Finished devices before the gate",
+                "number",
+                "empty: min(5, the first batch's size)",
+            ),
             Input("auto_rollback", "Roll back failed devices", "checkbox"),
             Input("update_timeout_minutes", "Update timeout (minutes)", "number"),
             Input("max_retries", "Retries", "number"),

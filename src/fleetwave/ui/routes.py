@@ -7,10 +7,13 @@ Each route reads the request, calls the same service the API calls, and renders;
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from fleetwave.domain.batches import MAX_BATCHES
 from fleetwave.domain.controls import (
@@ -19,10 +22,15 @@ from fleetwave.domain.controls import (
     device_can_roll_back,
 )
 from fleetwave.domain.text_rules import prose_problem
-from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_EVENT_TYPES
+from fleetwave.domain.vocabulary import (
+    DEVICE_ROLLOUT_STATUSES,
+    ROLLOUT_EVENT_TYPES,
+    ROLLOUT_STATUSES,
+)
 from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
 from fleetwave.ui import auth_routes, log_routes, policy_routes
+from fleetwave.ui.chart import failure_chart, series
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
 from fleetwave.ui.pages import require_csrf as csrf
 from fleetwave.ui.pages import require_session as session_of
@@ -57,18 +65,88 @@ async def static(name: str) -> Response:
 # --- rollouts -------------------------------------------------------------------------------
 
 
-async def _rollout_list(request: Request) -> dict[str, Any]:
+ROLLOUT_PAGE = 25
+
+
+@dataclass(frozen=True)
+class RolloutFilters:
+    """The rollouts list's filters, as the page's form sends them (empty fields: no filter)."""
+
+    status: str = ""
+    image: str = ""
+    created_from: str = ""
+    created_until: str = ""
+    page: int = 1
+
+    def query(self, page: int | None = None) -> str:
+        """The filters as a query string, on ``page`` (the page links keep the filters)."""
+        values = {
+            "status": self.status,
+            "image": self.image,
+            "from": self.created_from,
+            "until": self.created_until,
+            "page": str(page or self.page) if (page or self.page) > 1 else "",
+        }
+        return urlencode({k: v for k, v in values.items() if v})
+
+    def search(self) -> dict[str, Any]:
+        """The filters as the rollout service's arguments; a bad one is a 422 naming it."""
+        if self.status and self.status not in ROLLOUT_STATUSES:
+            raise InvalidInput.one("status", f"{self.status!r} is not a rollout status")
+        return {
+            "status": [self.status] if self.status else [],
+            "image": self.image or None,
+            "created_from": _day(self.created_from, "from"),
+            "created_until": _day(self.created_until, "until", later=timedelta(days=1)),
+            "limit": ROLLOUT_PAGE,
+            "offset": (self.page - 1) * ROLLOUT_PAGE,
+        }
+
+
+def _day(value: str, field: str, later: timedelta = timedelta(0)) -> datetime | None:
+    """Midnight UTC of a date from the form (``later``: the next midnight, for "until")."""
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC) + later
+    except ValueError:
+        raise InvalidInput.one(field, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    except OverflowError:
+        raise InvalidInput.one(field, f"{value!r} is out of the range of dates") from None
+
+
+def _filters(
+    status: str | None = None,
+    image: str | None = None,
+    created_from: Annotated[str | None, Query(alias="from")] = None,
+    created_until: Annotated[str | None, Query(alias="until")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> RolloutFilters:
+    return RolloutFilters(
+        (status or "").strip(),
+        (image or "").strip(),
+        (created_from or "").strip(),
+        (created_until or "").strip(),
+        page,
+    )
+
+
+Filters = Annotated[RolloutFilters, Depends(_filters)]
+
+
+async def _rollout_list(request: Request, filters: RolloutFilters) -> dict[str, Any]:
     app = app_of(request)
-    page = await app.rollouts.search(limit=50)
-    rollouts = await app.rollouts.with_batches(page["items"])
+    page = await app.rollouts.search(**filters.search())
+    rollouts = page["items"]
     for rollout in rollouts:
         rollout["bars"] = [batch_bar(b) for b in rollout["batches"]]
-    return {"rollouts": rollouts}
+    pages = max(1, -(-page["total"] // ROLLOUT_PAGE))
+    return {"rollouts": rollouts, "filters": filters, "total": page["total"], "pages": pages}
 
 
 @router.get("/rollouts", response_class=HTMLResponse)
-async def rollouts_page(request: Request, session: Page) -> Response:
-    context = await _rollout_list(request)
+async def rollouts_page(request: Request, session: Page, filters: Filters) -> Response:
+    context = await _rollout_list(request, filters)
     after = await app_of(request).event_stream.latest_id()
     return render(
         request,
@@ -76,14 +154,16 @@ async def rollouts_page(request: Request, session: Page) -> Response:
         session,
         after=after,
         event_types=ROLLOUT_EVENT_TYPES,
+        rollout_statuses=ROLLOUT_STATUSES,
         **context,
     )
 
 
 @router.get("/rollouts/rows", response_class=HTMLResponse)
-async def rollout_rows(request: Request, session: Page) -> Response:
+async def rollout_rows(request: Request, session: Page, filters: Filters) -> Response:
     """The list's rows alone: what the page fetches again when events arrive."""
-    return render(request, "_rollout_rows.html", session, **await _rollout_list(request))
+    context = await _rollout_list(request, filters)
+    return render(request, "_rollout_rows.html", session, **context)
 
 
 @dataclass(frozen=True)
@@ -184,6 +264,7 @@ async def _rollout_page(
     ``logs``, the log panel of that device."""
     context = await _rollout_live(request, rollout_id, table)
     events = await app_of(request).event_stream.recent(rollout_id, 100)
+    chart = await _chart(request, context["rollout"])
     panel = await app_of(request).device_logs.last_lines([logs], PANEL_LINES) if logs else {}
     return render(
         request,
@@ -197,7 +278,21 @@ async def _rollout_page(
         error=error,
         log_device=logs,
         lines=panel.get(logs or "", []),
+        chart=chart,
         **context,
+    )
+
+
+async def _chart(request: Request, rollout: dict[str, Any]) -> Markup:
+    """The failure-rate chart of the rollout, from when it started to when it ended (or now)."""
+    finishes = await app_of(request).rollouts.finishes(rollout["rollout_id"])
+    end = rollout["completed_at"] or (finishes[-1][0] if finishes else None)
+    return failure_chart(
+        series(finishes),
+        rollout["max_failure_rate"],
+        rollout["total_devices"],
+        start=rollout["started_at"],
+        end=end,
     )
 
 
