@@ -15,6 +15,7 @@ from fleetwave.devices.schemas import (
     DeviceCreated,
     DeviceKey,
     DeviceRead,
+    DeviceRolloutPage,
     DeviceUpdate,
     LogLevel,
     LogPage,
@@ -23,7 +24,7 @@ from fleetwave.devices.schemas import (
 )
 from fleetwave.errors import InvalidInput
 from fleetwave.schemas import Page, UtcDatetime
-from fleetwave.web import DeviceCursor, LogCursor, container, require_admin
+from fleetwave.web import DeviceCursor, LogCursor, RowCursor, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[Depends(require_admin)]
@@ -89,6 +90,23 @@ async def put_target_state(uuid: str, body: TargetStateWrite, app: App) -> dict[
 @router.get("/{uuid}/current-state", response_model=CurrentStateRead)
 async def get_current_state(uuid: str, app: App) -> dict[str, Any]:
     return await app.devices.current_state(uuid)
+
+
+@router.get(
+    "/{uuid}/rollouts",
+    response_model=DeviceRolloutPage,
+    responses={404: {"description": "no such device"}},
+)
+async def device_rollouts(
+    uuid: str,
+    app: App,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    cursor: RowCursor = None,
+) -> dict[str, Any]:
+    """Every rollout the device was part of, newest first: the rollout's status, the device's
+    batch, status, old and new image, times, health check details and error. Pass the
+    answer's ``next_cursor`` as ``cursor`` for the older ones."""
+    return await app.devices.rollouts(uuid, limit=limit, cursor=cursor)
 
 
 @router.post("/{uuid}/rotate-key", response_model=DeviceKey)

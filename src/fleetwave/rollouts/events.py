@@ -68,13 +68,20 @@ async def read(
     rollout_id: str | None = None,
     device_uuid: str | None = None,
     event_type: str | None = None,
+    before: int | None = None,
+    newest: bool = False,
 ) -> list[dict[str, Any]]:
+    """Events after ``after`` (and before ``before``), oldest first: the first ``limit`` of
+    them, or with ``newest`` the last ``limit``."""
     query = select(rollout_events).where(rollout_events.c.id > after)
+    if before is not None:
+        query = query.where(rollout_events.c.id < before)
     if rollout_id is not None:
         query = query.where(rollout_events.c.rollout_id == rollout_id)
     if device_uuid is not None:
         query = query.where(rollout_events.c.device_uuid == device_uuid)
     if event_type is not None:
         query = query.where(rollout_events.c.event_type == event_type)
-    rows = await conn.execute(query.order_by(rollout_events.c.id).limit(limit))
-    return [dict(row._mapping) for row in rows]
+    order = rollout_events.c.id.desc() if newest else rollout_events.c.id
+    rows = (await conn.execute(query.order_by(order).limit(limit))).all()
+    return [dict(row._mapping) for row in (reversed(rows) if newest else rows)]

@@ -105,6 +105,24 @@ async def rollback_device(
     return await app.rollouts.get(rollout_id)
 
 
+@router.post(
+    "/rollouts/{rollout_id}/devices/{uuid}/retry",
+    response_model=RolloutDetail,
+    responses={
+        404: {"description": "no such rollout, or the device is not part of it"},
+        409: {"description": "the device cannot be retried: the answer says why"},
+    },
+)
+async def retry_device(
+    rollout_id: str, uuid: str, app: App, body: ControlRequest | None = None
+) -> dict[str, Any]:
+    """Give one failed or rolled-back device the new image again, counting a retry (409 when
+    the rollout's status, the device's status or its used-up retries forbid it)."""
+    request = body or ControlRequest()
+    await app.controls.retry_device(rollout_id, uuid, Actor(request.by, request.note))
+    return await app.rollouts.get(rollout_id)
+
+
 @router.get("/rollouts/{rollout_id}/devices", response_model=RolloutDevicePage)
 async def rollout_devices(
     rollout_id: str,
@@ -140,20 +158,29 @@ async def rollout_events(
 
 @router.get("/events", response_model=EventPage)
 async def event_log(
+    request: Request,
     app: App,
     after: EventCursor = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     rollout_id: str | None = None,
-    device_uuid: str | None = None,
+    device_uuid: Annotated[str | None, Query(description="only this device's events")] = None,
     event_type: str | None = None,
+    tail: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="the last N events (after `after`) instead of the first"),
+    ] = None,
 ) -> dict[str, Any]:
-    """The whole event log in order; page with ``after`` to miss and repeat nothing."""
+    """The whole event log in order; page with ``after`` to miss and repeat nothing.
+    ``tail`` gives the newest events instead (still oldest first), e.g. a device's latest."""
+    if tail is not None and "limit" in request.query_params:
+        raise InvalidInput.one("tail", "give limit or tail, not both")
     return await app.rollouts.events(
         after=after,
         limit=limit,
         rollout_id=rollout_id,
         device_uuid=device_uuid,
         event_type=event_type,
+        tail=tail,
     )
 
 

@@ -188,17 +188,23 @@ class RolloutService:
         rollout_id: str | None = None,
         device_uuid: str | None = None,
         event_type: str | None = None,
+        tail: int | None = None,
+        before: int | None = None,
     ) -> dict[str, Any]:
+        """A page of the event log, oldest first: the first ``limit`` events after ``after``,
+        or the last ``tail`` (before ``before``, if given: a feed read backwards)."""
         async with self.db.read() as conn:
             if rollout_id is not None:
                 await _load(conn, rollout_id)
             items = await events.read(
                 conn,
                 after=after,
-                limit=limit,
+                limit=tail or limit,
                 rollout_id=rollout_id,
                 device_uuid=device_uuid,
                 event_type=event_type,
+                before=before,
+                newest=tail is not None,
             )
         return {"items": items, "next_cursor": items[-1]["id"] if items else after}
 
