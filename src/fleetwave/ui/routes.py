@@ -21,7 +21,7 @@ from fleetwave.domain.text_rules import prose_problem
 from fleetwave.domain.vocabulary import DEVICE_ROLLOUT_STATUSES, ROLLOUT_EVENT_TYPES
 from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
-from fleetwave.ui import auth_routes, policy_routes
+from fleetwave.ui import auth_routes, device_routes, policy_routes
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
 from fleetwave.ui.pages import require_csrf as csrf
 from fleetwave.ui.pages import require_session as session_of
@@ -31,6 +31,7 @@ from fleetwave.web import DeviceCursor
 router = APIRouter(prefix="/ui", include_in_schema=False)
 router.include_router(auth_routes.router)
 router.include_router(policy_routes.router)
+router.include_router(device_routes.router)
 Page = Annotated[Session, Depends(session_of)]
 Post = Annotated[Session, Depends(csrf)]
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}
