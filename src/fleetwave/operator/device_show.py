@@ -18,6 +18,7 @@ from fleetwave.domain.readings import ago, readings
 from fleetwave.domain.service_states import compare_services
 from fleetwave.operator.render import Row, cell, event_line, fields, status, table, tags, when
 
+SHORT_TIME = "%m-%d %H:%M:%S"  # the year is the header's
 ATTRIBUTES = (
     "uuid", "device_name", "fleet_id", "tags", "device_type", "application_id", "os_version",
     "supervisor_version", "capabilities", "ip_address", "mac_address", "created_at",
@@ -102,7 +103,8 @@ def history_table(page: Row) -> RenderableType:
         return Text("in no rollout yet", style="dim")
     grid = table("ROLLOUT", "IMAGE", "ROLLOUT STATUS", "BATCH", "ITS STATUS", "TAGS",
                  "ASSIGNED", "FINISHED", "HEALTH", "ERROR")  # fmt: skip
-    grid.columns[0].no_wrap = True  # a rollout id is copied whole into other commands
+    for column in (0, 6, 7):  # a rollout id is copied whole into other commands; times
+        grid.columns[column].no_wrap = True
     for r in items:
         finished = r.get("rolled_back_at") or r.get("update_completed_at")
         grid.add_row(
@@ -112,8 +114,8 @@ def history_table(page: Row) -> RenderableType:
             str(r["batch_number"]),
             status(r["status"]),
             tags(r.get("old_image_tag"), r.get("new_image_tag")),
-            when(r.get("scheduled_at")),
-            when(finished),
+            when(r.get("scheduled_at"), SHORT_TIME),
+            when(finished, SHORT_TIME),
             _health(r.get("health_check_passed")),
             cell(r.get("error_message")),
         )
