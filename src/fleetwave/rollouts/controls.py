@@ -325,7 +325,7 @@ class RolloutControls:
             )
             if refusal is not None:
                 raise Conflict(f"device {uuid} cannot be retried: {refusal}")
-            await move(
+            moved = await move(
                 conn,
                 rollout_id,
                 row.status,
@@ -337,6 +337,8 @@ class RolloutControls:
                 failure_reason=None,
                 rollback_requested_at=None,  # it is sent forward again, no longer back
             )
+            if not moved:  # a report moved it between the read and the update
+                raise Conflict(f"device {uuid} changed meanwhile; look again and retry")
             if rollout.status in ("completed", "failed"):
                 await update_rollout(
                     conn,
