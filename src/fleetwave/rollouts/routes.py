@@ -158,10 +158,11 @@ async def rollout_events(
 
 @router.get("/events", response_model=EventPage)
 async def event_log(
-    request: Request,
     app: App,
     after: EventCursor = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[
+        int | None, Query(ge=1, le=1000, description="events per page (default 100)")
+    ] = None,
     rollout_id: str | None = None,
     device_uuid: Annotated[str | None, Query(description="only this device's events")] = None,
     event_type: str | None = None,
@@ -172,11 +173,11 @@ async def event_log(
 ) -> dict[str, Any]:
     """The whole event log in order; page with ``after`` to miss and repeat nothing.
     ``tail`` gives the newest events instead (still oldest first), e.g. a device's latest."""
-    if tail is not None and "limit" in request.query_params:
+    if limit is not None and tail is not None:
         raise InvalidInput.one("tail", "give limit or tail, not both")
     return await app.rollouts.events(
         after=after,
-        limit=limit,
+        limit=limit or 100,
         rollout_id=rollout_id,
         device_uuid=device_uuid,
         event_type=event_type,
