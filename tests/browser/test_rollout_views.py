@@ -3,7 +3,7 @@ that completed with rolled-back devices says so on its page and in the list, sho
 image its devices came from and its failure-rate chart (inline SVG with the bound); the
 rollouts list filters by status, image and date and pages while keeping its filters.
 
-With ``FLEETWAVE_SCREENSHOTS=1`` the first test writes docs/images/rollout-page-chart.png and
+With ``FLEETWAVE_SCREENSHOT=1`` the first test writes docs/images/rollout-page-chart.png and
 docs/images/rollouts-list.png.
 """
 
@@ -54,7 +54,7 @@ def log_in(page: Page, base: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    if os.environ.get("FLEETWAVE_SCREENSHOTS") == "1":
+    if os.environ.get("FLEETWAVE_SCREENSHOT") == "1":
         IMAGES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(IMAGES / name), full_page=True)
 

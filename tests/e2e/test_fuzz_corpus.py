@@ -169,6 +169,7 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
         },
         ("POST", "/api/v1/rollouts/{rollout_id}/{control}"): control,
         ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/rollback"): control,
+        ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/retry"): control,
         ("POST", "/api/v1/device/{uuid}/health"): {
             "rollout_id": rollout_id,
             "results": [{"check": "http", "passed": True, "detail": "ok"}],

@@ -16,6 +16,7 @@ from fleetwave.devices.schemas import (
     DeviceCreated,
     DeviceKey,
     DeviceRead,
+    DeviceRolloutPage,
     DeviceUpdate,
     LogLevel,
     LogPage,
@@ -24,7 +25,7 @@ from fleetwave.devices.schemas import (
 )
 from fleetwave.errors import InvalidInput
 from fleetwave.schemas import Page, UtcDatetime
-from fleetwave.web import DeviceCursor, LogCursor, container, require_admin
+from fleetwave.web import DeviceCursor, LogCursor, RowCursor, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[Depends(require_admin)]
@@ -143,6 +144,21 @@ async def put_target_state(
 async def get_current_state(uuid: DeviceUuidPath, app: App) -> dict[str, Any]:
     """What the device last reported running, with its metrics and when it reported."""
     return await app.devices.current_state(uuid)
+
+
+@router.get(
+    "/{uuid}/rollouts", response_model=DeviceRolloutPage, responses=errors(404, AMBIGUOUS_ID)
+)
+async def device_rollouts(
+    uuid: DeviceUuidPath,
+    app: App,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    cursor: RowCursor = None,
+) -> dict[str, Any]:
+    """Every rollout the device was part of, newest first: the rollout's status, the device's
+    batch, status, old and new image, times, health check details and error. Pass the
+    answer's ``next_cursor`` as ``cursor`` for the older ones."""
+    return await app.devices.rollouts(uuid, limit=limit, cursor=cursor)
 
 
 @router.post("/{uuid}/rotate-key", response_model=DeviceKey, responses=errors(404, AMBIGUOUS_ID))

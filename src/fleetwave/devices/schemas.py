@@ -66,6 +66,9 @@ class DeviceRead(BaseModel):
     mac_address: str | None
     os_version: str | None
     supervisor_version: str | None
+    application_id: str | None = Field(
+        default=None, description="the iotistic agent's applicationId, given when it registered"
+    )
     capabilities: list[str] = Field(
         default_factory=list,
         description="what its agent declared in its last report: the kinds of health check it "
@@ -114,6 +117,46 @@ class CurrentStateRead(BaseModel):
     config: dict[str, Any]
     system_info: dict[str, Any]
     reported_at: datetime
+
+
+class DeviceRolloutRead(BaseModel):
+    """One rollout the device was part of, and the device's part in it."""
+
+    rollout_id: str
+    rollout_status: str = Field(description="the rollout's status")
+    image_name: str
+    strategy: str
+    triggered_by: str | None
+    rollout_created_at: datetime
+    rollout_completed_at: datetime | None
+    batch_number: int = Field(description="the batch the device was in")
+    status: str = Field(description="the device's status in the rollout")
+    old_image_tag: str | None
+    new_image_tag: str | None
+    current_image_tag: str | None = Field(description="the tag it last reported running")
+    old_images: dict[str, str] | None = Field(
+        description="each changed service's image before the rollout (what a rollback restores)"
+    )
+    new_image: str | None
+    health_check_passed: bool | None
+    health_check_details: dict[str, Any] | list[Any] | None
+    health_check_attempts: int
+    scheduled_at: datetime | None = Field(description="when its batch gave it the new target")
+    update_started_at: datetime | None = Field(description="when its update timer started")
+    update_completed_at: datetime | None = Field(description="when it was judged healthy")
+    rolled_back_at: datetime | None = Field(description="when it ran its old images again")
+    rollback_requested_at: datetime | None = Field(description="when it was sent back")
+    error_message: str | None
+    failure_reason: str | None
+    retry_count: int
+    max_retries: int
+
+
+class DeviceRolloutPage(BaseModel):
+    items: list[DeviceRolloutRead] = Field(description="newest rollout first")
+    total: int = Field(description="rollouts the device was part of")
+    limit: int
+    next_cursor: int | None = Field(description="pass as ?cursor= for the older rollouts")
 
 
 LogLevel = Literal["debug", "info", "warn", "error"]

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.history import rollout_history
 from fleetwave.devices.records import (
     PUBLIC_COLUMNS,
     device_view,
@@ -260,6 +261,14 @@ class DeviceService:
                 raise NotFound(f"device {uuid} not found")
             await announce_changes(conn, frozenset([uuid]))
         return {"uuid": uuid, "api_key": api_key}
+
+    async def rollouts(
+        self, uuid: str, *, limit: int = 20, cursor: int | None = None
+    ) -> dict[str, Any]:
+        """Every rollout the device was part of, newest first, a page at a time."""
+        async with self.db.read() as conn:
+            await load_device(conn, uuid)
+            return await rollout_history(conn, uuid, limit=limit, cursor=cursor)
 
     async def running_services(self, uuids: Sequence[str]) -> dict[str, ServiceList]:
         """What each device last reported running, per service: ``{"service": "<appId>/<name>",

@@ -1,4 +1,5 @@
-"""Which operator controls apply to a rollout now, and which devices can be rolled back.
+"""Which operator controls apply to a rollout now, and which devices can be rolled back or
+retried one by one.
 
 One table for everyone: the API refuses a control outside it with a 409, the dashboard
 disables the control's button and says why.
@@ -92,3 +93,30 @@ def _refusal(control: str, rollout: RolloutPosition) -> str | None:
 def device_can_roll_back(status: str, rollback_requested: bool) -> bool:
     """Only a device the rollout moved, and not already sent back, can be rolled back."""
     return status in MOVED_DEVICE_STATUSES and not rollback_requested
+
+
+def device_rollback_refusal(status: str, rollback_requested: bool) -> str | None:
+    """Why one device cannot be rolled back (None if it can), in words for its page."""
+    if rollback_requested:
+        return f"it is {status} and already sent back to its old images"
+    if status not in MOVED_DEVICE_STATUSES:
+        return f"it is {status}; only a device the rollout moved can be rolled back"
+    return None
+
+
+def device_retry_refusal(
+    rollout_status: str, status: str, retry_count: int, max_retries: int
+) -> str | None:
+    """Why one device of a rollout cannot be given the new image again (None if it can): the
+    rollout must be one that retries apply to, the device failed or rolled back, and its
+    retries not used up (the same rules as retry-failed, for one device)."""
+    if status_refusal("retry-failed", rollout_status) is not None:
+        allowed = " or ".join(CONTROL_STATUSES["retry-failed"])
+        return f"the rollout is {rollout_status}; devices are retried only in a rollout {allowed}"
+    if status not in FAILED_DEVICE_STATUSES:
+        return f"it is {status}; only a failed or rolled-back device can be retried"
+    if retry_count >= max_retries:
+        if max_retries == 0:
+            return "its rollout allows no retries (max_retries 0)"
+        return f"it has no retries left ({retry_count} of {max_retries} used)"
+    return None

@@ -147,6 +147,28 @@ class AdminClient:
     def device(self, uuid: str) -> Any:
         return self.request("GET", f"/api/v1/devices/{segment(uuid)}")
 
+    def target_state(self, uuid: str) -> Any:
+        return self.request("GET", f"/api/v1/devices/{segment(uuid)}/target-state")
+
+    def current_state(self, uuid: str) -> Any:
+        """The device's last report, or None if it has not reported yet."""
+        try:
+            return self.request("GET", f"/api/v1/devices/{segment(uuid)}/current-state")
+        except ApiError as exc:
+            if exc.status == 404 and "has not reported" in exc.message:
+                return None
+            raise
+
+    def device_rollouts(self, uuid: str, **page: Any) -> Any:
+        return self.request("GET", f"/api/v1/devices/{segment(uuid)}/rollouts", params=page)
+
+    def events(self, **filters: Any) -> Any:
+        return self.request("GET", "/api/v1/events", params=filters)
+
+    def retry_device(self, rollout_id: str, uuid: str, actor: dict[str, Any]) -> Any:
+        path = f"/api/v1/rollouts/{segment(rollout_id)}/devices/{segment(uuid)}/retry"
+        return self.request("POST", path, body=actor)
+
     def register_device(self, fields: dict[str, Any]) -> Any:
         return self.request("POST", "/api/v1/devices", body=fields)
 

@@ -27,6 +27,7 @@ from fleetwave.operator.commands import (
     emit,
     parsed,
 )
+from fleetwave.operator.device_show import device_page, device_report
 from fleetwave.operator.logs import Line, LogFeed, follow, json_line, log_line
 from fleetwave.operator.render import device_view, devices_table
 from fleetwave.operator.watch import Pace
@@ -56,11 +57,31 @@ def list_devices(
 
 @devices_cli.command("show")
 def show_device(
-    uuid: str, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False
+    uuid: Annotated[str, typer.Argument(help="the device's uuid")],
+    rollouts: Annotated[
+        int, typer.Option(min=1, max=500, help="how many of its rollouts, newest first")
+    ] = 10,
+    rollouts_cursor: Annotated[
+        int | None, typer.Option(help="its older rollouts, as the previous page said")
+    ] = None,
+    events: Annotated[
+        int, typer.Option(min=1, max=1000, help="how many of its latest events")
+    ] = 10,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """One device."""
+    """One device: online and last seen, its attributes and tags, each service's target
+    against what it runs, its last metrics, its rollouts and its latest events."""
     with admin_api(url, token) as api:
-        emit(api.device(uuid), as_json, device_view)
+        report = device_report(
+            api.device(uuid),
+            api.target_state(uuid),
+            api.current_state(uuid),
+            api.device_rollouts(uuid, limit=rollouts, cursor=rollouts_cursor),
+            api.events(device_uuid=uuid, tail=events)["items"],
+        )
+    emit(report, as_json, lambda r: device_page(r, datetime.now(UTC)))
 
 
 @devices_cli.command("register")

@@ -206,6 +206,22 @@ def rollback_device(
     emit(rollout, as_json, lambda r: control_view(f"rollback {uuid}", r))
 
 
+@rollouts_cli.command("retry-device")
+def retry_device(
+    rollout_id: RolloutId,
+    uuid: Annotated[str, typer.Argument(help="the device's uuid")],
+    by: By = None,
+    note: Note = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give one failed or rolled-back device of the rollout the new image again."""
+    with admin_api(url, token) as api:
+        rollout = api.retry_device(rollout_id, uuid, actor(by, note))
+    emit(rollout, as_json, lambda r: control_view(f"retry {uuid}", r))
+
+
 WATCH, DEVICES = "Watch", "Devices"
 Interval = Annotated[
     float,

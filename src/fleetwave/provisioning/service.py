@@ -162,7 +162,6 @@ class ProvisioningService:
         device_key: str,
         now: datetime,
     ) -> None:
-        tags = {} if data.applicationId is None else {"applicationId": str(data.applicationId)}
         try:
             await conn.execute(
                 insert(devices).values(
@@ -170,7 +169,8 @@ class ProvisioningService:
                     device_name=data.deviceName or data.uuid,
                     device_type=data.deviceType,
                     fleet_id=key_row.fleet_id,
-                    tags=tags,
+                    tags={},
+                    application_id=None if data.applicationId is None else str(data.applicationId),
                     mac_address=data.macAddress,
                     os_version=data.osVersion,
                     supervisor_version=data.supervisorVersion,

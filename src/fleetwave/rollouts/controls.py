@@ -21,6 +21,7 @@ from fleetwave.domain.controls import (
     FAILED_DEVICE_STATUSES,
     MOVED_DEVICE_STATUSES,
     device_can_roll_back,
+    device_retry_refusal,
     status_refusal,
 )
 from fleetwave.domain.engine import RolloutSnapshot, gate_tripped
@@ -299,6 +300,64 @@ class RolloutControls:
             )
             await append(conn, events, now)
             await self.waker.signal(conn)
+
+    async def retry_device(self, rollout_id: str, uuid: str, actor: Actor) -> None:
+        """One failed or rolled-back device is given the new image again (a retry of its own:
+        its retry count goes up, as retry-failed does for all of them)."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
+            if rollout is None:
+                raise NotFound(f"rollout {rollout_id} not found")
+            row = (
+                await conn.execute(
+                    select(
+                        device_rows.c.status, device_rows.c.retry_count, device_rows.c.max_retries
+                    ).where(
+                        device_rows.c.rollout_id == rollout_id, device_rows.c.device_uuid == uuid
+                    )
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"device {uuid} is not part of rollout {rollout_id}")
+            refusal = device_retry_refusal(
+                rollout.status, row.status, row.retry_count, row.max_retries
+            )
+            if refusal is not None:
+                raise Conflict(f"device {uuid} cannot be retried: {refusal}")
+            moved = await move(
+                conn,
+                rollout_id,
+                row.status,
+                "scheduled",
+                device_rows.c.device_uuid == uuid,
+                now=now,
+                retry_count=device_rows.c.retry_count + 1,
+                next_attempt_at=now,
+                failure_reason=None,
+                rollback_requested_at=None,  # it is sent forward again, no longer back
+            )
+            if not moved:  # a report moved it between the read and the update
+                raise Conflict(f"device {uuid} changed meanwhile; look again and retry")
+            if rollout.status in ("completed", "failed"):
+                await update_rollout(
+                    conn,
+                    rollout_id,
+                    now,
+                    status="in_progress",
+                    completed_at=None,
+                    error_message=None,
+                )
+            event = Event(
+                rollout_id,
+                "retry_requested",
+                f"retried by {actor.by} (attempt {row.retry_count + 2})",
+                actor.data(devices=1, retry_count=row.retry_count + 1),
+                device_uuid=uuid,
+            )
+            await append(conn, [event], now)
+            await self.waker.signal(conn)
+        await self.monitor.advance(rollout_id)
 
 
 async def _snapshot(

@@ -70,9 +70,10 @@ async def read(
     rollout_id: str | None = None,
     device_uuid: str | None = None,
     event_type: str | None = None,
+    newest: bool = False,
 ) -> list[dict[str, Any]]:
-    """Events after ``after``, oldest first; with ``before``, the last ``limit`` of those
-    before it (still oldest first): a page of history read backwards from the newest."""
+    """Events after ``after`` (and before ``before``), oldest first: the first ``limit`` of
+    them, or with ``newest`` the last ``limit`` (a page of history read backwards)."""
     query = select(rollout_events).where(rollout_events.c.id > after)
     if before is not None and before <= MAX_ROW_ID:  # above, every id is before it
         query = query.where(rollout_events.c.id < before)
@@ -82,8 +83,6 @@ async def read(
         query = query.where(rollout_events.c.device_uuid == device_uuid)
     if event_type is not None:
         query = query.where(rollout_events.c.event_type == event_type)
-    if before is not None:
-        newest = await conn.execute(query.order_by(rollout_events.c.id.desc()).limit(limit))
-        return [dict(row._mapping) for row in reversed(newest.all())]
-    rows = await conn.execute(query.order_by(rollout_events.c.id).limit(limit))
-    return [dict(row._mapping) for row in rows]
+    order = rollout_events.c.id.desc() if newest else rollout_events.c.id
+    rows = (await conn.execute(query.order_by(order).limit(limit))).all()
+    return [dict(row._mapping) for row in (reversed(rows) if newest else rows)]

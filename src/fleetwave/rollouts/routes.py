@@ -170,6 +170,24 @@ async def rollback_device(
     return await app.rollouts.get(rollout_id)
 
 
+@router.post(
+    "/rollouts/{rollout_id}/devices/{uuid}/retry",
+    response_model=RolloutDetail,
+    responses=errors(
+        (404, "no rollout has this id, or the device is not part of it"),
+        (409, "the device cannot be retried (the answer says why), or the short id is ambiguous"),
+    ),
+)
+async def retry_device(
+    rollout_id: RolloutId, uuid: str, app: App, body: ControlRequest | None = None
+) -> dict[str, Any]:
+    """Give one failed or rolled-back device the new image again, counting a retry (409 when
+    the rollout's status, the device's status or its used-up retries forbid it)."""
+    request = body or ControlRequest()
+    await app.controls.retry_device(rollout_id, uuid, Actor(request.by, request.note))
+    return await app.rollouts.get(rollout_id)
+
+
 @router.get(
     "/rollouts/{rollout_id}/devices",
     response_model=RolloutDevicePage,
@@ -229,25 +247,35 @@ async def event_log(
             "(the older_cursor of the previous page)",
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[
+        int | None, Query(ge=1, le=1000, description="events per page (default 100)")
+    ] = None,
     rollout_id: Annotated[
         str | None, Query(description="a rollout's id or a unique prefix of it")
     ] = None,
-    device_uuid: str | None = None,
+    device_uuid: Annotated[str | None, Query(description="only this device's events")] = None,
     event_type: str | None = None,
+    tail: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="the last N events (after `after`) instead of the first"),
+    ] = None,
 ) -> dict[str, Any]:
     """The whole event log in order; page with ``after`` to miss and repeat nothing, or with
-    ``before`` to read it backwards from the newest. Filter by ``rollout_id`` (a short id
+    ``before`` to read it backwards from the newest; ``tail`` gives the newest events instead
+    (still oldest first), e.g. a device's latest. Filter by ``rollout_id`` (a short id
     works), ``device_uuid`` (one device's history) or ``event_type``."""
+    if limit is not None and tail is not None:
+        raise InvalidInput.one("tail", "give limit or tail, not both")
     if rollout_id is not None:
         rollout_id = await app.rollouts.resolve(rollout_id)
     return await app.rollouts.events(
         after=after,
         before=before,
-        limit=limit,
+        limit=limit or 100,
         rollout_id=rollout_id,
         device_uuid=device_uuid,
         event_type=event_type,
+        tail=tail,
     )
 
 

@@ -259,9 +259,13 @@ class RolloutService:
         rollout_id: str | None = None,
         device_uuid: str | None = None,
         event_type: str | None = None,
+        tail: int | None = None,
     ) -> dict[str, Any]:
-        """A page of the event log: after ``after``, oldest first; with ``before``, the
-        newest ``limit`` events before it, and the cursor of the page older than those."""
+        """A page of the event log, oldest first: the first ``limit`` events after ``after``;
+        with ``before`` or ``tail``, the newest ``tail or limit`` of those before ``before``
+        (a feed read backwards), and the cursor of the page older than those."""
+        backwards = before is not None or tail is not None
+        count = tail or limit
         async with self.db.read() as conn:
             if rollout_id is not None:
                 await _load(conn, rollout_id)
@@ -269,13 +273,14 @@ class RolloutService:
                 conn,
                 after=after,
                 before=before,
-                limit=limit + 1 if before is not None else limit,
+                limit=count + 1 if backwards else count,
                 rollout_id=rollout_id,
                 device_uuid=device_uuid,
                 event_type=event_type,
+                newest=backwards,
             )
         older = None
-        if before is not None and len(items) > limit:
+        if backwards and len(items) > count:
             items = items[1:]
             older = items[0]["id"]
         next_cursor = items[-1]["id"] if items else after

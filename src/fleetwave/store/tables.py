@@ -84,6 +84,8 @@ devices = Table(
     # What its agent declared it can do in its last report (domain.capabilities); none: an
     # iotistic-style agent that runs no check on the device and reports container states only.
     Column("capabilities", Json, nullable=False, server_default="[]"),
+    # The iotistic agent's applicationId, as it registered itself (text: a number or a name).
+    Column("application_id", String(255)),
     created_at(),
     updated_at(),
     Index(None, "fleet_id"),

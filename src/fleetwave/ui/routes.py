@@ -29,7 +29,7 @@ from fleetwave.domain.vocabulary import (
 )
 from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
-from fleetwave.ui import auth_routes, log_routes, policy_routes
+from fleetwave.ui import auth_routes, device_routes, log_routes, policy_routes
 from fleetwave.ui.chart import failure_chart, series
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
 from fleetwave.ui.pages import require_csrf as csrf
@@ -41,6 +41,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 router.include_router(auth_routes.router)
 router.include_router(policy_routes.router)
 router.include_router(log_routes.router)
+router.include_router(device_routes.router)
 Page = Annotated[Session, Depends(session_of)]
 Post = Annotated[Session, Depends(csrf)]
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}

@@ -1,7 +1,7 @@
 """image_update_policies.failure_rate_min_devices may be unset (null)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-06
 
 Unset means fleetwave's rule: the failure gate judges a rate once min(5, the first batch's
@@ -19,8 +19,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
