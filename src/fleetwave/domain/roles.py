@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from fleetwave.domain import vocabulary
 
-ADMIN_TOKEN_ACTOR = "admin-token"
+ADMIN_TOKEN_ACTOR = "admin-token"  # noqa: S105 - a name, not a secret
 
 
 class Role(StrEnum):
