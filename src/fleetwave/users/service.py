@@ -62,7 +62,7 @@ class UserService:
             )  # fmt: skip
         return created
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list_users(self) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             rows = await conn.execute(select(*USER_COLUMNS).order_by(users.c.username))
             return [dict(row._mapping) for row in rows]
