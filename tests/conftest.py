@@ -19,6 +19,7 @@ from fleetwave.api import create_app
 from fleetwave.bootstrap import Container, build
 from fleetwave.clock import ManualClock
 from fleetwave.settings import Settings
+from fleetwave.users.passwords import Passwords
 from fleetwave.store.db import Database, sync_url
 from fleetwave.store.migrate import upgrade
 from fleetwave.store.tables import metadata
@@ -112,7 +113,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 async def container(settings: Settings, clock: ManualClock) -> AsyncIterator[Container]:
     db = Database(settings.resolved_database_url)
-    yield build(settings, clock=clock, db=db)
+    yield build(settings, clock=clock, db=db, passwords=Passwords(cheap=True))
     await db.dispose()
 
 

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     admin_token: SecretStr | None = None
+    admin_token_disabled: bool = Field(
+        default=False,
+        description="retire the break-glass admin token once a real admin user exists",
+    )
     device_offline_after: timedelta = timedelta(minutes=5)
     not_applying_after: timedelta = Field(
         default=timedelta(minutes=10),

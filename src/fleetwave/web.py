@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fleetwave.bootstrap import Container
 from fleetwave.domain.json_input import NestedTooDeeply, not_json, parse_json
 from fleetwave.domain.log_lines import TooManyLines
+from fleetwave.domain.roles import Principal, Role
+from fleetwave.permissions import rule_for
 from fleetwave.errors import (
     Conflict,
     Forbidden,
@@ -26,7 +28,6 @@ from fleetwave.errors import (
     Unauthorized,
 )
 from fleetwave.schemas import MAX_ROW_ID, DeviceUuid
-from fleetwave.security import tokens_equal
 from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.store.db import database_unavailable
 
@@ -69,19 +70,54 @@ def device_key(request: Request) -> str | None:
     return request.headers.get("x-device-api-key") or bearer(request)
 
 
-async def require_admin(request: Request, app: Container = Depends(container)) -> None:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_CREDENTIALS = (
+    "this endpoint needs Authorization: Bearer <token> (a personal API token or the admin token)"
+)
+
+
+async def authenticate(request: Request, app: Container) -> Principal:
+    """Who the request is: a bearer token's principal, else (reads only) a dashboard session's.
+
+    Kept on the request, so the body layer's check (body_limits.py) and the route's are one."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     token = bearer(request)
-    if token is None:
-        raise Unauthorized("admin endpoints need Authorization: Bearer <admin token>")
-    if not tokens_equal(token, app.admin_token):
-        raise Unauthorized("invalid admin token")
+    if token is not None:
+        principal = await app.authenticator.bearer(token)
+        if principal is None:
+            raise Unauthorized(
+                "invalid token: not the admin token, nor a personal API token in force"
+            )
+    elif request.method in SAFE_METHODS:
+        principal = await app.authenticator.session(request.cookies.get(SESSION_COOKIE))
+        if principal is None:
+            raise Unauthorized(NO_CREDENTIALS)
+    else:
+        raise Unauthorized(NO_CREDENTIALS)
+    request.state.principal = principal
+    return principal
 
 
-async def require_admin_or_session(request: Request, app: Container = Depends(container)) -> None:
-    """The admin token, or a dashboard session cookie (for the dashboard's own requests)."""
-    if bearer(request) is None and app.sessions.session_id(request.cookies.get(SESSION_COOKIE)):
-        return
-    await require_admin(request, app)
+async def authorize(request: Request, app: Container = Depends(container)) -> Principal:
+    """The caller, if its role may call this operation (the permission matrix: permissions.py)."""
+    principal = await authenticate(request, app)
+    route = request.scope.get("route")
+    rule = rule_for(request.method, getattr(route, "path_format", ""))
+    if not isinstance(rule, Role):
+        raise Forbidden("this operation has no rule in the permission matrix")
+    if not principal.role.covers(rule):
+        raise Forbidden(
+            f"{principal.name} has the {principal.role.value} role; this needs {rule.value}"
+        )
+    return principal
+
+
+# The routers' dependency: every operation of theirs is authorized by the matrix.
+require_admin = authorize
+Caller = Annotated[Principal, Depends(authorize)]
+"""The authorized principal, for a route that records who acted."""
 
 
 def client_address(request: Request) -> str:

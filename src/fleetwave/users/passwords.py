@@ -28,8 +28,7 @@ def password_problem(password: str) -> str | None:
 class Passwords:
     def __init__(self, *, cheap: bool = False) -> None:
         self._hasher = PasswordHasher(time_cost=1, memory_cost=1024) if cheap else PasswordHasher()
-        # Checked when the username is unknown, so that the answer takes as long either way.
-        self._nobody = self._hasher.hash("fleetwave: no such user")
+        self._nobody: str | None = None  # made on first use: start-up stays quick
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -37,6 +36,9 @@ class Passwords:
     def matches(self, password: str, stored_hash: str | None) -> bool:
         """Whether ``password`` is the one hashed as ``stored_hash`` (None: an unknown user,
         checked against a hash of nothing anyone knows, for the same cost)."""
+        if self._nobody is None:
+            # checked when the username is unknown, so that the answer takes as long either way
+            self._nobody = self._hasher.hash("fleetwave: no such user")
         try:
             return self._hasher.verify(stored_hash or self._nobody, password) and bool(stored_hash)
         except (VerificationError, InvalidHashError):
