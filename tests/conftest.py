@@ -19,10 +19,10 @@ from fleetwave.api import create_app
 from fleetwave.bootstrap import Container, build
 from fleetwave.clock import ManualClock
 from fleetwave.settings import Settings
-from fleetwave.users.passwords import Passwords
 from fleetwave.store.db import Database, sync_url
 from fleetwave.store.migrate import upgrade
 from fleetwave.store.tables import metadata
+from fleetwave.users.passwords import Passwords
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 POSTGRES_URL_VARIABLE = "FLEETWAVE_TEST_POSTGRES_URL"

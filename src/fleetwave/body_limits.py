@@ -28,9 +28,9 @@ from fleetwave.errors import Unauthorized
 from fleetwave.web import (
     MAX_BODY_BYTES,
     PayloadTooLarge,
+    authenticate,
     device_key,
     error,
-    authenticate,
 )
 
 Scope = MutableMapping[str, Any]

@@ -32,11 +32,10 @@ from fleetwave.rollouts.service import RolloutService
 from fleetwave.rollouts.stream import EventStream
 from fleetwave.rollouts.waker import Waker
 from fleetwave.security import load_or_create_admin_token, load_or_create_secret
-from fleetwave.sessions import Sessions
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.telemetry import Telemetry
-from fleetwave.users.authentication import Authenticator
+from fleetwave.users.authentication import Authenticator, LoginLimits
 from fleetwave.users.passwords import Passwords
 from fleetwave.users.service import UserService
 
@@ -69,7 +68,6 @@ class Container:
     event_stream: EventStream
     target_watch: TargetWatch
     last_seen: LastSeenWriter
-    sessions: Sessions
     users: UserService
     authenticator: Authenticator
 
@@ -177,7 +175,6 @@ def build(
         event_stream=EventStream(db, broadcast, heartbeat_seconds=settings.event_stream_heartbeat),
         target_watch=target_watch,
         last_seen=last_seen,
-        sessions=Sessions(admin_token, clock, timedelta(hours=settings.session_hours)),
         users=UserService(db, clock, passwords),
         authenticator=Authenticator(
             db,
@@ -185,5 +182,10 @@ def build(
             passwords,
             None if settings.admin_token_disabled else admin_token,
             timedelta(hours=settings.session_hours),
+            LoginLimits(
+                settings.login_failures_per_user,
+                settings.login_failures_per_address,
+                settings.login_failure_window,
+            ),
         ),
     )

@@ -130,6 +130,15 @@ class Settings(BaseSettings):
         description="failed authentications naming one device per window; past it, keys known "
         "to be wrong for that device get 429 (its own key still works)",
     )
+    login_failures_per_user: int = Field(
+        default=5, ge=1, le=1000, description="failed dashboard logins of one username, a window"
+    )
+    login_failures_per_address: int = Field(
+        default=20, ge=1, le=100_000, description="failed dashboard logins from one address"
+    )
+    login_failure_window: float = Field(
+        default=900, gt=0, le=86_400, description="seconds over which failed logins are counted"
+    )
     device_auth_failure_window: float = Field(
         default=60, gt=0, le=3600, description="seconds over which failures are counted"
     )

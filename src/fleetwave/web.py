@@ -18,7 +18,6 @@ from fleetwave.bootstrap import Container
 from fleetwave.domain.json_input import NestedTooDeeply, not_json, parse_json
 from fleetwave.domain.log_lines import TooManyLines
 from fleetwave.domain.roles import Principal, Role
-from fleetwave.permissions import rule_for
 from fleetwave.errors import (
     Conflict,
     Forbidden,
@@ -27,6 +26,7 @@ from fleetwave.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from fleetwave.permissions import rule_for
 from fleetwave.schemas import MAX_ROW_ID, DeviceUuid
 from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.store.db import database_unavailable

@@ -15,6 +15,7 @@ from fleetwave.rollouts.controls import Actor
 from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
+from fleetwave.users.authentication import ADMIN as ADMIN_TOKEN_PRINCIPAL
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.engine import fleet_of, push
 from tests.integration.event_stream import SseReader, serving
@@ -120,7 +121,7 @@ async def test_the_stream_needs_the_admin_token_or_a_dashboard_session(
     await policy(client)
     await fleet_of(client, 1)
     await push(client)
-    cookie = container.sessions.open()
+    cookie = await container.authenticator.open_session(ADMIN_TOKEN_PRINCIPAL)
     async with serving(container) as base, httpx.AsyncClient(base_url=base) as http:
         assert (await http.get(STREAM)).status_code == 401
         wrong = {"Authorization": "Bearer not-the-token"}

@@ -16,9 +16,7 @@ from fleetwave.rollouts.stream import SSE_HEARTBEAT, SSE_OPENING, sse_message
 from fleetwave.schemas import MAX_ROW_ID
 from fleetwave.web import container, require_admin
 
-router = APIRouter(
-    prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)]
-)
+router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
 
 

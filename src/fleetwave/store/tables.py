@@ -30,8 +30,8 @@ from sqlalchemy import (
 from fleetwave.domain.vocabulary import (
     DEVICE_ROLLOUT_STATUSES,
     LOG_LEVELS,
-    ROLLOUT_EVENT_TYPES,
     ROLES,
+    ROLLOUT_EVENT_TYPES,
     ROLLOUT_STATUSES,
     SEMVER_RULES,
     UPDATE_STRATEGIES,

@@ -15,17 +15,34 @@ Every refusal is the same ``None``: the caller answers 401 without saying which 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from math import ceil
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
 from fleetwave.domain.roles import ADMIN_TOKEN_ACTOR, Principal, Role
+from fleetwave.errors import TooManyRequests, Unauthorized
+from fleetwave.ratelimit import FailureLimiter
 from fleetwave.security import hash_key, tokens_equal
 from fleetwave.store.db import Database
 from fleetwave.store.tables import api_tokens, user_sessions, users
 from fleetwave.users.passwords import Passwords
+
+TRACKED = 10_000  # usernames, and addresses, whose failed logins are remembered at most
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed dashboard logins allowed per username and per source address, in a window (per
+    replica: each process counts its own)."""
+
+    per_user: int
+    per_address: int
+    window_seconds: float
+
 
 # last_used_at is written at most this often per token: a busy CI token is not a write per call
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -40,9 +57,13 @@ class Authenticator:
         passwords: Passwords,
         admin_token: str | None,
         session_lifetime: timedelta,
+        login_limits: LoginLimits,
     ) -> None:
         self.db, self.clock, self.passwords = db, clock, passwords
         self.admin_token, self.session_lifetime = admin_token, session_lifetime
+        window = timedelta(seconds=login_limits.window_seconds)
+        self.by_user = FailureLimiter(clock, login_limits.per_user, window, TRACKED)
+        self.by_address = FailureLimiter(clock, login_limits.per_address, window, TRACKED)
 
     async def bearer(self, token: str) -> Principal | None:
         """The principal of an ``Authorization: Bearer`` token, or None."""
@@ -76,6 +97,23 @@ class Authenticator:
         # a token never outranks its user, even one demoted after the token was made
         role = min(Role(row.role), Role(row.user_role), key=lambda r: r.rank)
         return Principal(row.username, role, user_id=row.user_id, token_id=row.id)
+
+    async def log_in(self, username: str, password: str, address: str) -> Principal:
+        """The user logging in to the dashboard; refused (401) or limited (429)."""
+        waits = [self.by_address.wait(address), self.by_user.wait(username.lower())]
+        if any(wait is not None for wait in waits):
+            wait = max(w for w in waits if w is not None)
+            raise TooManyRequests(
+                f"too many failed logins for this user or from this address; "
+                f"try again in {ceil(wait)} s",
+                wait,
+            )
+        principal = await self.password(username, password)
+        if principal is None:
+            self.by_address.failed(address)
+            self.by_user.failed(username.lower())
+            raise Unauthorized("wrong username or password, or the user is disabled")
+        return principal
 
     async def password(self, username: str, password: str) -> Principal | None:
         """The user whose name and password these are, if enabled; None otherwise."""
