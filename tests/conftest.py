@@ -127,6 +127,25 @@ def admin_client(container: Container) -> httpx.AsyncClient:
     )
 
 
+USER_PASSWORD = "correct horse battery staple"
+
+
+async def acting(
+    client: httpx.AsyncClient, username: str, role: str = "operator"
+) -> dict[str, str]:
+    """The Authorization header of user ``username`` (made on first use through the admin
+    API, with ``role``): what a request needs to act as that user."""
+    made = await client.post(
+        "/api/v1/users", json={"username": username, "password": USER_PASSWORD, "role": role}
+    )
+    assert made.status_code in (201, 409), made.text
+    token = await client.post(
+        f"/api/v1/users/{username}/tokens", json={"name": f"tests {uuid.uuid4().hex[:8]}"}
+    )
+    assert token.status_code == 201, token.text
+    return {"Authorization": f"Bearer {token.json()['token']}"}
+
+
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     async with admin_client(container) as http:

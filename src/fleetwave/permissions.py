@@ -23,7 +23,13 @@ class Credential(StrEnum):
     registry = "registry"  # the provider's verification (signature, token or secret path)
 
 
-Rule = Role | Credential
+class Owner(StrEnum):
+    """Operations on a user's own things: that user may (whatever its role), and admins may."""
+
+    user_or_admin = "user_or_admin"  # the path's {username}
+
+
+Rule = Role | Credential | Owner
 
 viewer, operator, admin = Role.viewer, Role.operator, Role.admin
 
@@ -75,6 +81,17 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/images/trigger-update"): operator,
     ("POST", "/api/v1/rollouts/{rollout_id}/{control}"): operator,
     ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/rollback"): operator,
+    # users, their tokens, and the audit log
+    ("GET", "/api/v1/me"): viewer,
+    ("GET", "/api/v1/users"): admin,
+    ("POST", "/api/v1/users"): admin,
+    ("GET", "/api/v1/users/{username}"): admin,
+    ("PATCH", "/api/v1/users/{username}"): admin,
+    ("DELETE", "/api/v1/users/{username}"): admin,
+    ("GET", "/api/v1/users/{username}/tokens"): Owner.user_or_admin,
+    ("POST", "/api/v1/users/{username}/tokens"): Owner.user_or_admin,
+    ("DELETE", "/api/v1/users/{username}/tokens/{token_id}"): Owner.user_or_admin,
+    ("GET", "/api/v1/audit"): admin,
 }
 
 

@@ -26,7 +26,7 @@ from fleetwave.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from fleetwave.permissions import rule_for
+from fleetwave.permissions import Owner, rule_for
 from fleetwave.schemas import MAX_ROW_ID, DeviceUuid
 from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.store.db import database_unavailable
@@ -105,6 +105,12 @@ async def authorize(request: Request, app: Container = Depends(container)) -> Pr
     principal = await authenticate(request, app)
     route = request.scope.get("route")
     rule = rule_for(request.method, getattr(route, "path_format", ""))
+    if rule is Owner.user_or_admin:
+        if principal.role is Role.admin or (
+            principal.user_id is not None and request.path_params.get("username") == principal.name
+        ):
+            return principal
+        raise Forbidden(f"{principal.name} may manage only its own tokens; admins manage anyone's")
     if not isinstance(rule, Role):
         raise Forbidden("this operation has no rule in the permission matrix")
     if not principal.role.covers(rule):

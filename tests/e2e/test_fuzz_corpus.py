@@ -122,7 +122,7 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
         "device_tags": {"site": "a"},
         "expires_at": None,
     }
-    control = {"by": "fuzzer", "note": "a note"}
+    control = {"note": "a note"}
     push = {"push_data": {"tag": "v3.0.0"}, "repository": {"repo_name": "fuzz/app"}}
     report = report_body(uuid, IMAGE)
     return {

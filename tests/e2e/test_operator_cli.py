@@ -352,7 +352,7 @@ def test_a_triggered_rollout_is_read_and_watched_to_completion(
     assert "rollout_completed" in ok(server, "rollouts", "events", rollout_id, "--type",
                                      "rollout_completed")  # fmt: skip
 
-    back = as_json(server, "rollouts", "rollback-device", rollout_id, uuids[0], "--by", "e2e")
+    back = as_json(server, "rollouts", "rollback-device", rollout_id, uuids[0])
     assert back["rollout_id"] == rollout_id
     wait_until(
         lambda: rollout(server, rollout_id)["rolled_back_devices"] == 1,

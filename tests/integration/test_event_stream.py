@@ -16,7 +16,7 @@ from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.users.authentication import ADMIN as ADMIN_TOKEN_PRINCIPAL
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, acting
 from tests.integration.engine import fleet_of, push
 from tests.integration.event_stream import SseReader, serving
 from tests.integration.factories import register_device, target_apps
@@ -50,7 +50,8 @@ async def test_a_reconnecting_client_gets_every_event_after_its_last_id_then_liv
             assert replayed[0].json["id"] == ids[1]
             assert replayed[0].event == replayed[0].json["event_type"]
 
-            paused = await client.post(f"/api/v1/rollouts/{rollout_id}/pause", json={"by": "al"})
+            al = await acting(client, "al")
+            paused = await client.post(f"/api/v1/rollouts/{rollout_id}/pause", headers=al)
             assert paused.status_code == 200
             [live] = await reader.events(1)
             assert live.event == "rollout_paused"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from typing import Annotated, Any
@@ -43,7 +42,6 @@ from fleetwave.operator.watch import (
 rollouts_cli = typer.Typer(help="Rollouts: list, inspect, steer, watch.", no_args_is_help=True)
 
 RolloutId = Annotated[str, typer.Argument(help="the rollout's id")]
-By = Annotated[str | None, typer.Option(help="who acts (default: your user name)")]
 Note = Annotated[str | None, typer.Option(help="why, kept in the event log")]
 Statuses = Annotated[list[str] | None, typer.Option("--status", help="repeatable")]
 Cursor = Annotated[str | None, typer.Option(help="the next page, as the previous one said")]
@@ -59,16 +57,9 @@ CONTROLS = {
 }
 
 
-def actor(by: str | None, note: str | None, force: bool = False) -> dict[str, Any]:
-    who = by or _user_name()
-    return {"by": who, "note": note, "force": force}
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()[:100] or "operator"
-    except (OSError, KeyError):  # no login name in a bare container
-        return "operator"
+def control_body(note: str | None, force: bool = False) -> dict[str, Any]:
+    """A control's body: the server records who acted from the token, never from here."""
+    return {"note": note, "force": force}
 
 
 @rollouts_cli.command("list")
@@ -140,14 +131,13 @@ def rollout_events(
 def _control_command(name: str, doc: str) -> None:
     def command(
         rollout_id: RolloutId,
-        by: By = None,
         note: Note = None,
         url: UrlOption = None,
         token: TokenOption = None,
         as_json: JsonOption = False,
     ) -> None:
         with admin_api(url, token) as api:
-            rollout = api.control(rollout_id, name, actor(by, note))
+            rollout = api.control(rollout_id, name, control_body(note))
         emit(rollout, as_json, lambda r: control_view(name, r))
 
     command.__doc__ = doc
@@ -162,7 +152,6 @@ for _name, _doc in CONTROLS.items():
 def resume(
     rollout_id: RolloutId,
     force: Annotated[bool, typer.Option(help="pass a failure gate that is still tripped")] = False,
-    by: By = None,
     note: Note = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -170,7 +159,7 @@ def resume(
 ) -> None:
     """Resume a paused rollout (--force past a failure gate still tripped)."""
     with admin_api(url, token) as api:
-        rollout = api.control(rollout_id, "resume", actor(by, note, force))
+        rollout = api.control(rollout_id, "resume", control_body(note, force))
     emit(rollout, as_json, lambda r: control_view("resume", r))
 
 
@@ -178,7 +167,6 @@ def resume(
 def rollback_device(
     rollout_id: RolloutId,
     uuid: Annotated[str, typer.Argument(help="the device's uuid")],
-    by: By = None,
     note: Note = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -186,7 +174,7 @@ def rollback_device(
 ) -> None:
     """Send one device of the rollout back to its own old images."""
     with admin_api(url, token) as api:
-        rollout = api.rollback_device(rollout_id, uuid, actor(by, note))
+        rollout = api.rollback_device(rollout_id, uuid, control_body(note))
     emit(rollout, as_json, lambda r: control_view(f"rollback {uuid}", r))
 
 

@@ -22,6 +22,7 @@ from fleetwave.rollouts.schemas import (
     UpdateAnswer,
 )
 from fleetwave.web import (
+    Caller,
     DeviceCursor,
     EventCursor,
     RowCursor,
@@ -48,10 +49,10 @@ def _known(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]
     response_model=UpdateAnswer,
     responses={409: {"description": "an older version than the one rolling out or running"}},
 )
-async def trigger_update(body: TriggerUpdate, app: App) -> dict[str, Any]:
+async def trigger_update(body: TriggerUpdate, app: App, caller: Caller) -> dict[str, Any]:
     """Roll an image out now, as if its registry had announced it. A version older than the
     one rolling out (or than the devices run) is refused with 409 unless ``force`` is true."""
-    return await app.rollouts.trigger(body)
+    return await app.rollouts.trigger(body, caller.name)
 
 
 @router.get("/rollouts", response_model=RolloutPage)
@@ -84,24 +85,28 @@ Control = Literal[
 
 @router.post("/rollouts/{rollout_id}/{control}", response_model=RolloutDetail)
 async def control_rollout(
-    rollout_id: str, control: Control, app: App, body: ControlRequest | None = None
+    rollout_id: str,
+    control: Control,
+    app: App,
+    caller: Caller,
+    body: ControlRequest | None = None,
 ) -> dict[str, Any]:
     """Steer a rollout. Each control is valid only from some statuses (409 elsewhere, saying
     why); ``force`` lets ``resume`` pass a failure gate that is still tripped."""
     request = body or ControlRequest()
     await app.controls.apply(
-        control, rollout_id, Actor(request.by, request.note), force=request.force
+        control, rollout_id, Actor(caller.name, request.note), force=request.force
     )
     return await app.rollouts.get(rollout_id)
 
 
 @router.post("/rollouts/{rollout_id}/devices/{uuid}/rollback", response_model=RolloutDetail)
 async def rollback_device(
-    rollout_id: str, uuid: str, app: App, body: ControlRequest | None = None
+    rollout_id: str, uuid: str, app: App, caller: Caller, body: ControlRequest | None = None
 ) -> dict[str, Any]:
     """Send one device back to its own old images."""
     request = body or ControlRequest()
-    await app.controls.rollback_device(rollout_id, uuid, Actor(request.by, request.note))
+    await app.controls.rollback_device(rollout_id, uuid, Actor(caller.name, request.note))
     return await app.rollouts.get(rollout_id)
 
 

@@ -47,7 +47,7 @@ class RolloutService:
     def __init__(self, db: Database, manager: ImageUpdateManager, clock: Clock) -> None:
         self.db, self.manager, self.clock = db, manager, clock
 
-    async def trigger(self, request: TriggerUpdate) -> dict[str, Any]:
+    async def trigger(self, request: TriggerUpdate, actor: str) -> dict[str, Any]:
         """An operator's update: the same path as a webhook, recorded as manual. A version
         older than the one rolling out, or that no device takes because they run newer ones,
         is refused (409) unless ``force``: a rollback is deliberate, never a slip of the tag."""
@@ -65,6 +65,7 @@ class RolloutService:
             UpdateRequest(
                 image=image,
                 triggered_by="manual",
+                actor=actor,
                 strategy=request.strategy,
                 filters=filters,
                 force=request.force,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -63,3 +63,25 @@ class TokenRead(BaseModel):
 
 class TokenCreated(TokenRead):
     token: str = Field(description="shown once; only its hash is stored")
+
+
+class Me(BaseModel):
+    name: str = Field(description="the actor recorded for this caller's actions")
+    role: Role
+    user: bool = Field(description="false for the break-glass admin token")
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str = Field(description="created, updated, deleted or revoked")
+    object_type: str = Field(description="policy, user, api_token, provisioning_key, …")
+    object_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry] = Field(description="newest first")
+    next_cursor: int | None = Field(description="pass as ?cursor= for older entries")

@@ -19,7 +19,7 @@ from fleetwave.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fleetwave.security import hash_key, new_key
 from fleetwave.store.audit import record_change
 from fleetwave.store.db import Database
-from fleetwave.store.tables import api_tokens, user_sessions, users
+from fleetwave.store.tables import api_tokens, audit_log, user_sessions, users
 from fleetwave.users.passwords import Passwords, password_problem
 from fleetwave.users.schemas import TokenCreate, UserCreate, UserUpdate
 
@@ -123,6 +123,22 @@ class UserService:
     async def admins_exist(self) -> bool:
         async with self.db.read() as conn:
             return bool(await _enabled_admins(conn))
+
+    async def audit(
+        self, *, object_type: str | None, actor: str | None, limit: int, cursor: int | None
+    ) -> dict[str, Any]:
+        """The audit log, newest first, a page at a time (``cursor``: the last id seen)."""
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
+        if object_type is not None:
+            query = query.where(audit_log.c.object_type == object_type)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        if cursor is not None:
+            query = query.where(audit_log.c.id < cursor)
+        async with self.db.read() as conn:
+            rows = [dict(row._mapping) for row in await conn.execute(query)]
+        items = rows[:limit]
+        return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
 
     # --- personal API tokens -----------------------------------------------------------------
 
