@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from fleetwave.bootstrap import Container
 from fleetwave.policies.schemas import PolicyCreate, PolicyRead, PolicyUpdate, Strategy
-from fleetwave.web import RowId, container, require_admin
+from fleetwave.web import Caller, RowId, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/image-policies", tags=["policies"], dependencies=[Depends(require_admin)]
@@ -31,8 +31,8 @@ async def list_policies(
 
 
 @router.post("", status_code=201, response_model=PolicyRead)
-async def create_policy(body: PolicyCreate, app: App) -> dict[str, Any]:
-    return await app.policies.create(body)
+async def create_policy(body: PolicyCreate, app: App, caller: Caller) -> dict[str, Any]:
+    return await app.policies.create(body, caller.name)
 
 
 @router.get("/{policy_id}", response_model=PolicyRead)
@@ -41,11 +41,13 @@ async def get_policy(policy_id: RowId, app: App) -> dict[str, Any]:
 
 
 @router.put("/{policy_id}", response_model=PolicyRead)
-async def replace_policy(policy_id: RowId, body: PolicyUpdate, app: App) -> dict[str, Any]:
-    return await app.policies.replace(policy_id, body)
+async def replace_policy(
+    policy_id: RowId, body: PolicyUpdate, app: App, caller: Caller
+) -> dict[str, Any]:
+    return await app.policies.replace(policy_id, body, caller.name)
 
 
 @router.delete("/{policy_id}", status_code=204)
-async def delete_policy(policy_id: RowId, app: App) -> Response:
-    await app.policies.delete(policy_id)
+async def delete_policy(policy_id: RowId, app: App, caller: Caller) -> Response:
+    await app.policies.delete(policy_id, caller.name)
     return Response(status_code=204)

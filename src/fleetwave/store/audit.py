@@ -7,7 +7,7 @@ Written in the transaction of the change it records, so that neither exists with
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -59,7 +59,7 @@ def _plain(shown: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)

@@ -49,7 +49,7 @@ async def new_policy_page(request: Request, session: Form) -> Response:
 async def create_policy(request: Request, session: Manage) -> Response:
     form = await _text_form(request)
     try:
-        created = await app_of(request).policies.create(policy_fields(form))
+        created = await app_of(request).policies.create(policy_fields(form), session.principal.name)
     except InvalidInput as exc:
         return _form(request, session, None, _resubmitted(form), exc)
     return RedirectResponse(f"/ui/policies?saved={created['id']}", 303, headers=SECURITY_HEADERS)
@@ -66,7 +66,9 @@ async def edit_policy_page(request: Request, policy_id: RowId, session: Form) ->
 async def update_policy(request: Request, policy_id: RowId, session: Manage) -> Response:
     form = await _text_form(request)
     try:
-        await app_of(request).policies.replace(policy_id, policy_fields(form))
+        await app_of(request).policies.replace(
+            policy_id, policy_fields(form), session.principal.name
+        )
     except InvalidInput as exc:
         return _form(request, session, policy_id, _resubmitted(form), exc)
     return RedirectResponse(f"/ui/policies?saved={policy_id}", 303, headers=SECURITY_HEADERS)
@@ -80,7 +82,7 @@ async def enable_policy(request: Request, policy_id: RowId, session: Manage) -> 
     policy = await app.policies.get(policy_id)
     kept = {name: policy[name] for name in PolicyFields.model_fields}
     kept["enabled"] = form.get("enabled") == "true"
-    await app.policies.replace(policy_id, PolicyUpdate.model_validate(kept))
+    await app.policies.replace(policy_id, PolicyUpdate.model_validate(kept), session.principal.name)
     return RedirectResponse("/ui/policies", 303, headers=SECURITY_HEADERS)
 
 
