@@ -15,8 +15,9 @@ Username = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"),
 ]
 # Checked by the service (users.passwords.password_problem), so that a weak password is named
-# as such; the bounds here only keep a body from carrying a novel.
-Password = Annotated[str, Field(max_length=4096)]
+# as such; the bound here only keeps a body from carrying a novel. Never stripped: the login
+# form takes a password as typed, spaces and all.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, max_length=4096)]
 TokenName = Annotated[Label, Field(min_length=1, max_length=100)]
 
 

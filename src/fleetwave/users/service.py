@@ -103,7 +103,7 @@ class UserService:
             await record_change(
                 conn, at=now, actor=actor, action="updated", object_type="user",
                 object_id=before["id"], before=before,
-                after=after | ({"password": "changed"} if "password_hash" in changes else {}),
+                after=after | ({"password_changed": True} if "password_hash" in changes else {}),
             )  # fmt: skip
         return after
 
