@@ -7,10 +7,15 @@ import typer
 from fleetwave.operator.device_commands import devices_cli
 from fleetwave.operator.policy_commands import policies_cli
 from fleetwave.operator.rollout_commands import rollouts_cli, trigger
+from fleetwave.operator.user_commands import OfflineCreate
+from fleetwave.operator.user_commands import install as install_users
 
 
-def install(cli: typer.Typer) -> None:
+def install(cli: typer.Typer, offline_create: OfflineCreate) -> None:
+    """``offline_create``: how ``users create --offline`` writes to the database (the server's
+    work, handed in so that the operator commands stay an HTTP client)."""
     cli.add_typer(policies_cli, name="policies")
     cli.add_typer(rollouts_cli, name="rollouts")
     cli.add_typer(devices_cli, name="devices")
     cli.command("trigger")(trigger)
+    install_users(cli, offline_create)

@@ -34,10 +34,11 @@ TokenOption = Annotated[
     str | None,
     typer.Option(
         "--token",
-        envvar="FLEETWAVE_ADMIN_TOKEN",
+        envvar=["FLEETWAVE_TOKEN", "FLEETWAVE_ADMIN_TOKEN"],
         show_default=False,
         show_envvar=False,
-        help="admin token (default: FLEETWAVE_ADMIN_TOKEN, else the data directory's)",
+        help="a personal API token or the admin token (default: FLEETWAVE_TOKEN, else "
+        "FLEETWAVE_ADMIN_TOKEN, else the data directory's admin token)",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the API's JSON, for scripts")]
@@ -63,7 +64,8 @@ def _settings() -> Settings:
 
 
 def resolve(url: str | None, token: str | None) -> tuple[str, str]:
-    """The server's URL and the admin token: flags, environment, then the data directory."""
+    """The server's URL and the token: flags, environment, then the data directory's admin
+    token."""
     try:
         return server_url(url, _settings), admin_token(token, _settings)
     except MissingToken as exc:
