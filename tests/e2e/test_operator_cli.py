@@ -448,7 +448,7 @@ def test_without_flags_or_environment_the_cli_uses_the_local_data_directory(
 def test_a_wrong_token_exits_4_and_says_so(server: Server) -> None:
     result = fleetwave(server, "rollouts", "list", "--token", "fwa_wrong")
     assert result.returncode == 4
-    assert f"the server at {server.url} refused the admin token" in result.stderr
+    assert f"the server at {server.url} refused the token" in result.stderr
 
 
 def test_no_token_anywhere_exits_4_without_making_one(server: Server, tmp_path: Path) -> None:
