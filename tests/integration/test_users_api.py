@@ -281,6 +281,17 @@ async def test_a_token_cannot_have_a_higher_role_than_its_user(
     assert (await client.get("/api/v1/users/alice/tokens")).json() == []
 
 
+async def test_a_limited_token_cannot_make_its_user_a_stronger_token(
+    client: httpx.AsyncClient,
+) -> None:
+    await made_user(client, "alice", "admin")
+    limited = bearer((await made_token(client, "alice", role="viewer"))["token"])
+    stronger = await new_token(client, "alice", headers=limited, name="escape", role="admin")
+    assert stronger.status_code == 403 and "acts as viewer" in stronger.json()["error"]
+    default = await new_token(client, "alice", headers=limited, name="another")
+    assert default.status_code == 201 and default.json()["role"] == "viewer"
+
+
 async def test_a_user_demoted_after_making_a_token_acts_with_the_lower_role(
     client: httpx.AsyncClient,
 ) -> None:

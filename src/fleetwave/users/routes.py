@@ -73,8 +73,8 @@ async def create_token(
     username: str, body: TokenCreate, app: App, caller: Caller
 ) -> dict[str, Any]:
     """A personal API token, shown once in this answer; only its hash is stored. Its role is
-    the user's, or a lower one if asked."""
-    return await app.users.create_token(username, body, caller.name)
+    the user's, or a lower one if asked; never above the role of the token asking for it."""
+    return await app.users.create_token(username, body, caller.name, caller.role)
 
 
 @router.delete("/users/{username}/tokens/{token_id}", status_code=204)

@@ -142,7 +142,11 @@ class UserService:
 
     # --- personal API tokens -----------------------------------------------------------------
 
-    async def create_token(self, username: str, data: TokenCreate, actor: str) -> dict[str, Any]:
+    async def create_token(
+        self, username: str, data: TokenCreate, actor: str, actor_role: Role
+    ) -> dict[str, Any]:
+        """A token of ``username``'s role, or the lower one asked; never above ``actor_role``
+        either, so a token limited to ``viewer`` cannot make its user an ``admin`` token."""
         now = self.clock.now()
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidInput.one("expires_at", "is in the past")
@@ -150,9 +154,13 @@ class UserService:
         async with self.db.transaction() as conn:
             owner = await _user(conn, username)
             held = Role(owner["role"])
-            role = data.role or held
+            role = data.role or min(held, actor_role, key=lambda r: r.rank)
             if not held.covers(role):
                 raise Forbidden(f"{username} is {held.value}: a token cannot be {role.value}")
+            if not actor_role.covers(role):
+                raise Forbidden(
+                    f"this request acts as {actor_role.value}: it cannot make a {role.value} token"
+                )
             try:
                 async with conn.begin_nested():
                     token_id = (
