@@ -22,6 +22,7 @@ from fleetwave.settings import Settings
 from fleetwave.store.db import Database, sync_url
 from fleetwave.store.migrate import upgrade
 from fleetwave.store.tables import metadata
+from fleetwave.users.passwords import Passwords
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 POSTGRES_URL_VARIABLE = "FLEETWAVE_TEST_POSTGRES_URL"
@@ -112,7 +113,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 async def container(settings: Settings, clock: ManualClock) -> AsyncIterator[Container]:
     db = Database(settings.resolved_database_url)
-    yield build(settings, clock=clock, db=db)
+    yield build(settings, clock=clock, db=db, passwords=Passwords(cheap=True))
     await db.dispose()
 
 
@@ -124,6 +125,25 @@ def admin_client(container: Container) -> httpx.AsyncClient:
         base_url="http://fleetwave.test",
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
+
+
+USER_PASSWORD = "correct horse battery staple"
+
+
+async def acting(
+    client: httpx.AsyncClient, username: str, role: str = "operator"
+) -> dict[str, str]:
+    """The Authorization header of user ``username`` (made on first use through the admin
+    API, with ``role``): what a request needs to act as that user."""
+    made = await client.post(
+        "/api/v1/users", json={"username": username, "password": USER_PASSWORD, "role": role}
+    )
+    assert made.status_code in (201, 409), made.text
+    token = await client.post(
+        f"/api/v1/users/{username}/tokens", json={"name": f"tests {uuid.uuid4().hex[:8]}"}
+    )
+    assert token.status_code == 201, token.text
+    return {"Authorization": f"Bearer {token.json()['token']}"}
 
 
 @pytest.fixture

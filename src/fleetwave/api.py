@@ -27,6 +27,7 @@ from fleetwave.rollouts import stream_routes
 from fleetwave.ui import routes as ui_routes
 from fleetwave.ui.pages import install_page_errors
 from fleetwave.url_rules import RefuseControlCharacters
+from fleetwave.users import routes as user_routes
 from fleetwave.web import install_error_handlers
 
 
@@ -88,6 +89,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         rollout_routes.router,
         rollout_routes.device_router,
         stream_routes.router,
+        user_routes.router,
         ui_routes.router,
         webhook_routes.router,
     ):

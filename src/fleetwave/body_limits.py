@@ -28,9 +28,9 @@ from fleetwave.errors import Unauthorized
 from fleetwave.web import (
     MAX_BODY_BYTES,
     PayloadTooLarge,
+    authenticate,
     device_key,
     error,
-    require_admin_or_session,
 )
 
 Scope = MutableMapping[str, Any]
@@ -100,7 +100,7 @@ class BodyLimits:
         request = Request(scope)  # headers and cookies only: the body stays unread
         try:
             if needed is Credential.ADMIN:
-                await require_admin_or_session(request, self.container)
+                await authenticate(request, self.container)
             elif needed is Credential.DEVICE and device_key(request) is None:
                 raise Unauthorized(MISSING_KEY)
         except Unauthorized as refused:

@@ -32,10 +32,12 @@ from fleetwave.rollouts.service import RolloutService
 from fleetwave.rollouts.stream import EventStream
 from fleetwave.rollouts.waker import Waker
 from fleetwave.security import load_or_create_admin_token, load_or_create_secret
-from fleetwave.sessions import Sessions
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from fleetwave.telemetry import Telemetry
+from fleetwave.users.authentication import Authenticator, LoginLimits
+from fleetwave.users.passwords import Passwords
+from fleetwave.users.service import UserService
 
 log = logging.getLogger("fleetwave")
 
@@ -66,7 +68,8 @@ class Container:
     event_stream: EventStream
     target_watch: TargetWatch
     last_seen: LastSeenWriter
-    sessions: Sessions
+    users: UserService
+    authenticator: Authenticator
 
 
 def resolve_admin_token(settings: Settings) -> str:
@@ -90,8 +93,14 @@ def resolve_webhook_secrets(settings: Settings) -> dict[str, str]:
     return {provider: own.get(provider) or shared or "" for provider in PROVIDERS}
 
 
-def build(settings: Settings, clock: Clock | None = None, db: Database | None = None) -> Container:
+def build(
+    settings: Settings,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    passwords: Passwords | None = None,
+) -> Container:
     clock = clock or SystemClock()
+    passwords = passwords or Passwords()
     db = db or Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     notifier = Notifier(settings.notify_webhooks)
     db.committed.append(notifier.publish)
@@ -166,5 +175,17 @@ def build(settings: Settings, clock: Clock | None = None, db: Database | None = 
         event_stream=EventStream(db, broadcast, heartbeat_seconds=settings.event_stream_heartbeat),
         target_watch=target_watch,
         last_seen=last_seen,
-        sessions=Sessions(admin_token, clock, timedelta(hours=settings.session_hours)),
+        users=UserService(db, clock, passwords),
+        authenticator=Authenticator(
+            db,
+            clock,
+            passwords,
+            None if settings.admin_token_disabled else admin_token,
+            timedelta(hours=settings.session_hours),
+            LoginLimits(
+                settings.login_failures_per_user,
+                settings.login_failures_per_address,
+                settings.login_failure_window,
+            ),
+        ),
     )

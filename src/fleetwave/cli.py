@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -24,7 +24,6 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-install_operator_commands(cli)  # policies, rollouts, devices, trigger: over the HTTP API
 
 
 def settings_or_exit() -> Settings:
@@ -33,6 +32,28 @@ def settings_or_exit() -> Settings:
     except SettingsError as exc:
         typer.echo(f"fleetwave: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def create_user_offline(username: str, password: str, role: str) -> dict[str, Any]:
+    """``fleetwave users create --offline``: straight to the database, as the server would."""
+    from pydantic import ValidationError
+
+    from fleetwave.errors import Conflict
+    from fleetwave.users.offline import create_user
+
+    settings = settings_or_exit()
+    try:
+        return create_user(settings, username, password, role)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"fleetwave: {problems}", err=True)
+    except (ValueError, Conflict) as exc:
+        typer.echo(f"fleetwave: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+# policies, rollouts, devices, trigger, users: over the HTTP API (and the first admin offline)
+install_operator_commands(cli, create_user_offline)
 
 
 def stop_on_signals() -> asyncio.Event:

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     admin_token: SecretStr | None = None
+    admin_token_disabled: bool = Field(
+        default=False,
+        description="retire the break-glass admin token once a real admin user exists",
+    )
     device_offline_after: timedelta = timedelta(minutes=5)
     not_applying_after: timedelta = Field(
         default=timedelta(minutes=10),
@@ -125,6 +129,15 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="failed authentications naming one device per window; past it, keys known "
         "to be wrong for that device get 429 (its own key still works)",
+    )
+    login_failures_per_user: int = Field(
+        default=5, ge=1, le=1000, description="failed dashboard logins of one username, a window"
+    )
+    login_failures_per_address: int = Field(
+        default=20, ge=1, le=100_000, description="failed dashboard logins from one address"
+    )
+    login_failure_window: float = Field(
+        default=900, gt=0, le=86_400, description="seconds over which failed logins are counted"
     )
     device_auth_failure_window: float = Field(
         default=60, gt=0, le=3600, description="seconds over which failures are counted"

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fleetwave.bootstrap import Container
 from fleetwave.domain.json_input import NestedTooDeeply, not_json, parse_json
 from fleetwave.domain.log_lines import TooManyLines
+from fleetwave.domain.roles import Principal, Role
 from fleetwave.errors import (
     Conflict,
     Forbidden,
@@ -26,8 +27,8 @@ from fleetwave.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from fleetwave.permissions import Owner, rule_for
 from fleetwave.schemas import MAX_ROW_ID, DeviceUuid
-from fleetwave.security import tokens_equal
 from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.store.db import database_unavailable
 
@@ -71,11 +72,12 @@ def device_key(request: Request) -> str | None:
 
 
 # Declared as security schemes so the OpenAPI document says which operations need them; the
-# credentials themselves are read by ``bearer`` and the session store, as before.
-ADMIN_TOKEN_SCHEME = HTTPBearer(
-    scheme_name="adminToken",
-    description="The admin token: FLEETWAVE_ADMIN_TOKEN, or the one kept in the data "
-    "directory's admin-token (`fleetwave admin-token --show`).",
+# credentials themselves are read by ``bearer`` and the session store.
+TOKEN_SCHEME = HTTPBearer(
+    scheme_name="bearerToken",
+    description="A personal API token (`fleetwave users tokens create`), or the break-glass "
+    "admin token: FLEETWAVE_ADMIN_TOKEN, or the one kept in the data directory's admin-token "
+    "(`fleetwave admin-token --show`). What each role may call: fleetwave/permissions.py.",
     auto_error=False,
 )
 SESSION_SCHEME = APIKeyCookie(
@@ -84,34 +86,78 @@ SESSION_SCHEME = APIKeyCookie(
     description="The dashboard's session cookie, after signing in at /ui/login.",
     auto_error=False,
 )
+NO_CREDENTIALS = (
+    "this endpoint needs Authorization: Bearer <token> (a personal API token or the admin token)"
+)
 
 
-async def require_admin(
-    request: Request,
-    app: Container = Depends(container),
-    _: object = Security(ADMIN_TOKEN_SCHEME),
-) -> None:
-    await _check_admin_token(request, app)
+async def authenticate(request: Request, app: Container, *, session: bool = False) -> Principal:
+    """Who the request is: a bearer token's principal, else (where ``session`` allows, for the
+    dashboard's own reads) a dashboard session's.
 
-
-async def _check_admin_token(request: Request, app: Container) -> None:
+    Kept on the request, so the body layer's check (body_limits.py) and the route's are one."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     token = bearer(request)
-    if token is None:
-        raise Unauthorized("admin endpoints need Authorization: Bearer <admin token>")
-    if not tokens_equal(token, app.admin_token):
-        raise Unauthorized("invalid admin token")
+    if token is not None:
+        principal = await app.authenticator.bearer(token)
+        if principal is None:
+            raise Unauthorized(
+                "invalid token: not the admin token, nor a personal API token in force"
+            )
+    elif session:
+        principal = await app.authenticator.session(request.cookies.get(SESSION_COOKIE))
+        if principal is None:
+            raise Unauthorized(NO_CREDENTIALS)
+    else:
+        raise Unauthorized(NO_CREDENTIALS)
+    request.state.principal = principal
+    return principal
 
 
-async def require_admin_or_session(
+async def authorize(
     request: Request,
     app: Container = Depends(container),
-    _token: object = Security(ADMIN_TOKEN_SCHEME),
+    _token: object = Security(TOKEN_SCHEME),
+) -> Principal:
+    """The caller, if its role may call this operation (the permission matrix: permissions.py)."""
+    return _authorized(request, await authenticate(request, app))
+
+
+async def authorize_with_session(
+    request: Request,
+    app: Container = Depends(container),
+    _token: object = Security(TOKEN_SCHEME),
     _session: object = Security(SESSION_SCHEME),
-) -> None:
-    """The admin token, or a dashboard session cookie (for the dashboard's own requests)."""
-    if bearer(request) is None and app.sessions.session_id(request.cookies.get(SESSION_COOKIE)):
-        return
-    await _check_admin_token(request, app)
+) -> Principal:
+    """As :func:`authorize`, a dashboard session also accepted (the live event stream)."""
+    return _authorized(request, await authenticate(request, app, session=True))
+
+
+def _authorized(request: Request, principal: Principal) -> Principal:
+    route = request.scope.get("route")
+    rule = rule_for(request.method, getattr(route, "path_format", ""))
+    if rule is Owner.user_or_admin:
+        if principal.role is Role.admin or (
+            principal.user_id is not None and request.path_params.get("username") == principal.name
+        ):
+            return principal
+        raise Forbidden(f"{principal.name} may manage only its own tokens; admins manage anyone's")
+    if not isinstance(rule, Role):
+        raise Forbidden("this operation has no rule in the permission matrix")
+    if not principal.role.covers(rule):
+        raise Forbidden(
+            f"{principal.name} has the {principal.role.value} role; this needs {rule.value}"
+        )
+    return principal
+
+
+# The routers' dependencies: every operation of theirs is authorized by the matrix.
+require_admin = authorize
+require_admin_or_session = authorize_with_session
+Caller = Annotated[Principal, Depends(authorize)]
+"""The authorized principal, for a route that records who acted."""
 
 
 def client_address(request: Request) -> str:

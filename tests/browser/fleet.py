@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from tests.browser.conftest import Server
+
 OLD, NEW = "iotistic/myapp:v2.0.0", "iotistic/myapp:v2.0.1"
 
 
@@ -85,3 +87,26 @@ class Device:
         """Sent back to its old image: run it again."""
         self.wait_for_target(self.old)
         self.report(self.old, "running")
+
+
+def staged_rollout(server: Server, devices: int) -> tuple[str, dict[str, Device]]:
+    """A staged policy (batches 10% → 50% → 100%, no delay, no health checks), a fleet on
+    v2.0.0, and v2.0.1 triggered."""
+    policy = server.admin.post(
+        "/api/v1/image-policies",
+        json={
+            "image_pattern": "iotistic/myapp:*",
+            "update_strategy": "staged",
+            "batch_percentages": [10, 50, 100],
+            "batch_delay_minutes": 0,
+            "health_check_enabled": False,
+            "max_retries": 0,
+            "max_failure_rate": 0.6,
+        },
+    )
+    assert policy.status_code == 201, policy.text
+    fleet = {f"pump-{i}": Device(server.base, server.admin, f"pump-{i}") for i in range(devices)}
+    answer = server.admin.post("/api/v1/images/trigger-update", json={"image": NEW})
+    assert answer.status_code == 200, answer.text
+    rollout_id: str = answer.json()["rollout_id"]
+    return rollout_id, fleet

@@ -5,75 +5,14 @@ told what is wrong with a policy."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ADMIN_TOKEN, CHROMIUM_ARGS, Server
-from tests.browser.fleet import NEW, Device
+from tests.browser.conftest import Server, log_in, log_in_with_the_admin_token, user
+from tests.browser.fleet import staged_rollout
 
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "images" / "rollout-page.png"
-
-
-@pytest.fixture
-def browser(chromium_path: Path) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(10_000)
-    expect.set_options(timeout=10_000)
-    opened.on("dialog", lambda dialog: accept(dialog))
-    yield opened
-    context.close()
-
-
-def accept(dialog: Dialog) -> None:
-    """Every action asks for confirmation: the operator says yes."""
-    assert dialog.type == "confirm" and dialog.message
-    dialog.accept()
-
-
-def log_in(page: Page, base: str) -> None:
-    page.goto(f"{base}/ui/rollouts")
-    expect(page).to_have_url(f"{base}/ui/login?next=/ui/rollouts")
-    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{base}/ui/rollouts")
-    expect(page.get_by_role("heading", name="Rollouts")).to_be_visible()
-
-
-def staged_rollout(server: Server, devices: int) -> tuple[str, dict[str, Device]]:
-    """A staged policy (batches 10% → 50% → 100%, no delay, no health checks), a fleet on
-    v2.0.0, and v2.0.1 triggered."""
-    policy = server.admin.post(
-        "/api/v1/image-policies",
-        json={
-            "image_pattern": "iotistic/myapp:*",
-            "update_strategy": "staged",
-            "batch_percentages": [10, 50, 100],
-            "batch_delay_minutes": 0,
-            "health_check_enabled": False,
-            "max_retries": 0,
-            "max_failure_rate": 0.6,
-        },
-    )
-    assert policy.status_code == 201, policy.text
-    fleet = {f"pump-{i}": Device(server.base, server.admin, f"pump-{i}") for i in range(devices)}
-    answer = server.admin.post("/api/v1/images/trigger-update", json={"image": NEW})
-    assert answer.status_code == 200, answer.text
-    rollout_id: str = answer.json()["rollout_id"]
-    return rollout_id, fleet
 
 
 def counts(page: Page, batch: int, kind: str) -> object:
@@ -97,7 +36,8 @@ def test_an_operator_watches_a_staged_rollout_live_pauses_resumes_and_rolls_back
     server: Server, page: Page
 ) -> None:
     rollout_id, fleet = staged_rollout(server, devices=10)
-    log_in(page, server.base)
+    log_in(page, server.base, user(server, "olga", "operator"))
+    expect(page.locator("header .who")).to_have_text("olga · operator")
     row = page.locator(f'tr[data-rollout="{rollout_id}"]')
     expect(row).to_contain_text("v2.0.0")
     expect(row).to_contain_text("v2.0.1")
@@ -124,7 +64,7 @@ def test_an_operator_watches_a_staged_rollout_live_pauses_resumes_and_rolls_back
     pause.click()
     expect(page.locator("[data-rollout-status]")).to_have_text("paused")
     expect(pause).to_be_disabled()
-    expect(page.locator("#event-feed")).to_contain_text("paused by dashboard")
+    expect(page.locator("#event-feed")).to_contain_text("paused by olga")
     resume.click()
     expect(page.locator("[data-rollout-status]")).to_have_text("in progress")
     expect(resume).to_be_disabled()
@@ -154,7 +94,7 @@ def test_an_operator_watches_a_staged_rollout_live_pauses_resumes_and_rolls_back
 
     # Roll one healthy device back by hand; it reports its old image and the row follows.
     page.locator('tr[data-device="pump-1"]').get_by_role("button", name="Roll back").click()
-    expect(page.locator("#event-feed")).to_contain_text("rolled back by dashboard")
+    expect(page.locator("#event-feed")).to_contain_text("rolled back by olga")
     mark_page(page)
     fleet["pump-1"].go_back()
     device_status(page, "pump-1").to_have_text("rolled back")
@@ -166,7 +106,7 @@ def test_an_operator_watches_a_staged_rollout_live_pauses_resumes_and_rolls_back
 def test_a_policy_with_an_invalid_value_shows_the_message_next_to_the_field(
     server: Server, page: Page
 ) -> None:
-    log_in(page, server.base)
+    log_in_with_the_admin_token(page, server.base)
     page.get_by_role("link", name="Policies").click()
     page.get_by_role("link", name="New policy").click()
     page.get_by_label("Image pattern").fill("iotistic/myapp:*")

@@ -23,6 +23,7 @@ from tests.e2e.processes import RunningServer, fleetwave_server
 
 WEBHOOK_SECRET = "hostile-webhook-secret-0123456789"
 IMAGE = "fuzz/app:v1.0.0"
+USER = {"username": "fuzz-user", "password": "fuzz user passphrase", "role": "operator"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Served:
     rollout_id: str
     dashboard_session: str
     csrf_token: str
+    username: str
+    token_id: int
 
     @property
     def base(self) -> str:
@@ -66,6 +69,8 @@ class Served:
             "rollout_id": [self.rollout_id],
             "endpoint": ["docker-registry", "dockerhub", "ghcr"],
             "secret": [WEBHOOK_SECRET],
+            "username": [self.username],
+            "token_id": [str(self.token_id)],
         }
 
     def row_counts(self) -> dict[str, int]:
@@ -127,6 +132,8 @@ def seed(server: RunningServer, url: str) -> Served:
         pushed = http.post("/api/v1/images/trigger-update", json={"image": "fuzz/app:v2.0.0"})
         assert pushed.status_code == 200 and pushed.json()["rollout_id"], pushed.text
         session, csrf = dashboard_login(http)
+        user = created(http.post("/api/v1/users", json=USER))
+        token = created(http.post(f"/api/v1/users/{user['username']}/tokens", json={"name": "t"}))
     return Served(
         server=server,
         database_url=url,
@@ -138,6 +145,8 @@ def seed(server: RunningServer, url: str) -> Served:
         rollout_id=pushed.json()["rollout_id"],
         dashboard_session=session,
         csrf_token=csrf,
+        username=user["username"],
+        token_id=token["id"],
     )
 
 

@@ -103,6 +103,8 @@ def real_path_values(served: Served) -> dict[str, str]:
         "endpoint": "dockerhub",
         "secret": WEBHOOK_SECRET,
         "name": "app.js",
+        "username": served.username,
+        "token_id": str(served.token_id),
     }
 
 
@@ -122,7 +124,7 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
         "device_tags": {"site": "a"},
         "expires_at": None,
     }
-    control = {"by": "fuzzer", "note": "a note"}
+    control = {"note": "a note"}
     push = {"push_data": {"tag": "v3.0.0"}, "repository": {"repo_name": "fuzz/app"}}
     report = report_body(uuid, IMAGE)
     return {
@@ -185,6 +187,21 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
                 "isStdErr": False,
             }
         ],
+        ("POST", "/api/v1/users"): {
+            "username": "fuzz-other",
+            "password": "another fuzz passphrase",
+            "role": "viewer",
+        },
+        ("PATCH", "/api/v1/users/{username}"): {
+            "role": "viewer",
+            "disabled": False,
+            "password": "a changed fuzz passphrase",
+        },
+        ("POST", "/api/v1/users/{username}/tokens"): {
+            "name": "fuzz token",
+            "expires_at": "2030-01-01T00:00:00Z",
+            "role": "viewer",
+        },
         ("POST", "/api/v1/webhooks/{endpoint}"): push,
         ("POST", "/api/v1/webhooks/{endpoint}/{secret}"): push,
     }

@@ -173,7 +173,9 @@ async def test_a_stalled_agent_is_seen_not_applying_its_target_said_once(
     assert await stuck.target_image() == OLD
 
     # a retry tells it again: it is watched afresh
-    retried = await client.post(f"/api/v1/rollouts/{rid}/retry-failed", json={"by": "alice"})
+    retried = await client.post(
+        f"/api/v1/rollouts/{rid}/retry-failed",
+    )
     assert retried.status_code == 200, retried.text
     await tick(container)
     row = (await device_rows(client, rid))["io-stuck"]

@@ -152,7 +152,7 @@ async def test_controls_need_the_csrf_token_and_apply_like_the_api(
     assert resumed.status_code == 303
     events = (await client.get(f"/api/v1/rollouts/{rollout_id}/events")).json()["items"]
     assert {"rollout_paused", "rollout_resumed"} <= {e["event_type"] for e in events}
-    assert all(e["event_data"]["by"] == "dashboard" for e in events[-2:])
+    assert all(e["event_data"]["by"] == "admin-token" for e in events[-2:])
 
 
 async def test_one_device_can_be_rolled_back_from_its_row(
@@ -171,7 +171,7 @@ async def test_one_device_can_be_rolled_back_from_its_row(
     events = (await client.get(f"/api/v1/rollouts/{rollout_id}/events")).json()["items"]
     triggered = [e for e in events if e["event_type"] == "rollback_triggered"]
     assert {e["device_uuid"] for e in triggered} == {"dev-00"}
-    assert any(e["event_data"].get("by") == "dashboard" for e in triggered)
+    assert any(e["event_data"].get("by") == "admin-token" for e in triggered)
     twice = await browser.post(
         f"/ui/rollouts/{rollout_id}/devices/dev-00/rollback", data={"csrf_token": csrf}
     )

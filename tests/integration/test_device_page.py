@@ -39,7 +39,10 @@ async def test_the_device_page_shows_services_presence_metrics_history_events_an
     assert "device failed" in text and "rollback triggered" in text  # its events
     assert 'data-refresh="/ui/devices/' in text and 'data-poll-seconds="5"' in text
     listed = await browser.get("/ui/devices")
-    assert f'<a href="/ui/devices/{silent}"><code class="uuid" title="{silent}">{silent}</code></a>' in listed.text
+    assert (
+        f'<a href="/ui/devices/{silent}"><code class="uuid" title="{silent}">{silent}</code></a>'
+        in listed.text
+    )
 
 
 async def test_the_device_page_retries_a_device_then_says_why_it_cannot_again(
@@ -99,6 +102,9 @@ async def test_the_device_page_rolls_a_device_back_and_pages_its_history(
     assert "Newest rollouts" in page.text
 
     rollout_page = await browser.get(f"/ui/rollouts/{rid}")
-    assert f'<a href="/ui/devices/{silent}"><code class="uuid" title="{silent}">{silent}</code></a>' in rollout_page.text
+    assert (
+        f'<a href="/ui/devices/{silent}"><code class="uuid" title="{silent}">{silent}</code></a>'
+        in rollout_page.text
+    )
     missing = await browser.get("/ui/devices/nobody")
     assert missing.status_code == 404

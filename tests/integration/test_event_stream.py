@@ -15,7 +15,8 @@ from fleetwave.rollouts.controls import Actor
 from fleetwave.sessions import SESSION_COOKIE
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
-from tests.conftest import ADMIN_TOKEN
+from fleetwave.users.authentication import ADMIN as ADMIN_TOKEN_PRINCIPAL
+from tests.conftest import ADMIN_TOKEN, acting
 from tests.integration.engine import fleet_of, push
 from tests.integration.event_stream import SseReader, serving
 from tests.integration.factories import register_device, target_apps
@@ -49,7 +50,8 @@ async def test_a_reconnecting_client_gets_every_event_after_its_last_id_then_liv
             assert replayed[0].json["id"] == ids[1]
             assert replayed[0].event == replayed[0].json["event_type"]
 
-            paused = await client.post(f"/api/v1/rollouts/{rollout_id}/pause", json={"by": "al"})
+            al = await acting(client, "al")
+            paused = await client.post(f"/api/v1/rollouts/{rollout_id}/pause", headers=al)
             assert paused.status_code == 200
             [live] = await reader.events(1)
             assert live.event == "rollout_paused"
@@ -120,7 +122,7 @@ async def test_the_stream_needs_the_admin_token_or_a_dashboard_session(
     await policy(client)
     await fleet_of(client, 1)
     await push(client)
-    cookie = container.sessions.open()
+    cookie = await container.authenticator.open_session(ADMIN_TOKEN_PRINCIPAL)
     async with serving(container) as base, httpx.AsyncClient(base_url=base) as http:
         assert (await http.get(STREAM)).status_code == 401
         wrong = {"Authorization": "Bearer not-the-token"}

@@ -11,6 +11,7 @@ import httpx
 
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
+from tests.conftest import acting
 from tests.integration.engine import (
     NEW,
     OLD,
@@ -148,10 +149,13 @@ async def test_too_many_failures_pause_the_rollout_until_an_operator_resumes_it(
     await tick(container)
     assert (await rollout(client, rid))["current_batch"] == 2  # no further batch
 
-    refused = await client.post(f"/api/v1/rollouts/{rid}/resume", json={"by": "alice"})
+    alice = await acting(client, "alice")
+    refused = await client.post(f"/api/v1/rollouts/{rid}/resume", headers=alice)
     assert refused.status_code == 409 and "force" in refused.json()["error"]
     resumed = await client.post(
-        f"/api/v1/rollouts/{rid}/resume", json={"by": "alice", "force": True, "note": "known flake"}
+        f"/api/v1/rollouts/{rid}/resume",
+        json={"force": True, "note": "known flake"},
+        headers=alice,
     )
     assert resumed.status_code == 200, resumed.text
     detail = resumed.json()

@@ -266,9 +266,9 @@ ADMIN_BODIES = [
     pytest.param(
         "POST",
         "/api/v1/rollouts/{rollout_id}/pause",
-        {"by": "ad\x00min"},
-        "by",
-        id="control actor NUL",
+        {"note": "ad\x00min"},
+        "note",
+        id="control note NUL",
     ),
 ]
 

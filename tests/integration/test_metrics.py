@@ -236,7 +236,9 @@ async def test_a_staged_rollout_its_failed_canary_rollback_and_pause_show_in_the
     assert after.value("fleetwave_monitor_tick_duration_seconds_bucket", le="+Inf") == 2
     assert unknown_names(queries(load_dashboard()), after.text) == set()  # Grafana's queries
 
-    rolled_back = await client.post(f"/api/v1/rollouts/{rid}/rollback-all", json={"by": "ops"})
+    rolled_back = await client.post(
+        f"/api/v1/rollouts/{rid}/rollback-all",
+    )
     assert rolled_back.status_code == 200, rolled_back.text
     finished = await scrape(client)
     assert finished.value("fleetwave_active_rollouts") == 0

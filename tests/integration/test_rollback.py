@@ -18,6 +18,7 @@ import pytest
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
 from fleetwave.domain.health import parse_checks
+from tests.conftest import acting
 from tests.integration.engine import ScriptedDevice, device_rows, rollout, tick
 from tests.integration.factories import register_device, target_apps
 from tests.integration.health_helpers import HttpServer, Reply, Request, loopback
@@ -243,7 +244,8 @@ async def test_over_the_bound_the_rollout_pauses_and_rollback_all_restores_every
     moved = [u for u in staged.first + staged.second if u not in bad]
     before = {u: (await images_and_version(client, u))[2] for u in devices}
     third = await batch_of(client, rid, 3)
-    response = await client.post(f"/api/v1/rollouts/{rid}/rollback-all", json={"by": "alice"})
+    alice = await acting(client, "alice")
+    response = await client.post(f"/api/v1/rollouts/{rid}/rollback-all", headers=alice)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "rolled_back"
 
@@ -289,7 +291,8 @@ async def test_one_device_can_be_rolled_back_only_if_the_rollout_moved_it(
     version = (await images_and_version(client, chosen.uuid))[2]
 
     url = f"/api/v1/rollouts/{rid}/devices/{chosen.uuid}/rollback"
-    response = await client.post(url, json={"by": "bob", "note": "customer report"})
+    bob = await acting(client, "bob")
+    response = await client.post(url, json={"note": "customer report"}, headers=bob)
     assert response.status_code == 200, response.text
     await assert_back_on_own_old_image(client, chosen, version)
     [event] = [

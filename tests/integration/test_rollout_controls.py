@@ -13,6 +13,7 @@ import pytest
 
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
+from tests.conftest import acting
 from tests.integration.engine import (
     NEW,
     OLD,
@@ -27,13 +28,18 @@ from tests.integration.pipeline import policy, target_image
 
 
 async def control(
-    client: httpx.AsyncClient, rollout_id: str, name: str, **body: Any
+    client: httpx.AsyncClient, rollout_id: str, name: str, *, by: str | None = None, **body: Any
 ) -> httpx.Response:
-    return await client.post(f"/api/v1/rollouts/{rollout_id}/{name}", json=body or None)
+    """The control ``name``, as user ``by`` (an operator) or else as the admin token."""
+    headers = await acting(client, by) if by else None
+    url = f"/api/v1/rollouts/{rollout_id}/{name}"
+    return await client.post(url, json=body or None, headers=headers)
 
 
-async def applied(client: httpx.AsyncClient, rollout_id: str, name: str, **body: Any) -> Any:
-    response = await control(client, rollout_id, name, **body)
+async def applied(
+    client: httpx.AsyncClient, rollout_id: str, name: str, *, by: str | None = None, **body: Any
+) -> Any:
+    response = await control(client, rollout_id, name, by=by, **body)
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -62,7 +62,7 @@ def test_http_refusals_map_to_exit_codes(status: int, expected: ExitCode) -> Non
 
 def test_a_wrong_token_is_named_as_such_with_the_server() -> None:
     message = explain(ApiError(401, "invalid admin token"), "http://127.0.0.1:3001")
-    assert "at http://127.0.0.1:3001 refused the admin token (invalid admin token)" in message
+    assert "at http://127.0.0.1:3001 refused the token (invalid admin token)" in message
     assert "--token" in message and "FLEETWAVE_ADMIN_TOKEN" in message
 
 

@@ -84,3 +84,6 @@ LOG_LEVELS = ("debug", "info", "warn", "error")  # device log lines, least to mo
 def devices(n: int) -> str:
     """``1 device``, ``2 devices``: counts in messages people read."""
     return f"{n} device" if n == 1 else f"{n} devices"
+
+
+ROLES = ("viewer", "operator", "admin")  # users and their tokens (domain.roles), least first

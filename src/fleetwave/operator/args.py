@@ -115,3 +115,20 @@ def parse_level(value: str) -> str:
     """``"WARNING"`` → ``"warn"``: the server's names, in any case, with common aliases."""
     level = value.strip().lower()
     return LEVEL_ALIASES.get(level, level)
+
+
+def parse_expiry(value: str, now: datetime) -> str:
+    """``"90d"`` (from now), or a time (``2027-01-01T00:00``, UTC unless it says) → ISO 8601."""
+    text = value.strip()
+    ahead = AGO.fullmatch(text)
+    try:
+        if ahead:
+            moment = now + timedelta(seconds=float(ahead["amount"]) * UNIT_SECONDS[ahead["unit"]])
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat()
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"--expires {value!r}: write a time (2027-01-01T00:00Z) or how long from now (12h, 90d)"
+        ) from None

@@ -8,10 +8,15 @@ from fleetwave.operator.device_commands import devices_cli
 from fleetwave.operator.help import ReadableCommand, readable
 from fleetwave.operator.policy_commands import policies_cli
 from fleetwave.operator.rollout_commands import rollouts_cli, trigger
+from fleetwave.operator.user_commands import OfflineCreate, tokens_cli, users_cli
+from fleetwave.operator.user_commands import install as install_users
 
 
-def install(cli: typer.Typer) -> None:
-    for commands in (policies_cli, rollouts_cli, devices_cli):
+def install(cli: typer.Typer, offline_create: OfflineCreate) -> None:
+    """``offline_create``: how ``users create --offline`` writes to the database (the server's
+    work, handed in so that the operator commands stay an HTTP client)."""
+    install_users(cli, offline_create)
+    for commands in (policies_cli, rollouts_cli, devices_cli, users_cli, tokens_cli):
         readable(commands)
     cli.add_typer(policies_cli, name="policies")
     cli.add_typer(rollouts_cli, name="rollouts")

@@ -174,3 +174,26 @@ class AdminClient:
 
     def device_logs(self, uuid: str, **filters: Any) -> Any:
         return self.request("GET", f"/api/v1/devices/{segment(uuid)}/logs", params=filters)
+
+    # users and their personal API tokens
+    def users(self) -> Any:
+        return self.request("GET", "/api/v1/users")
+
+    def create_user(self, username: str, password: str, role: str) -> Any:
+        body = {"username": username, "password": password, "role": role}
+        return self.request("POST", "/api/v1/users", body=body)
+
+    def update_user(self, username: str, changes: dict[str, Any]) -> Any:
+        return self.request("PATCH", f"/api/v1/users/{segment(username)}", body=changes)
+
+    def delete_user(self, username: str) -> None:
+        self.request("DELETE", f"/api/v1/users/{segment(username)}")
+
+    def tokens(self, username: str) -> Any:
+        return self.request("GET", f"/api/v1/users/{segment(username)}/tokens")
+
+    def create_token(self, username: str, fields: dict[str, Any]) -> Any:
+        return self.request("POST", f"/api/v1/users/{segment(username)}/tokens", body=fields)
+
+    def revoke_token(self, username: str, token_id: int) -> None:
+        self.request("DELETE", f"/api/v1/users/{segment(username)}/tokens/{token_id}")

@@ -38,12 +38,13 @@ TokenOption = Annotated[
     str | None,
     typer.Option(
         "--token",
-        envvar="FLEETWAVE_ADMIN_TOKEN",
+        envvar=["FLEETWAVE_TOKEN", "FLEETWAVE_ADMIN_TOKEN"],
         show_default=False,
         show_envvar=False,
         metavar="TOKEN",
         rich_help_panel=CONNECTION,
-        help="admin token (default: FLEETWAVE_ADMIN_TOKEN, else the data directory's)",
+        help="a personal API token or the admin token (default: FLEETWAVE_TOKEN, else "
+        "FLEETWAVE_ADMIN_TOKEN, else the data directory's admin token)",
     ),
 ]
 JsonOption = Annotated[
@@ -72,7 +73,8 @@ def _settings() -> Settings:
 
 
 def resolve(url: str | None, token: str | None) -> tuple[str, str]:
-    """The server's URL and the admin token: flags, environment, then the data directory."""
+    """The server's URL and the token: flags, environment, then the data directory's admin
+    token."""
     try:
         return server_url(url, _settings), admin_token(token, _settings)
     except MissingToken as exc:

@@ -16,7 +16,7 @@ class ExitCode(IntEnum):
     API_ERROR = 1  # the server refused the request: not found, conflict, invalid input
     USAGE = 2  # bad arguments or local settings (typer's own code for usage errors)
     UNREACHABLE = 3  # no connection to the server (refused, timed out, unknown host)
-    UNAUTHORIZED = 4  # no admin token found, or the server refused it (401/403)
+    UNAUTHORIZED = 4  # no token found, or the server refused it (401) or its role (403)
     FAILED = 10  # `watch`: the rollout ended failed
     CANCELLED = 11  # `watch`: the rollout was cancelled (or rejected, or superseded)
     ROLLED_BACK = 12  # `watch`: the rollout was rolled back
@@ -54,7 +54,7 @@ def explain(problem: ApiError | Unreachable, url: str | None = None) -> str:
     where = f" at {url}" if url else ""
     if problem.status == 401:
         return (
-            f"the server{where} refused the admin token ({problem.message}); "
-            "check --token or FLEETWAVE_ADMIN_TOKEN"
+            f"the server{where} refused the token ({problem.message}); "
+            "check --token, FLEETWAVE_TOKEN or FLEETWAVE_ADMIN_TOKEN"
         )
     return f"{problem.message} (HTTP {problem.status})"

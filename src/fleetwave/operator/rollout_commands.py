@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from typing import Annotated, Any
@@ -45,7 +44,6 @@ rollouts_cli = typer.Typer(help="Rollouts: list, inspect, steer, watch.", no_arg
 RolloutId = Annotated[
     str, typer.Argument(help="the rollout's id, or its first 8 or more characters")
 ]
-By = Annotated[str | None, typer.Option(help="who acts (default: your user name)")]
 Note = Annotated[str | None, typer.Option(help="why, kept in the event log")]
 Statuses = Annotated[list[str] | None, typer.Option("--status", help="repeatable")]
 Cursor = Annotated[str | None, typer.Option(help="the next page, as the previous one said")]
@@ -61,16 +59,9 @@ CONTROLS = {
 }
 
 
-def actor(by: str | None, note: str | None, force: bool = False) -> dict[str, Any]:
-    who = by or _user_name()
-    return {"by": who, "note": note, "force": force}
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()[:100] or "operator"
-    except (OSError, KeyError):  # no login name in a bare container
-        return "operator"
+def control_body(note: str | None, force: bool = False) -> dict[str, Any]:
+    """A control's body: the server records who acted from the token, never from here."""
+    return {"note": note, "force": force}
 
 
 @rollouts_cli.command("list")
@@ -156,14 +147,13 @@ def rollout_events(
 def _control_command(name: str, doc: str) -> None:
     def command(
         rollout_id: RolloutId,
-        by: By = None,
         note: Note = None,
         url: UrlOption = None,
         token: TokenOption = None,
         as_json: JsonOption = False,
     ) -> None:
         with admin_api(url, token) as api:
-            rollout = api.control(rollout_id, name, actor(by, note))
+            rollout = api.control(rollout_id, name, control_body(note))
         emit(rollout, as_json, lambda r: control_view(name, r))
 
     command.__doc__ = doc
@@ -178,7 +168,6 @@ for _name, _doc in CONTROLS.items():
 def resume(
     rollout_id: RolloutId,
     force: Annotated[bool, typer.Option(help="pass a failure gate that is still tripped")] = False,
-    by: By = None,
     note: Note = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -186,7 +175,7 @@ def resume(
 ) -> None:
     """Resume a paused rollout (--force past a failure gate still tripped)."""
     with admin_api(url, token) as api:
-        rollout = api.control(rollout_id, "resume", actor(by, note, force))
+        rollout = api.control(rollout_id, "resume", control_body(note, force))
     emit(rollout, as_json, lambda r: control_view("resume", r))
 
 
@@ -194,7 +183,6 @@ def resume(
 def rollback_device(
     rollout_id: RolloutId,
     uuid: Annotated[str, typer.Argument(help="the device's uuid")],
-    by: By = None,
     note: Note = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -202,7 +190,7 @@ def rollback_device(
 ) -> None:
     """Send one device of the rollout back to its own old images."""
     with admin_api(url, token) as api:
-        rollout = api.rollback_device(rollout_id, uuid, actor(by, note))
+        rollout = api.rollback_device(rollout_id, uuid, control_body(note))
     emit(rollout, as_json, lambda r: control_view(f"rollback {uuid}", r))
 
 
@@ -210,7 +198,6 @@ def rollback_device(
 def retry_device(
     rollout_id: RolloutId,
     uuid: Annotated[str, typer.Argument(help="the device's uuid")],
-    by: By = None,
     note: Note = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -218,7 +205,7 @@ def retry_device(
 ) -> None:
     """Give one failed or rolled-back device of the rollout the new image again."""
     with admin_api(url, token) as api:
-        rollout = api.retry_device(rollout_id, uuid, actor(by, note))
+        rollout = api.retry_device(rollout_id, uuid, control_body(note))
     emit(rollout, as_json, lambda r: control_view(f"retry {uuid}", r))
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from fleetwave.api_document import errors
 from fleetwave.bootstrap import Container
 from fleetwave.policies.schemas import PolicyCreate, PolicyRead, PolicyUpdate, Strategy
-from fleetwave.web import RowId, container, require_admin
+from fleetwave.web import Caller, RowId, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/image-policies", tags=["policies"], dependencies=[Depends(require_admin)]
@@ -32,11 +32,11 @@ async def list_policies(
 
 
 @router.post("", status_code=201, response_model=PolicyRead)
-async def create_policy(body: PolicyCreate, app: App) -> dict[str, Any]:
+async def create_policy(body: PolicyCreate, app: App, caller: Caller) -> dict[str, Any]:
     """Add a policy: which images (a pattern) roll out to which devices, how (strategy,
     batches, health checks, failure bound) and when (maintenance window). A bad policy is
     refused with every problem listed, each with its field."""
-    return await app.policies.create(body)
+    return await app.policies.create(body, caller.name)
 
 
 @router.get("/{policy_id}", response_model=PolicyRead, responses=errors(404))
@@ -46,14 +46,16 @@ async def get_policy(policy_id: RowId, app: App) -> dict[str, Any]:
 
 
 @router.put("/{policy_id}", response_model=PolicyRead, responses=errors(404))
-async def replace_policy(policy_id: RowId, body: PolicyUpdate, app: App) -> dict[str, Any]:
+async def replace_policy(
+    policy_id: RowId, body: PolicyUpdate, app: App, caller: Caller
+) -> dict[str, Any]:
     """Replace a policy whole (fields left out take their defaults). Rollouts already
     running keep the settings they started with."""
-    return await app.policies.replace(policy_id, body)
+    return await app.policies.replace(policy_id, body, caller.name)
 
 
 @router.delete("/{policy_id}", status_code=204, responses=errors(404))
-async def delete_policy(policy_id: RowId, app: App) -> Response:
+async def delete_policy(policy_id: RowId, app: App, caller: Caller) -> Response:
     """Remove a policy; its rollouts stay in the history."""
-    await app.policies.delete(policy_id)
+    await app.policies.delete(policy_id, caller.name)
     return Response(status_code=204)

@@ -21,6 +21,7 @@ from fleetwave.domain.policy_choice import PolicyCandidate
 from fleetwave.errors import NotFound
 from fleetwave.policies.schemas import PolicyFields
 from fleetwave.settings import Settings
+from fleetwave.store.audit import record_change
 from fleetwave.store.db import Database
 from fleetwave.store.tables import device_target_images, devices
 from fleetwave.store.tables import image_update_policies as policies
@@ -46,34 +47,45 @@ class PolicyService:
                 values[name] = default
         return values | {"updated_at": now}
 
-    async def create(self, data: PolicyFields) -> dict[str, Any]:
+    async def create(self, data: PolicyFields, actor: str) -> dict[str, Any]:
         now = self.clock.now()
         values = self._row_values(data, now) | {"created_at": now}
         async with self.db.transaction() as conn:
             policy_id = (
                 await conn.execute(insert(policies).values(**values).returning(policies.c.id))
             ).scalar_one()
-            return await with_coverage(conn, await load_policy(conn, policy_id))
+            created = await load_policy(conn, policy_id)
+            await record_change(
+                conn, at=now, actor=actor, action="created", object_type="policy",
+                object_id=policy_id, after=created,
+            )  # fmt: skip
+            return await with_coverage(conn, created)
 
-    async def replace(self, policy_id: int, data: PolicyFields) -> dict[str, Any]:
-        values = self._row_values(data, self.clock.now())
+    async def replace(self, policy_id: int, data: PolicyFields, actor: str) -> dict[str, Any]:
+        now = self.clock.now()
+        values = self._row_values(data, now)
         async with self.db.transaction() as conn:
-            result = await conn.execute(
-                update(policies).where(policies.c.id == policy_id).values(**values)
-            )
-            if result.rowcount == 0:
-                raise NotFound(f"policy {policy_id} not found")
-            return await with_coverage(conn, await load_policy(conn, policy_id))
+            before = await _locked_policy(conn, policy_id)
+            await conn.execute(update(policies).where(policies.c.id == policy_id).values(**values))
+            after = await load_policy(conn, policy_id)
+            await record_change(
+                conn, at=now, actor=actor, action="updated", object_type="policy",
+                object_id=policy_id, before=before, after=after,
+            )  # fmt: skip
+            return await with_coverage(conn, after)
 
     async def get(self, policy_id: int) -> dict[str, Any]:
         async with self.db.read() as conn:
             return await with_coverage(conn, await load_policy(conn, policy_id))
 
-    async def delete(self, policy_id: int) -> None:
+    async def delete(self, policy_id: int, actor: str) -> None:
         async with self.db.transaction() as conn:
-            result = await conn.execute(delete(policies).where(policies.c.id == policy_id))
-            if result.rowcount == 0:
-                raise NotFound(f"policy {policy_id} not found")
+            before = await _locked_policy(conn, policy_id)
+            await conn.execute(delete(policies).where(policies.c.id == policy_id))
+            await record_change(
+                conn, at=self.clock.now(), actor=actor, action="deleted", object_type="policy",
+                object_id=policy_id, before=before,
+            )  # fmt: skip
 
     async def list(
         self,
@@ -166,3 +178,13 @@ async def enabled_policy_candidates(conn: AsyncConnection) -> list[PolicyCandida
         PolicyCandidate(id=row.id, pattern=parse_pattern(row.image_pattern), priority=row.priority)
         for row in rows
     ]
+
+
+async def _locked_policy(conn: AsyncConnection, policy_id: int) -> dict[str, Any]:
+    """The policy as it is, locked until commit (404 if there is none)."""
+    found = await conn.execute(
+        select(policies.c.id).where(policies.c.id == policy_id).with_for_update()
+    )
+    if found.first() is None:
+        raise NotFound(f"policy {policy_id} not found")
+    return await load_policy(conn, policy_id)

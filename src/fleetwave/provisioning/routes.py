@@ -17,7 +17,7 @@ from fleetwave.provisioning.schemas import (
     ProvisioningKeyCreated,
     ProvisioningKeyRead,
 )
-from fleetwave.web import RowId, bearer, client_address, container, require_admin
+from fleetwave.web import Caller, RowId, bearer, client_address, container, require_admin
 
 router = APIRouter(
     prefix="/api/v1/provisioning-keys",
@@ -29,10 +29,10 @@ App = Annotated[Container, Depends(container)]
 
 
 @router.post("", status_code=201, response_model=ProvisioningKeyCreated)
-async def create_key(body: ProvisioningKeyCreate, app: App) -> dict[str, Any]:
+async def create_key(body: ProvisioningKeyCreate, app: App, caller: Caller) -> dict[str, Any]:
     """A key devices of a fleet register themselves with, optionally expiring or limited to a
     number of uses. The key itself is in this answer only: it is stored hashed."""
-    return await app.provisioning.create_key(body)
+    return await app.provisioning.create_key(body, caller.name)
 
 
 @router.get("", response_model=list[ProvisioningKeyRead])
@@ -42,9 +42,9 @@ async def list_keys(app: App, fleet_id: str | None = None) -> list[dict[str, Any
 
 
 @router.delete("/{key_id}", response_model=ProvisioningKeyRead, responses=errors(404))
-async def revoke_key(key_id: RowId, app: App) -> dict[str, Any]:
+async def revoke_key(key_id: RowId, app: App, caller: Caller) -> dict[str, Any]:
     """Revoke the key: devices can no longer register with it; the record stays."""
-    return await app.provisioning.revoke_key(key_id)
+    return await app.provisioning.revoke_key(key_id, caller.name)
 
 
 def _rate_limit(request: Request, app: Container) -> None:

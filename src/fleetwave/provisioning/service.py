@@ -15,6 +15,7 @@ from fleetwave.domain.target_state import state_etag
 from fleetwave.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from fleetwave.provisioning.schemas import DeviceRegistration, KeyExchange, ProvisioningKeyCreate
 from fleetwave.security import hash_key, key_matches, new_key, weak_key_reason
+from fleetwave.store.audit import record_change
 from fleetwave.store.db import Database
 from fleetwave.store.tables import devices, provisioning_keys
 
@@ -25,7 +26,7 @@ class ProvisioningService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
 
-    async def create_key(self, data: ProvisioningKeyCreate) -> dict[str, Any]:
+    async def create_key(self, data: ProvisioningKeyCreate, actor: str) -> dict[str, Any]:
         now = self.clock.now()
         if data.expires_at is not None and data.expires_at.tzinfo is None:
             raise InvalidInput.one("expires_at", "must carry a time zone (e.g. ...Z)")
@@ -48,8 +49,12 @@ class ProvisioningService:
                     .returning(provisioning_keys.c.id)
                 )
             ).scalar_one()
-            row = await self._load(conn, key_id)
-        return dict(row._mapping) | {"key": key}
+            created = dict((await self._load(conn, key_id))._mapping)
+            await record_change(
+                conn, at=now, actor=actor, action="created", object_type="provisioning_key",
+                object_id=key_id, after=created,
+            )  # fmt: skip
+        return created | {"key": key}
 
     async def list_keys(self, fleet_id: str | None = None) -> list[dict[str, Any]]:
         query = select(*PUBLIC_KEY_COLUMNS).order_by(provisioning_keys.c.id)
@@ -58,14 +63,21 @@ class ProvisioningService:
         async with self.db.read() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
 
-    async def revoke_key(self, key_id: int) -> dict[str, Any]:
+    async def revoke_key(self, key_id: int, actor: str) -> dict[str, Any]:
+        now = self.clock.now()
         async with self.db.transaction() as conn:
-            await conn.execute(
+            revoked = await conn.execute(
                 update(provisioning_keys)
                 .where(provisioning_keys.c.id == key_id, provisioning_keys.c.revoked_at.is_(None))
-                .values(revoked_at=self.clock.now())
+                .values(revoked_at=now)
             )
-            return dict((await self._load(conn, key_id))._mapping)
+            after = dict((await self._load(conn, key_id))._mapping)
+            if revoked.rowcount:
+                await record_change(
+                    conn, at=now, actor=actor, action="revoked", object_type="provisioning_key",
+                    object_id=key_id, before=after | {"revoked_at": None}, after=after,
+                )  # fmt: skip
+            return after
 
     async def register_device(
         self, provisioning_key: str | None, data: DeviceRegistration

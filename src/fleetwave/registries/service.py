@@ -20,6 +20,7 @@ from sqlalchemy import select
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.json_input import parse_json
+from fleetwave.domain.roles import registry_actor
 from fleetwave.domain.tags import Version, parse_version
 from fleetwave.domain.text_rules import check_json
 from fleetwave.errors import NotFound, Unauthorized
@@ -166,6 +167,7 @@ def _request(provider: str, item: PushedImage, payload: dict[str, Any]) -> Updat
     return UpdateRequest(
         image=parse_image(reference, field="body"),
         triggered_by=f"webhook:{provider}",
+        actor=registry_actor(provider),
         delivery=Delivery(provider, item.delivery_id, item.pushed_at),
         payload=payload,
     )

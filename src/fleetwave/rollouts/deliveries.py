@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
 from fleetwave.domain.images import parse_image
+from fleetwave.domain.roles import registry_actor
 from fleetwave.rollouts.events import Event, append
 from fleetwave.rollouts.manager import (
     Delivery,
@@ -263,6 +264,7 @@ def _request(row: Any) -> UpdateRequest:
     return UpdateRequest(
         image=parse_image(_reference(row)),
         triggered_by=f"webhook:{row.provider}",
+        actor=registry_actor(row.provider),
         delivery=Delivery(row.provider, row.delivery_id),
         payload=row.payload,
     )

@@ -81,6 +81,7 @@ class Delivery:
 class UpdateRequest:
     image: ImageRef
     triggered_by: str
+    actor: str  # who asked: a user, admin-token, or registry:<provider> (domain.roles)
     delivery: Delivery | None = None
     payload: dict[str, Any] | None = None
     strategy: str | None = None
@@ -253,7 +254,11 @@ class ImageUpdateManager:
                 "rollout_created",
                 f"{rollout.strategy} rollout of {rollout.new_image} to {rollout.total_devices} "
                 f"devices in {len(rollout.batch_sizes)} batches",
-                {"batch_sizes": rollout.batch_sizes, "triggered_by": rollout.triggered_by},
+                {
+                    "batch_sizes": rollout.batch_sizes,
+                    "triggered_by": rollout.triggered_by,
+                    "by": request.actor,
+                },
             )
         ]
         if request.delivery is not None:

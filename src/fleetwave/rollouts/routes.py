@@ -25,6 +25,7 @@ from fleetwave.rollouts.schemas import (
 )
 from fleetwave.schemas import MAX_ROW_ID
 from fleetwave.web import (
+    Caller,
     DeviceCursor,
     EventCursor,
     RowCursor,
@@ -65,10 +66,10 @@ def _known(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]
     response_model=UpdateAnswer,
     responses=errors((409, "an older version than the one rolling out or running")),
 )
-async def trigger_update(body: TriggerUpdate, app: App) -> dict[str, Any]:
+async def trigger_update(body: TriggerUpdate, app: App, caller: Caller) -> dict[str, Any]:
     """Roll an image out now, as if its registry had announced it. A version older than the
     one rolling out (or than the devices run) is refused with 409 unless ``force`` is true."""
-    return await app.rollouts.trigger(body)
+    return await app.rollouts.trigger(body, caller.name)
 
 
 @router.get("/rollouts", response_model=RolloutPage)
@@ -142,13 +143,17 @@ Control = Literal[
     ),
 )
 async def control_rollout(
-    rollout_id: RolloutId, control: Control, app: App, body: ControlRequest | None = None
+    rollout_id: RolloutId,
+    control: Control,
+    app: App,
+    caller: Caller,
+    body: ControlRequest | None = None,
 ) -> dict[str, Any]:
     """Steer a rollout. Each control is valid only from some statuses (409 elsewhere, saying
     why); ``force`` lets ``resume`` pass a failure gate that is still tripped."""
     request = body or ControlRequest()
     await app.controls.apply(
-        control, rollout_id, Actor(request.by, request.note), force=request.force
+        control, rollout_id, Actor(caller.name, request.note), force=request.force
     )
     return await app.rollouts.get(rollout_id)
 
@@ -162,11 +167,11 @@ async def control_rollout(
     ),
 )
 async def rollback_device(
-    rollout_id: RolloutId, uuid: str, app: App, body: ControlRequest | None = None
+    rollout_id: RolloutId, uuid: str, app: App, caller: Caller, body: ControlRequest | None = None
 ) -> dict[str, Any]:
     """Send one device back to its own old images (the others go on)."""
     request = body or ControlRequest()
-    await app.controls.rollback_device(rollout_id, uuid, Actor(request.by, request.note))
+    await app.controls.rollback_device(rollout_id, uuid, Actor(caller.name, request.note))
     return await app.rollouts.get(rollout_id)
 
 
@@ -179,12 +184,12 @@ async def rollback_device(
     ),
 )
 async def retry_device(
-    rollout_id: RolloutId, uuid: str, app: App, body: ControlRequest | None = None
+    rollout_id: RolloutId, uuid: str, app: App, caller: Caller, body: ControlRequest | None = None
 ) -> dict[str, Any]:
     """Give one failed or rolled-back device the new image again, counting a retry (409 when
     the rollout's status, the device's status or its used-up retries forbid it)."""
     request = body or ControlRequest()
-    await app.controls.retry_device(rollout_id, uuid, Actor(request.by, request.note))
+    await app.controls.retry_device(rollout_id, uuid, Actor(caller.name, request.note))
     return await app.rollouts.get(rollout_id)
 
 

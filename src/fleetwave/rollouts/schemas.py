@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from fleetwave.policies.schemas import DeviceTags
 from fleetwave.schemas import DeviceUuid, FleetId, Label, Prose, RequestBody, Strict
@@ -180,7 +181,19 @@ class EventPage(BaseModel):
 
 
 class ControlRequest(Strict):
-    by: Label = Field(default="admin", min_length=1, max_length=100, description="who acts")
+    """The actor is who the request authenticated as (a user, or ``admin-token``): a body
+    cannot name it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_actor(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "by" in data:
+            raise PydanticCustomError(
+                "actor_given",
+                "by: the actor is who the request authenticated as; a request cannot name it",
+            )
+        return data
+
     note: Prose | None = Field(default=None, max_length=2000)
     force: bool = Field(default=False, description="resume past the failure gate")
 

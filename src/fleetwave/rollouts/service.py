@@ -68,7 +68,7 @@ class RolloutService:
         self.db, self.manager, self.clock = db, manager, clock
         self.offline_after = offline_after
 
-    async def trigger(self, request: TriggerUpdate) -> dict[str, Any]:
+    async def trigger(self, request: TriggerUpdate, actor: str) -> dict[str, Any]:
         """An operator's update: the same path as a webhook, recorded as manual. A version
         older than the one rolling out, or that no device takes because they run newer ones,
         is refused (409) unless ``force``: a rollback is deliberate, never a slip of the tag."""
@@ -86,6 +86,7 @@ class RolloutService:
             UpdateRequest(
                 image=image,
                 triggered_by="manual",
+                actor=actor,
                 strategy=request.strategy,
                 filters=filters,
                 force=request.force,

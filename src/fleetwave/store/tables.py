@@ -30,6 +30,7 @@ from sqlalchemy import (
 from fleetwave.domain.vocabulary import (
     DEVICE_ROLLOUT_STATUSES,
     LOG_LEVELS,
+    ROLES,
     ROLLOUT_EVENT_TYPES,
     ROLLOUT_STATUSES,
     SEMVER_RULES,
@@ -389,4 +390,69 @@ webhook_deliveries = Table(
     CheckConstraint(one_of("outcome", WEBHOOK_OUTCOMES), name="outcome"),
     Index(None, "image_name", "tag"),
     Index(None, "outcome"),
+)
+
+# --- users, their tokens and dashboard sessions, and the audit log (issue 15) ----------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),  # argon2id, with its parameters
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    created_at(),
+    updated_at(),
+    CheckConstraint(one_of("role", ROLES), name="role"),
+)
+
+# A personal API token: only its SHA-256 is kept (it is a long random string, as device keys
+# are); its role is the user's or, if asked, a lower one.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_prefix", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("last_used_at", UtcDateTime),
+    created_at(),
+    CheckConstraint(one_of("role", ROLES), name="role"),
+    UniqueConstraint("user_id", "name"),
+)
+
+# A dashboard session, server-side so that logging out and disabling a user hold on every
+# replica at once. The cookie carries the session's secret; only its SHA-256 is kept. A session
+# of the admin token has no user.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("actor", String(100), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    created_at(),
+    Index(None, "expires_at"),
+)
+
+# Who changed policies, users, tokens, registries and keys, when, with before and after
+# (secrets left out).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(32), nullable=False),  # created, updated, deleted, revoked
+    Column("object_type", String(32), nullable=False),  # policy, user, api_token, …
+    Column("object_id", String(255), nullable=False),
+    Column("before", Json),
+    Column("after", Json),
+    Index(None, "object_type", "object_id"),
+    Index(None, "at"),
+    sqlite_autoincrement=True,
 )

@@ -16,19 +16,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fleetwave.domain.readings import ago, readings
+from fleetwave.domain.roles import Role
 from fleetwave.domain.service_states import compare_services
 from fleetwave.errors import Conflict, NotFound
 from fleetwave.rollouts.controls import Actor
 from fleetwave.schemas import MAX_ROW_ID
 from fleetwave.ui.device_views import finished_at, history_actions
-from fleetwave.ui.pages import SECURITY_HEADERS, Session, app_of, render
-from fleetwave.ui.pages import require_csrf as csrf
+from fleetwave.ui.pages import SECURITY_HEADERS, Session, acting_as, app_of, render
 from fleetwave.ui.pages import require_session as session_of
 from fleetwave.web import RowCursor
 
 router = APIRouter()
 Page = Annotated[Session, Depends(session_of)]
-Post = Annotated[Session, Depends(csrf)]
+Operate = Annotated[Session, Depends(acting_as(Role.operator))]
 HISTORY_PAGE = 10  # rollouts per page of the history
 EVENTS = 20  # events shown at once; "older events" reads the ones before
 PANEL_LINES = 50  # log lines in the log panel (as on the rollout page)
@@ -51,7 +51,7 @@ async def device_page(
 
 @router.post("/devices/{uuid}/rollouts/{rollout_id}/{action}", response_class=HTMLResponse)
 async def device_action(
-    request: Request, uuid: str, rollout_id: str, action: str, session: Post
+    request: Request, uuid: str, rollout_id: str, action: str, session: Operate
 ) -> Response:
     """Roll the device back, or retry it, in one of its rollouts; a refusal (409) shows the
     page again with the reason."""
@@ -60,7 +60,7 @@ async def device_action(
     controls = app_of(request).controls
     act = controls.rollback_device if action == "rollback" else controls.retry_device
     try:
-        await act(rollout_id, uuid, Actor("dashboard"))
+        await act(rollout_id, uuid, Actor(session.principal.name))
     except Conflict as exc:
         return await _device_page(request, uuid, session, error=str(exc))
     return RedirectResponse(f"/ui/devices/{quote(uuid, safe='')}", 303, headers=SECURITY_HEADERS)

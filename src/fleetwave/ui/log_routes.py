@@ -10,19 +10,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from fleetwave.domain.errors import InvalidInput, Problem
+from fleetwave.domain.roles import Role
 from fleetwave.domain.vocabulary import ROLLOUT_EVENT_TYPES, WEBHOOK_OUTCOMES
 from fleetwave.errors import Conflict, NotFound
 from fleetwave.provisioning.schemas import ProvisioningKeyCreate
 from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.schemas import MAX_ROW_ID
-from fleetwave.ui.pages import SECURITY_HEADERS, Session, app_of, render
-from fleetwave.ui.pages import require_csrf as csrf
+from fleetwave.ui.pages import SECURITY_HEADERS, Session, acting_as, app_of, render
 from fleetwave.ui.pages import require_session as session_of
 from fleetwave.web import RowId
 
 router = APIRouter(include_in_schema=False)  # included under /ui
 Page = Annotated[Session, Depends(session_of)]
-Post = Annotated[Session, Depends(csrf)]
+Manage = Annotated[Session, Depends(acting_as(Role.admin))]
 EVENT_PAGE = 100
 DELIVERY_PAGE = 200
 Text = Annotated[str | None, Query(max_length=255)]
@@ -150,11 +150,11 @@ async def _keys_page(
 
 
 @router.post("/provisioning-keys", response_class=HTMLResponse)
-async def create_key(request: Request, session: Post) -> Response:
+async def create_key(request: Request, session: Manage) -> Response:
     form = {k: v.strip() for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
         fields = key_fields(form)
-        created = await app_of(request).provisioning.create_key(fields)
+        created = await app_of(request).provisioning.create_key(fields, session.principal.name)
     except InvalidInput as exc:
         return await _keys_page(request, session, error=exc, form=form)
     shown = RedirectResponse(KEYS_PATH, 303, headers=SECURITY_HEADERS)
@@ -192,8 +192,8 @@ def key_fields(form: dict[str, str]) -> ProvisioningKeyCreate:
 
 
 @router.post("/provisioning-keys/{key_id}/revoke", response_class=HTMLResponse)
-async def revoke_key(request: Request, session: Post, key_id: RowId) -> Response:
-    await app_of(request).provisioning.revoke_key(key_id)
+async def revoke_key(request: Request, session: Manage, key_id: RowId) -> Response:
+    await app_of(request).provisioning.revoke_key(key_id, session.principal.name)
     return RedirectResponse(
         f"/ui/provisioning-keys?revoked={key_id}", 303, headers=SECURITY_HEADERS
     )

@@ -3,6 +3,7 @@ security headers every page carries."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,10 +16,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleetwave.bootstrap import Container
+from fleetwave.domain.roles import Principal, Role
 from fleetwave.domain.rollout_figures import health_label, percent_label, trigger_label
 from fleetwave.domain.short_ids import short_id
 from fleetwave.errors import Ambiguous, Conflict, NotFound
-from fleetwave.sessions import SESSION_COOKIE
+from fleetwave.sessions import SESSION_COOKIE, csrf_token, csrf_valid
 from fleetwave.ui.views import page_query, readable, short_tag
 
 HERE = Path(__file__).parent
@@ -49,8 +51,13 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class Session:
-    id: str
+    cookie: str
     csrf_token: str
+    principal: Principal
+
+    def may(self, role: str) -> bool:
+        """Whether the logged-in principal's role covers ``role`` (the templates ask)."""
+        return self.principal.role.covers(Role(role))
 
 
 def app_of(request: Request) -> Container:
@@ -58,17 +65,17 @@ def app_of(request: Request) -> Container:
     return found
 
 
-def current_session(request: Request) -> Session | None:
-    sessions = app_of(request).sessions
-    session_id = sessions.session_id(request.cookies.get(SESSION_COOKIE))
-    if session_id is None:
+async def current_session(request: Request) -> Session | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = await app_of(request).authenticator.session(cookie)
+    if cookie is None or principal is None:
         return None
-    return Session(session_id, sessions.csrf_token(session_id))
+    return Session(cookie, csrf_token(cookie), principal)
 
 
 async def require_session(request: Request) -> Session:
     """The page's session; without one, the browser is sent to the login page."""
-    session = current_session(request)
+    session = await current_session(request)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise HTTPException(303, "log in first", {"Location": f"/ui/login?next={quote(target)}"})
@@ -80,8 +87,35 @@ async def require_csrf(request: Request) -> Session:
     session = await require_session(request)
     form = await request.form()
     token = form.get("csrf_token") or request.headers.get("x-csrf-token")
-    if not isinstance(token, str) or not app_of(request).sessions.csrf_valid(session.id, token):
+    if not isinstance(token, str) or not csrf_valid(session.cookie, token):
         raise HTTPException(403, "the form's CSRF token is missing or wrong; reload the page")
+    return session
+
+
+def acting_as(role: Role) -> Callable[[Request], Awaitable[Session]]:
+    """A form post that changes something only ``role`` (or a higher one) may change."""
+
+    async def allowed(request: Request) -> Session:
+        return _covered(await require_csrf(request), role)
+
+    return allowed
+
+
+def page_for(role: Role) -> Callable[[Request], Awaitable[Session]]:
+    """A page only ``role`` (or a higher one) may open: a form that changes something."""
+
+    async def allowed(request: Request) -> Session:
+        return _covered(await require_session(request), role)
+
+    return allowed
+
+
+def _covered(session: Session, role: Role) -> Session:
+    if not session.principal.role.covers(role):
+        raise HTTPException(
+            403, f"{session.principal.name} has the {session.principal.role.value} role; "
+            f"this needs {role.value}",
+        )  # fmt: skip
     return session
 
 
@@ -136,7 +170,7 @@ def _page_or(fallback: Any, status: int) -> Any:
         return render(
             request,
             "missing.html",
-            current_session(request),
+            await current_session(request),
             status_code=status,
             message=message,
             matches=matches,

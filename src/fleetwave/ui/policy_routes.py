@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fleetwave.domain.errors import InvalidInput
+from fleetwave.domain.roles import Role
 from fleetwave.policies.schemas import PolicyFields, PolicyUpdate
-from fleetwave.ui.pages import SECURITY_HEADERS, Session, app_of, render
-from fleetwave.ui.pages import require_csrf as csrf
+from fleetwave.ui.pages import SECURITY_HEADERS, Session, acting_as, app_of, page_for, render
 from fleetwave.ui.pages import require_session as session_of
 from fleetwave.ui.policy_form import (
     NEW_POLICY,
@@ -23,7 +23,8 @@ from fleetwave.web import RowId
 
 router = APIRouter(prefix="/policies", include_in_schema=False)  # included under /ui
 Page = Annotated[Session, Depends(session_of)]
-Post = Annotated[Session, Depends(csrf)]
+Manage = Annotated[Session, Depends(acting_as(Role.admin))]
+Form = Annotated[Session, Depends(page_for(Role.admin))]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -33,7 +34,7 @@ async def policies_page(request: Request, session: Page) -> Response:
 
 
 @router.get("/new", response_class=HTMLResponse)
-async def new_policy_page(request: Request, session: Page) -> Response:
+async def new_policy_page(request: Request, session: Form) -> Response:
     settings = app_of(request).settings
     defaults = NEW_POLICY | {  # what the service fills in when these are left out
         "auto_rollback": settings.auto_rollback,
@@ -45,41 +46,43 @@ async def new_policy_page(request: Request, session: Page) -> Response:
 
 
 @router.post("", response_class=HTMLResponse)
-async def create_policy(request: Request, session: Post) -> Response:
+async def create_policy(request: Request, session: Manage) -> Response:
     form = await _text_form(request)
     try:
-        created = await app_of(request).policies.create(policy_fields(form))
+        created = await app_of(request).policies.create(policy_fields(form), session.principal.name)
     except InvalidInput as exc:
         return _form(request, session, None, _resubmitted(form), exc)
     return RedirectResponse(f"/ui/policies?saved={created['id']}", 303, headers=SECURITY_HEADERS)
 
 
 @router.get("/{policy_id}", response_class=HTMLResponse)
-async def edit_policy_page(request: Request, policy_id: RowId, session: Page) -> Response:
+async def edit_policy_page(request: Request, policy_id: RowId, session: Form) -> Response:
     policy = await app_of(request).policies.get(policy_id)
     coverage = policy["health_check_coverage"]
     return _form(request, session, policy_id, form_values(policy), coverage=coverage)
 
 
 @router.post("/{policy_id}", response_class=HTMLResponse)
-async def update_policy(request: Request, policy_id: RowId, session: Post) -> Response:
+async def update_policy(request: Request, policy_id: RowId, session: Manage) -> Response:
     form = await _text_form(request)
     try:
-        await app_of(request).policies.replace(policy_id, policy_fields(form))
+        await app_of(request).policies.replace(
+            policy_id, policy_fields(form), session.principal.name
+        )
     except InvalidInput as exc:
         return _form(request, session, policy_id, _resubmitted(form), exc)
     return RedirectResponse(f"/ui/policies?saved={policy_id}", 303, headers=SECURITY_HEADERS)
 
 
 @router.post("/{policy_id}/enabled", response_class=HTMLResponse)
-async def enable_policy(request: Request, policy_id: RowId, session: Post) -> Response:
+async def enable_policy(request: Request, policy_id: RowId, session: Manage) -> Response:
     """Turn a policy on or off, keeping every other field."""
     app = app_of(request)
     form = await request.form()
     policy = await app.policies.get(policy_id)
     kept = {name: policy[name] for name in PolicyFields.model_fields}
     kept["enabled"] = form.get("enabled") == "true"
-    await app.policies.replace(policy_id, PolicyUpdate.model_validate(kept))
+    await app.policies.replace(policy_id, PolicyUpdate.model_validate(kept), session.principal.name)
     return RedirectResponse("/ui/policies", 303, headers=SECURITY_HEADERS)
 
 

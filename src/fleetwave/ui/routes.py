@@ -21,6 +21,7 @@ from fleetwave.domain.controls import (
     FAILED_DEVICE_STATUSES,
     device_can_roll_back,
 )
+from fleetwave.domain.roles import Role
 from fleetwave.domain.text_rules import prose_problem
 from fleetwave.domain.vocabulary import (
     DEVICE_ROLLOUT_STATUSES,
@@ -31,8 +32,7 @@ from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
 from fleetwave.ui import auth_routes, device_routes, log_routes, policy_routes
 from fleetwave.ui.chart import failure_chart, series
-from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, app_of, render
-from fleetwave.ui.pages import require_csrf as csrf
+from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, acting_as, app_of, render
 from fleetwave.ui.pages import require_session as session_of
 from fleetwave.ui.views import batch_bar, batch_filter, control_buttons, plan_rows, tag_filters
 from fleetwave.web import DeviceCursor
@@ -43,7 +43,7 @@ router.include_router(policy_routes.router)
 router.include_router(log_routes.router)
 router.include_router(device_routes.router)
 Page = Annotated[Session, Depends(session_of)]
-Post = Annotated[Session, Depends(csrf)]
+Operate = Annotated[Session, Depends(acting_as(Role.operator))]
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}
 DEVICE_PAGE = 200
 LAST_WORDS = 5  # log lines shown beside a failed device's error
@@ -308,11 +308,11 @@ async def rollout_live(
 
 @router.post("/rollouts/{rollout_id}/devices/{uuid}/rollback", response_class=HTMLResponse)
 async def rollback_device(
-    request: Request, session: Post, rollout_id: ShownRollout, uuid: str
+    request: Request, session: Operate, rollout_id: ShownRollout, uuid: str
 ) -> Response:
     app = app_of(request)
     try:
-        await app.controls.rollback_device(rollout_id, uuid, Actor("dashboard"))
+        await app.controls.rollback_device(rollout_id, uuid, Actor(session.principal.name))
     except Conflict as exc:
         return await _refused(request, rollout_id, session, str(exc))
     return RedirectResponse(f"/ui/rollouts/{rollout_id}", 303, headers=SECURITY_HEADERS)
@@ -320,7 +320,7 @@ async def rollback_device(
 
 @router.post("/rollouts/{rollout_id}/{control}", response_class=HTMLResponse)
 async def control_rollout(
-    request: Request, session: Post, rollout_id: ShownRollout, control: str
+    request: Request, session: Operate, rollout_id: ShownRollout, control: str
 ) -> Response:
     if control not in CONTROL_STATUSES:
         raise NotFound(f"no control {control}")
@@ -328,7 +328,7 @@ async def control_rollout(
     note = form.get("note")
     if isinstance(note, str) and (problem := prose_problem(note)) is not None:
         raise InvalidInput.one("note", problem)
-    actor = Actor("dashboard", note if isinstance(note, str) and note.strip() else None)
+    actor = Actor(session.principal.name, note if isinstance(note, str) and note.strip() else None)
     try:
         await app_of(request).controls.apply(
             control, rollout_id, actor, force=form.get("force") == "true"
