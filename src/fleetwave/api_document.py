@@ -4,9 +4,10 @@
   ...}`` (FastAPI would document its own ``{"detail": [{"loc", "msg", "type"}]}``), so every
   4xx answer declared refers to :data:`ERROR_BODY`.
 - Each operation says what it needs to be called (``security``): the admin routes through
-  their dependency (``web.require_admin``, ``web.require_admin_or_session`` declare their
-  schemes); the device protocol and the webhooks, which check their credentials themselves,
-  with :func:`requires`; the rest need nothing and say so (``security: []``).
+  their dependency (``web.authorize``, alias ``require_admin``, declares the bearer token and
+  the session; a 403 by role, ``permissions.py``); the device protocol and the webhooks, which
+  check their credentials themselves, with :func:`requires`; the rest need nothing and say so
+  (``security: []``).
 - Each operation declares the errors it can answer: 401 where it needs credentials, 413 where
   it takes a body (``body_limits``), 422 where it reads parameters or a body, and the route's
   own with :func:`errors` (403, 404, 409, 415, 429).
@@ -162,11 +163,17 @@ def openapi_with_error_bodies(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return document
 
 
+ROLE_SCHEME = "bearerToken"  # web.authorize: the permission matrix may refuse the role
+ROLE_REFUSAL = "the caller's role does not cover this operation (fleetwave/permissions.py)"
+
+
 def _declare_errors(operation: dict[str, Any]) -> None:
     operation.setdefault("security", [])
     responses = operation["responses"]
     if operation["security"]:
         responses.setdefault("401", {"description": ERROR_MEANINGS[401]})
+    if any(ROLE_SCHEME in need for need in operation["security"]):
+        responses.setdefault("403", {"description": ROLE_REFUSAL})
     if "requestBody" in operation:  # body_limits bounds it; json_input refuses deep JSON
         responses.setdefault("400", {"description": ERROR_MEANINGS[400]})
         responses.setdefault("413", {"description": ERROR_MEANINGS[413]})

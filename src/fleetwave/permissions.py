@@ -55,6 +55,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/devices/{uuid}/target-state"): viewer,
     ("GET", "/api/v1/devices/{uuid}/current-state"): viewer,
     ("GET", "/api/v1/devices/{uuid}/logs"): viewer,
+    ("GET", "/api/v1/devices/{uuid}/rollouts"): viewer,
     ("PUT", "/api/v1/devices/{uuid}/target-state"): operator,
     ("POST", "/api/v1/devices"): admin,
     ("PATCH", "/api/v1/devices/{uuid}"): admin,  # its name, fleet and tags: what policies match
@@ -81,6 +82,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/images/trigger-update"): operator,
     ("POST", "/api/v1/rollouts/{rollout_id}/{control}"): operator,
     ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/rollback"): operator,
+    ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/retry"): operator,
     # users, their tokens, and the audit log
     ("GET", "/api/v1/me"): viewer,
     ("GET", "/api/v1/users"): admin,

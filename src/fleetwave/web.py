@@ -86,14 +86,14 @@ SESSION_SCHEME = APIKeyCookie(
     description="The dashboard's session cookie, after signing in at /ui/login.",
     auto_error=False,
 )
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 NO_CREDENTIALS = (
     "this endpoint needs Authorization: Bearer <token> (a personal API token or the admin token)"
 )
 
 
-async def authenticate(request: Request, app: Container, *, session: bool = False) -> Principal:
-    """Who the request is: a bearer token's principal, else (where ``session`` allows, for the
-    dashboard's own reads) a dashboard session's.
+async def authenticate(request: Request, app: Container) -> Principal:
+    """Who the request is: a bearer token's principal, else (reads only) a dashboard session's.
 
     Kept on the request, so the body layer's check (body_limits.py) and the route's are one."""
     known: Principal | None = getattr(request.state, "principal", None)
@@ -106,7 +106,7 @@ async def authenticate(request: Request, app: Container, *, session: bool = Fals
             raise Unauthorized(
                 "invalid token: not the admin token, nor a personal API token in force"
             )
-    elif session:
+    elif request.method in SAFE_METHODS:
         principal = await app.authenticator.session(request.cookies.get(SESSION_COOKIE))
         if principal is None:
             raise Unauthorized(NO_CREDENTIALS)
@@ -120,19 +120,11 @@ async def authorize(
     request: Request,
     app: Container = Depends(container),
     _token: object = Security(TOKEN_SCHEME),
-) -> Principal:
-    """The caller, if its role may call this operation (the permission matrix: permissions.py)."""
-    return _authorized(request, await authenticate(request, app))
-
-
-async def authorize_with_session(
-    request: Request,
-    app: Container = Depends(container),
-    _token: object = Security(TOKEN_SCHEME),
     _session: object = Security(SESSION_SCHEME),
 ) -> Principal:
-    """As :func:`authorize`, a dashboard session also accepted (the live event stream)."""
-    return _authorized(request, await authenticate(request, app, session=True))
+    """The caller, if its role may call this operation (the permission matrix: permissions.py).
+    A dashboard session is taken for reads only (GET, HEAD): a change needs a token."""
+    return _authorized(request, await authenticate(request, app))
 
 
 def _authorized(request: Request, principal: Principal) -> Principal:
@@ -155,7 +147,6 @@ def _authorized(request: Request, principal: Principal) -> Principal:
 
 # The routers' dependencies: every operation of theirs is authorized by the matrix.
 require_admin = authorize
-require_admin_or_session = authorize_with_session
 Caller = Annotated[Principal, Depends(authorize)]
 """The authorized principal, for a route that records who acted."""
 

@@ -24,6 +24,8 @@ NO_SUCH = {
     "rollout_id": "no-such-rollout",
     "policy_id": "999999",
     "key_id": "999999",
+    "token_id": "999999",
+    "username": "no-such-user",
     "control": "pause",
     "endpoint": "no-such-provider",
     "secret": "not-the-secret",
@@ -63,7 +65,7 @@ def test_every_operation_declares_its_security_from_known_schemes(
     document: dict[str, Any],
 ) -> None:
     schemes = set(document["components"]["securitySchemes"])
-    assert {"adminToken", "deviceKey"} <= schemes
+    assert {"bearerToken", "dashboardSession", "deviceKey"} <= schemes
     assert document["components"]["securitySchemes"]["deviceKey"]["name"] == "X-Device-API-Key"
     wrong = []
     for method, path, operation in operations(document):
@@ -81,7 +83,7 @@ def test_admin_and_device_routes_declare_their_credentials(document: dict[str, A
         found: list[dict[str, list[str]]] = document["paths"][path][method]["security"]
         return found
 
-    assert security("get", "/api/v1/rollouts") == [{"adminToken": []}]
+    assert security("get", "/api/v1/rollouts") == [{"bearerToken": []}, {"dashboardSession": []}]
     assert {"deviceKey": []} in security("get", "/api/v1/device/{uuid}/state")
     assert security("post", "/api/v1/device/register") == [{"provisioningKey": []}]
     assert {"dashboardSession": []} in security("get", "/api/v1/events/stream")

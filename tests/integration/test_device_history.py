@@ -11,6 +11,7 @@ import httpx
 
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
+from tests.conftest import acting
 from tests.integration.engine import NEW, OLD, device_rows, fleet_of, push, rollout, tick
 from tests.integration.pipeline import policy, target_image
 
@@ -22,8 +23,13 @@ async def history(client: httpx.AsyncClient, uuid: str, **params: Any) -> dict[s
     return page
 
 
-async def retry(client: httpx.AsyncClient, rid: str, uuid: str, **body: Any) -> httpx.Response:
-    return await client.post(f"/api/v1/rollouts/{rid}/devices/{uuid}/retry", json=body or None)
+async def retry(
+    client: httpx.AsyncClient, rid: str, uuid: str, *, by: str | None = None, **body: Any
+) -> httpx.Response:
+    """The retry of one device, as operator ``by`` or else as the admin token."""
+    headers = await acting(client, by) if by else None
+    url = f"/api/v1/rollouts/{rid}/devices/{uuid}/retry"
+    return await client.post(url, json=body or None, headers=headers)
 
 
 async def test_a_devices_rollouts_come_newest_first_with_its_part_in_each_a_page_at_a_time(

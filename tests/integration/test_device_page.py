@@ -59,7 +59,7 @@ async def test_the_device_page_retries_a_device_then_says_why_it_cannot_again(
     assert (await device_rows(client, rid))[silent]["status"] == "scheduled"
     events = (await client.get("/api/v1/events", params={"device_uuid": silent})).json()
     [requested] = [e for e in events["items"] if e["event_type"] == "retry_requested"]
-    assert requested["event_data"]["by"] == "dashboard"
+    assert requested["event_data"]["by"] == "admin-token"  # who logged in
 
     again = await browser.post(form, data={"csrf_token": csrf})
     assert again.status_code == 409

@@ -16,7 +16,7 @@ import pytest
 from fleetwave.api import create_app
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, acting
 from tests.integration.engine import OLD, ScriptedDevice, device_rows, push, rollout, tick
 from tests.integration.factories import register_device, target_apps
 from tests.integration.pipeline import policy
@@ -143,7 +143,9 @@ async def test_a_paused_rollout_says_who_paused_it_and_why(
     await mixed_fleet(client, 4, older=0)
     rid = await push(client)
     response = await client.post(
-        f"/api/v1/rollouts/{rid}/pause", json={"by": "alice", "note": "checking the canary"}
+        f"/api/v1/rollouts/{rid}/pause",
+        json={"note": "checking the canary"},
+        headers=await acting(client, "alice"),
     )
     assert response.status_code == 200, response.text
     assert response.json()["waiting_for"] == "paused by alice: checking the canary"

@@ -415,7 +415,16 @@ async def test_the_audit_log_is_paged_and_filtered_and_only_for_admins(
 
 
 async def test_a_request_cannot_name_its_actor(client: httpx.AsyncClient) -> None:
-    for path in ("/api/v1/rollouts/any/pause", "/api/v1/rollouts/any/devices/dev-00/rollback"):
+    await policy(client, update_strategy="manual")
+    await fleet_of(client, 1)
+    triggered = await client.post(
+        "/api/v1/images/trigger-update", json={"image": "iotistic/myapp:v2.0.1"}
+    )
+    rid = triggered.json()["rollout_id"]
+    for path in (
+        f"/api/v1/rollouts/{rid}/pause",
+        f"/api/v1/rollouts/{rid}/devices/dev-00/rollback",
+    ):
         answer = await client.post(path, json={"by": "someone else"})
         assert answer.status_code == 422, answer.text
         assert "the actor is who the request authenticated as" in answer.json()["error"]

@@ -15,11 +15,9 @@ from fleetwave.bootstrap import Container
 from fleetwave.errors import InvalidInput
 from fleetwave.rollouts.stream import SSE_HEARTBEAT, SSE_OPENING, sse_message
 from fleetwave.schemas import MAX_ROW_ID
-from fleetwave.web import container, require_admin_or_session
+from fleetwave.web import container, require_admin
 
-router = APIRouter(
-    prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin_or_session)]
-)
+router = APIRouter(prefix="/api/v1", tags=["rollouts"], dependencies=[Depends(require_admin)])
 App = Annotated[Container, Depends(container)]
 
 
