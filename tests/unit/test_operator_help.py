@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fleetwave.cli import cli
 
-OPERATOR_GROUPS = ("policies", "rollouts", "devices")
+OPERATOR_GROUPS = ("policies", "rollouts", "devices", "users")
 TYPE_LABEL = re.compile(r"<(str|bool|int|float|path|list\[[a-z]+\])[^>]*>")
 
 
@@ -20,7 +20,16 @@ def operator_commands() -> list[list[str]]:
     root: Any = typer.main.get_command(cli)  # typer's own click: its groups have commands
     found = [["trigger"]]
     for name in OPERATOR_GROUPS:
-        found += [[name, command] for command in root.commands[name].commands]
+        found += _leaves([name], root.commands[name])
+    return found
+
+
+def _leaves(words: list[str], group: Any) -> list[list[str]]:
+    """The commands under ``group``, nested groups (``users tokens``) included."""
+    found = []
+    for name, command in group.commands.items():
+        nested = getattr(command, "commands", None)
+        found += _leaves([*words, name], command) if nested else [[*words, name]]
     return found
 
 
