@@ -243,7 +243,7 @@ async def test_an_operator_triggers_an_update_with_filters(client: httpx.AsyncCl
     assert response.status_code == 200, response.text
     assert response.json()["affected_devices"] == 3
     [rollout] = await rollouts(client)
-    assert rollout["triggered_by"] == "manual" and rollout["policy_id"] is None
+    assert rollout["triggered_by"] == "manual:admin-token" and rollout["policy_id"] is None
     assert await target_image(client, "canary-000") == "iotistic/myapp:v2.0.1"
     assert await target_image(client, "rest-000") == "iotistic/myapp:v2.0.0"
     bad = await client.post("/api/v1/images/trigger-update", json={"image": "Not An Image"})

@@ -452,7 +452,7 @@ async def test_controls_and_triggers_record_the_tokens_user_as_who_acted(
     events = (await client.get(f"/api/v1/rollouts/{rollout_id}/events")).json()["items"]
     by_kind = {e["event_type"]: e["event_data"] for e in events}
     assert by_kind["rollout_created"]["by"] == "otto"
-    assert by_kind["rollout_created"]["triggered_by"] == "manual"
+    assert by_kind["rollout_created"]["triggered_by"] == "manual:otto"
     assert by_kind["rollout_approved"]["by"] == "otto"
     assert by_kind["rollout_paused"]["by"] == "otto"
 

@@ -117,6 +117,7 @@ def test_the_old_images_are_listed_most_devices_first_only_when_they_differ() ->
     ("triggered_by", "said"),
     [
         ("manual", "manual trigger"),
+        ("manual:alice", "manual trigger by alice"),
         ("webhook:dockerhub", "dockerhub webhook"),
         ("alice", "triggered by alice"),
         (None, "unknown trigger"),

@@ -95,12 +95,13 @@ def old_images_label(spread: list[dict[str, Any]]) -> str | None:
 
 
 def trigger_label(triggered_by: str | None) -> str:
-    """Who or what started a rollout, as a phrase: ``manual trigger``, ``dockerhub webhook``."""
+    """Who or what started a rollout, as a phrase: ``manual trigger by alice``, ``dockerhub
+    webhook`` (``manual:<actor>`` since issue 15; ``manual`` alone before it)."""
     if not triggered_by:
         return "unknown trigger"
-    if triggered_by == "manual":
-        return "manual trigger"
     kind, _, provider = triggered_by.partition(":")
+    if kind == "manual":
+        return f"manual trigger by {provider}" if provider else "manual trigger"
     if kind == "webhook" and provider:
         return f"{provider} webhook"
     return f"triggered by {triggered_by}"

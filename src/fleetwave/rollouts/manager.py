@@ -131,7 +131,7 @@ class ImageUpdateManager:
         image = request.image
         choice = choose_policy(await enabled_policy_candidates(conn), image)
         policy = await load_policy(conn, choice.policy_id) if choice.policy_id else None
-        if policy is None and request.triggered_by != "manual":
+        if policy is None and not request.triggered_by.startswith("manual"):
             return _ignored(image, f"no enabled policy matches {image.familiar}:{image.tag}"), []
         rule = _tag_rule(policy)
         refusal = pushed_tag_refusal(rule, image.tag or "")

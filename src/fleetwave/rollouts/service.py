@@ -85,7 +85,7 @@ class RolloutService:
         outcome = await self.manager.handle(
             UpdateRequest(
                 image=image,
-                triggered_by="manual",
+                triggered_by=f"manual:{actor}"[:100],
                 actor=actor,
                 strategy=request.strategy,
                 filters=filters,
