@@ -11,10 +11,8 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server
-from tests.browser.fleet import OLD, Device
-from tests.browser.test_dashboard_browser import browser, log_in, page, staged_rollout
-
-__all__ = ["browser", "page"]
+from tests.browser.conftest import log_in_with_the_admin_token as log_in
+from tests.browser.fleet import OLD, Device, staged_rollout
 
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "images" / "device-page.png"
 

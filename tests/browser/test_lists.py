@@ -11,16 +11,10 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server
+from tests.browser.conftest import log_in_with_the_admin_token as log_in
 from tests.browser.fleet import NEW, OLD, apps
-from tests.browser.test_dashboard_browser import (
-    assert_not_reloaded,
-    browser,
-    log_in,
-    mark_page,
-    page,
-)
+from tests.browser.test_dashboard_browser import assert_not_reloaded, mark_page
 
-__all__ = ["browser", "page"]  # fixtures
 FLEET = 230
 
 
