@@ -100,7 +100,7 @@ def test_an_operator_reads_a_crashed_devices_page_and_rolls_a_healthy_one_back(
     expect(row.locator("[data-status]")).to_have_text("completed")
     row.locator('button[data-action="rollback"]').click()  # confirmed by the page fixture
     expect(page).to_have_url(f"{server.base}/ui/devices/pump-1")
-    expect(page.locator("#device-events")).to_contain_text("rolled back by dashboard")
+    expect(page.locator("#device-events")).to_contain_text("rolled back by admin-token")
     expect(page.locator('tr[data-service="1001/app"]')).to_have_attribute(
         "data-verdict", "different image"
     )  # told to go back, still running the new image

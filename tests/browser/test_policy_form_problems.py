@@ -27,8 +27,9 @@ def test_four_problems_are_shown_beside_their_four_fields_at_once(
     server: Server, page: Page
 ) -> None:
     page.goto(f"{server.base}/ui/policies/new")
+    page.get_by_text("Use the admin token instead").click()
     page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in with the token").click()
     page.get_by_label("Image pattern").fill("iotistic/myapp:*")
     page.get_by_label("Max failure rate").fill("1.5")
     page.get_by_label("Window time zone").fill("Mars/Olympus_Mons")

@@ -11,45 +11,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ADMIN_TOKEN, CHROMIUM_ARGS, Server
+from tests.browser.conftest import ADMIN_TOKEN, Server
 from tests.browser.fleet import NEW, OLD, Device, apps
 
 IMAGES = Path(__file__).parents[2] / "docs" / "images"
 OLDER = "iotistic/myapp:v1.9.0"
 
 
-@pytest.fixture
-def browser(chromium_path: Path) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    expect.set_options(timeout=15_000)
-    opened.on("dialog", lambda dialog: dialog.accept())
-    yield opened
-    context.close()
-
-
 def log_in(page: Page, base: str) -> None:
     page.goto(f"{base}/ui/rollouts")
+    page.get_by_text("Use the admin token instead").click()
     page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in with the token").click()
     expect(page.get_by_role("heading", name="Rollouts")).to_be_visible()
 
 

@@ -46,7 +46,7 @@ def test_ids_from_the_command_line_are_escaped_in_paths() -> None:
         seen.append(request.url.raw_path.decode())
         return httpx.Response(200, json={})
 
-    client_answering(httpx.MockTransport(handle)).rollback_device("r/1", "a b", {})
+    client_answering(httpx.MockTransport(handle)).device_control("r/1", "a b", "rollback", {})
     assert seen == ["/api/v1/rollouts/r%2F1/devices/a%20b/rollback"]
 
 

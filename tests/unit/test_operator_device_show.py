@@ -143,7 +143,7 @@ def test_the_clients_device_calls_escape_ids_and_a_device_without_a_report_reads
 
     api = AdminClient("http://fleetwave.test", "secret", transport=httpx.MockTransport(handle))
     assert api.current_state("a b") is None
-    api.retry_device("r/1", "a b", {})
+    api.device_control("r/1", "a b", "retry", {})
     api.device_rollouts("a b", limit=1, cursor=None)
     api.events(device_uuid="a b", tail=3)
     assert seen == [

@@ -136,9 +136,10 @@ class AdminClient:
         path = f"/api/v1/rollouts/{segment(rollout_id)}/{segment(control)}"
         return self.request("POST", path, body=actor)
 
-    def rollback_device(self, rollout_id: str, uuid: str, actor: dict[str, Any]) -> Any:
-        path = f"/api/v1/rollouts/{segment(rollout_id)}/devices/{segment(uuid)}/rollback"
-        return self.request("POST", path, body=actor)
+    def device_control(self, rollout_id: str, uuid: str, action: str, body: dict[str, Any]) -> Any:
+        """One device's control in a rollout: ``rollback`` or ``retry``."""
+        path = f"/api/v1/rollouts/{segment(rollout_id)}/devices/{segment(uuid)}/{action}"
+        return self.request("POST", path, body=body)
 
     # devices
     def devices(self, **filters: Any) -> Any:
@@ -164,10 +165,6 @@ class AdminClient:
 
     def events(self, **filters: Any) -> Any:
         return self.request("GET", "/api/v1/events", params=filters)
-
-    def retry_device(self, rollout_id: str, uuid: str, actor: dict[str, Any]) -> Any:
-        path = f"/api/v1/rollouts/{segment(rollout_id)}/devices/{segment(uuid)}/retry"
-        return self.request("POST", path, body=actor)
 
     def register_device(self, fields: dict[str, Any]) -> Any:
         return self.request("POST", "/api/v1/devices", body=fields)

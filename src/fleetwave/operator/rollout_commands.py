@@ -179,34 +179,31 @@ def resume(
     emit(rollout, as_json, lambda r: control_view("resume", r))
 
 
-@rollouts_cli.command("rollback-device")
-def rollback_device(
-    rollout_id: RolloutId,
-    uuid: Annotated[str, typer.Argument(help="the device's uuid")],
-    note: Note = None,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Send one device of the rollout back to its own old images."""
-    with admin_api(url, token) as api:
-        rollout = api.rollback_device(rollout_id, uuid, control_body(note))
-    emit(rollout, as_json, lambda r: control_view(f"rollback {uuid}", r))
+DEVICE_CONTROLS = {
+    "rollback": "Send one device of the rollout back to its own old images.",
+    "retry": "Give one failed or rolled-back device of the rollout the new image again.",
+}
 
 
-@rollouts_cli.command("retry-device")
-def retry_device(
-    rollout_id: RolloutId,
-    uuid: Annotated[str, typer.Argument(help="the device's uuid")],
-    note: Note = None,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Give one failed or rolled-back device of the rollout the new image again."""
-    with admin_api(url, token) as api:
-        rollout = api.retry_device(rollout_id, uuid, control_body(note))
-    emit(rollout, as_json, lambda r: control_view(f"retry {uuid}", r))
+def _device_command(action: str, doc: str) -> None:
+    def command(
+        rollout_id: RolloutId,
+        uuid: Annotated[str, typer.Argument(help="the device's uuid")],
+        note: Note = None,
+        url: UrlOption = None,
+        token: TokenOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        with admin_api(url, token) as api:
+            rollout = api.device_control(rollout_id, uuid, action, control_body(note))
+        emit(rollout, as_json, lambda r: control_view(f"{action} {uuid}", r))
+
+    command.__doc__ = doc
+    rollouts_cli.command(f"{action}-device")(command)
+
+
+for _action, _doc in DEVICE_CONTROLS.items():
+    _device_command(_action, _doc)
 
 
 WATCH, DEVICES = "Watch", "Devices"
