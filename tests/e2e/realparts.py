@@ -324,3 +324,48 @@ def podman(workdir: Path, insecure_registry: str) -> Iterator[Podman]:
         subprocess.run(
             ["podman", "system", "reset", "--force"], env=env, capture_output=True, check=False
         )
+
+
+# --- the whole stack: fleetwave, a registry notifying it, Podman ---------------------------
+
+
+@dataclass
+class Parts:
+    api: httpx.Client  # fleetwave's API with the admin token
+    registry: Registry
+    podman: Podman
+    server_url: str
+
+
+@contextmanager
+def fleetwave_registry_podman(workdir: Path, token: str, secret: str) -> Iterator[Parts]:
+    """``fleetwave serve`` (monitor every 0.5 s), a registry whose notifications it receives,
+    and a Podman that pulls from that registry; all stopped at the end."""
+    from tests.e2e.processes import fleetwave_server, free_port
+
+    settings = {
+        "FLEETWAVE_ADMIN_TOKEN": token,
+        "FLEETWAVE_WEBHOOK_SECRET": secret,
+        "FLEETWAVE_MONITOR_INTERVAL": "0.5",
+    }
+    with fleetwave_server(workdir, **settings) as server:
+        notify = f"{server.base}/api/v1/webhooks/distribution"
+        with (
+            registry(workdir / "registry", free_port(), notify, secret) as reg,
+            podman(workdir / "podman", reg.address) as runtime,
+            httpx.Client(
+                base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            ) as api,
+        ):
+            yield Parts(api, reg, runtime, server.base)
+
+
+def stop_agents(agents: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Ask every agent process to stop, then kill those still running after 20 s."""
+    for agent in agents.values():
+        agent.terminate()
+    for agent in agents.values():
+        try:
+            agent.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            agent.kill()

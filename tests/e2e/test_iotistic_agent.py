@@ -32,13 +32,13 @@ import httpx
 import pytest
 
 from tests.e2e import iotistic
-from tests.e2e.processes import FLEETWAVE, clean_env, fleetwave_server, free_port
+from tests.e2e.processes import FLEETWAVE, clean_env, free_port
 from tests.e2e.realparts import (
     Podman,
     Registry,
-    podman,
-    registry,
+    fleetwave_registry_podman,
     require,
+    stop_agents,
     unavailable,
     wait_until,
 )
@@ -222,31 +222,12 @@ def built_agent() -> iotistic.Build:
 @pytest.fixture(scope="module")
 def stack(built_agent: iotistic.Build, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("iotistic-agent")
-    settings = {
-        "FLEETWAVE_ADMIN_TOKEN": TOKEN,
-        "FLEETWAVE_WEBHOOK_SECRET": SECRET,
-        "FLEETWAVE_MONITOR_INTERVAL": "0.5",
-    }
-    with fleetwave_server(workdir, **settings) as server:
-        notify = f"{server.base}/api/v1/webhooks/distribution"
-        with (
-            registry(workdir / "registry", free_port(), notify, SECRET) as reg,
-            podman(workdir / "podman", reg.address) as runtime,
-            httpx.Client(
-                base_url=server.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-            ) as api,
-        ):
-            stack = Stack(api, reg, runtime, server.base, workdir)
-            try:
-                yield stack
-            finally:
-                for agent in stack.agents.values():
-                    agent.terminate()
-                for agent in stack.agents.values():
-                    try:
-                        agent.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        agent.kill()
+    with fleetwave_registry_podman(workdir, TOKEN, SECRET) as parts:
+        stack = Stack(parts.api, parts.registry, parts.podman, parts.server_url, workdir)
+        try:
+            yield stack
+        finally:
+            stop_agents(stack.agents)
 
 
 def test_the_iotistic_agent_takes_v1_v2_a_pinned_v3_and_is_rolled_back_from_a_crashing_v4(

@@ -19,8 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.processes import FLEETWAVE, clean_env, fleetwave_server, free_port
-from tests.e2e.realparts import Podman, Registry, podman, registry, require, wait_until
+from tests.e2e.processes import FLEETWAVE, clean_env
+from tests.e2e.realparts import (
+    Podman,
+    Registry,
+    fleetwave_registry_podman,
+    require,
+    stop_agents,
+    wait_until,
+)
 
 TOKEN = "e2e-admin-token-0123456789abcdef"
 SECRET = "e2e-registry-secret-0123456789"
@@ -186,31 +193,12 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require("podman", "docker-registry")
     workdir = tmp_path_factory.mktemp("real-parts")
-    settings = {
-        "FLEETWAVE_ADMIN_TOKEN": TOKEN,
-        "FLEETWAVE_WEBHOOK_SECRET": SECRET,
-        "FLEETWAVE_MONITOR_INTERVAL": "0.5",
-    }
-    with fleetwave_server(workdir, **settings) as server:
-        notify = f"{server.base}/api/v1/webhooks/distribution"
-        with (
-            registry(workdir / "registry", free_port(), notify, SECRET) as reg,
-            podman(workdir / "podman", reg.address) as runtime,
-            httpx.Client(
-                base_url=server.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-            ) as api,
-        ):
-            stack = Stack(api, reg, runtime, server.base, workdir)
-            try:
-                yield stack
-            finally:
-                for agent in stack.agents.values():
-                    agent.terminate()
-                for agent in stack.agents.values():
-                    try:
-                        agent.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        agent.kill()
+    with fleetwave_registry_podman(workdir, TOKEN, SECRET) as parts:
+        stack = Stack(parts.api, parts.registry, parts.podman, parts.server_url, workdir)
+        try:
+            yield stack
+        finally:
+            stop_agents(stack.agents)
 
 
 def wait_running(stack: Stack, uuids: list[str], image_id: str, timeout: float = 60) -> None:
