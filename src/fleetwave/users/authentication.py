@@ -125,7 +125,7 @@ class Authenticator:
                     )
                 )
             ).first()
-        if not self.passwords.matches(password, row.password_hash if row else None):
+        if not await self.passwords.matches_apart(password, row.password_hash if row else None):
             return None
         assert row is not None
         return None if row.disabled else Principal(username, Role(row.role), user_id=row.id)

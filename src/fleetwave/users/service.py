@@ -36,6 +36,7 @@ class UserService:
 
     async def create(self, data: UserCreate, actor: str) -> dict[str, Any]:
         _check_password(data.password)
+        password_hash = await self.passwords.hash_apart(data.password)
         now = self.clock.now()
         async with self.db.transaction() as conn:
             try:
@@ -45,7 +46,7 @@ class UserService:
                             insert(users)
                             .values(
                                 username=data.username,
-                                password_hash=self.passwords.hash(data.password),
+                                password_hash=password_hash,
                                 role=data.role.value,
                                 created_at=now,
                                 updated_at=now,
@@ -74,6 +75,9 @@ class UserService:
     async def update(self, username: str, data: UserUpdate, actor: str) -> dict[str, Any]:
         if data.password is not None:
             _check_password(data.password)
+        password_hash = (
+            None if data.password is None else await self.passwords.hash_apart(data.password)
+        )
         now = self.clock.now()
         async with self.db.transaction() as conn:
             admins = await _lock_enabled_admins(conn)
@@ -83,8 +87,8 @@ class UserService:
                 changes["role"] = data.role.value
             if data.disabled is not None:
                 changes["disabled"] = data.disabled
-            if data.password is not None:
-                changes["password_hash"] = self.passwords.hash(data.password)
+            if password_hash is not None:
+                changes["password_hash"] = password_hash
             stays_admin = changes.get("role", before["role"]) == Role.admin and not changes.get(
                 "disabled", before["disabled"]
             )
