@@ -146,8 +146,11 @@ async def test_unregistered_devices_are_registered_as_their_agents_start_over_th
     assert sorted(d.uuid for d in fleet.devices) == [f"{fleet.prefix}-{i:05d}" for i in range(12)]
     first = read_received(out.getvalue().splitlines())
     assert {device for device, _at, _images in first} == {d.uuid for d in fleet.devices}
+    # spread over the 0.6 s, not all at once (the plan: wall-clock arrivals bunch up under
+    # load), nor over one poll interval (30 s)
+    assert 0.3 < fleet.starts[-1] - fleet.starts[0] <= 0.6
     span = (first[-1][1] - first[0][1]).total_seconds()
-    assert 0.3 < span < 1.5  # spread over the 0.6 s, not all at once nor one poll interval
+    assert span < 1.5
 
 
 async def test_the_simulators_transport_holds_requests_in_its_own_queue() -> None:

@@ -81,6 +81,7 @@ class FleetSimulator:
         # held polls need a transport that keeps them out of the request slots (QueuedTransport)
         self.long_poll = long_poll
         self.start_spread = poll_interval if start_spread is None else start_spread
+        self.starts: list[float] = []
         self.received = received  # where each target's arrival is written, if anywhere
         self.concurrency = concurrency  # registrations in flight at once
         self.prefix = f"sim-{secrets.token_hex(3)}"
@@ -163,6 +164,7 @@ class FleetSimulator:
         seconds; without ``register`` first, each device is registered on the way, in the
         order the agents start (an agent starts late if its registration is)."""
         starts = sorted(self.rng.uniform(0, self.start_spread) for _ in range(self.count))
+        self.starts = starts  # each agent's planned start, in seconds after the run began
         begun = asyncio.get_running_loop().time()
         if self.devices:
             await asyncio.gather(
