@@ -43,8 +43,14 @@ def exists(name: str, document: Path) -> bool:
     """A path from the document, the root, the package or the tests; a bare file name
     (``report_store.py``, each feature's ``routes.py``) anywhere in them."""
     if "/" not in name:
-        return any(any(place.rglob(name)) for place in (ROOT / "src", ROOT / "tests", ROOT))
+        return any(shipped_file(found) for found in ROOT.rglob(name))
     return any((place / name).exists() for place in (document.parent, *SEARCHED))
+
+
+def shipped_file(path: Path) -> bool:
+    """In the repository, not in what a run or an install made (``.venv``, ``node_modules``)."""
+    parts = path.relative_to(ROOT).parts
+    return not any(part.startswith(".") or part == "node_modules" for part in parts)
 
 
 def problems_of(document: Path) -> list[str]:
