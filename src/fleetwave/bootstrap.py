@@ -17,6 +17,7 @@ from fleetwave.health.probes import Prober
 from fleetwave.notifications import Notifier
 from fleetwave.ops.metrics import FleetMetrics
 from fleetwave.policies.service import PolicyService
+from fleetwave.rings.service import RingService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
@@ -53,6 +54,7 @@ class Container:
     device_logs: DeviceLogs
     provisioning: ProvisioningService
     policies: PolicyService
+    rings: RingService
     manager: ImageUpdateManager
     rollouts: RolloutService
     webhooks: WebhookService
@@ -154,6 +156,7 @@ def build(
         device_logs=device_logs,
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
+        rings=RingService(db, clock),
         manager=manager,
         rollouts=RolloutService(db, manager, clock, settings.device_offline_after),
         webhooks=WebhookService(
