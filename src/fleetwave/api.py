@@ -20,9 +20,9 @@ from fleetwave.devices.fast_poll import FastPoll
 from fleetwave.last_resort import LastResort
 from fleetwave.ops import routes as ops_routes
 from fleetwave.policies import routes as policy_routes
-from fleetwave.rings import routes as ring_routes
 from fleetwave.provisioning import routes as provisioning_routes
 from fleetwave.registries import routes as webhook_routes
+from fleetwave.rings import routes as ring_routes
 from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.rollouts import stream_routes
 from fleetwave.ui import routes as ui_routes

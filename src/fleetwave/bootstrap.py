@@ -17,11 +17,11 @@ from fleetwave.health.probes import Prober
 from fleetwave.notifications import Notifier
 from fleetwave.ops.metrics import FleetMetrics
 from fleetwave.policies.service import PolicyService
-from fleetwave.rings.service import RingService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.registries.service import WebhookService
+from fleetwave.rings.service import RingService
 from fleetwave.rollouts.broadcast import EventBroadcast
 from fleetwave.rollouts.controls import RolloutControls
 from fleetwave.rollouts.deliveries import DeliveryPlanner

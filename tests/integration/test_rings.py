@@ -80,7 +80,9 @@ async def test_a_ringed_rollout_goes_ring_by_ring_as_its_preview_said(
     assert shown["excluded"]["in_no_ring"] == {"count": 1, "devices": ["lab-000"]}
     assert shown["warnings"] == ["ring 'ghost' selects none of the devices the policy covers"]
 
-    created = await client.post("/api/v1/images/trigger-update", json={"image": "iotistic/myapp:v2.1.0"})
+    created = await client.post(
+        "/api/v1/images/trigger-update", json={"image": "iotistic/myapp:v2.1.0"}
+    )
     rollout_id = created.json()["rollout_id"]
     assert (await client.get(f"/api/v1/rollouts/{rollout_id}")).json()["batch_sizes"] == [2, 3, 4]
     rows = (await client.get(f"/api/v1/rollouts/{rollout_id}/devices?limit=100")).json()

@@ -48,10 +48,14 @@ async def test_preview_shows_the_batches_the_trigger_then_creates_and_writes_not
     listed = (await client.get("/api/v1/rollouts")).json()
     assert listed["total"] == 0  # the preview wrote no rollout
 
-    created = await client.post("/api/v1/images/trigger-update", json={"image": "iotistic/myapp:v2.1.0"})
+    created = await client.post(
+        "/api/v1/images/trigger-update", json={"image": "iotistic/myapp:v2.1.0"}
+    )
     detail = (await client.get(f"/api/v1/rollouts/{created.json()['rollout_id']}")).json()
     assert detail["batch_sizes"] == [1, 4, 5]
-    devices = (await client.get(f"/api/v1/rollouts/{detail['rollout_id']}/devices?limit=100")).json()
+    devices = (
+        await client.get(f"/api/v1/rollouts/{detail['rollout_id']}/devices?limit=100")
+    ).json()
     in_first = [d["device_uuid"] for d in devices["items"] if d["batch_number"] == 1]
     assert in_first == first["sample"]
 

@@ -36,7 +36,9 @@ async def get_ring(name: RingPath, app: App) -> dict[str, Any]:
 
 
 @router.put("/{name}", response_model=RingRead, responses=errors(404))
-async def replace_ring(name: RingPath, body: RingUpdate, app: App, caller: Caller) -> dict[str, Any]:
+async def replace_ring(
+    name: RingPath, body: RingUpdate, app: App, caller: Caller
+) -> dict[str, Any]:
     """Replace a ring's selector whole. Rollouts already planned keep their batches."""
     return await app.rings.replace(name, body, caller.name)
 

@@ -33,8 +33,8 @@ from fleetwave.domain.batches import batch_fractions
 from fleetwave.domain.health import default_checks
 from fleetwave.domain.images import ImageRef
 from fleetwave.domain.policy_choice import choose_policy
-from fleetwave.domain.rollout_figures import judged_after
 from fleetwave.domain.rings import Ring, first_ring
+from fleetwave.domain.rollout_figures import judged_after
 from fleetwave.domain.rollout_plan import Candidate, RolloutPlan, ServiceImage, plan_rollout
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.tags import TagRule, pushed_tag_refusal
@@ -453,9 +453,7 @@ async def _candidates(
 CHUNK_ROWS = 10_000
 
 
-def _grouped_by_device(
-    rows: Sequence[Any], rings: Sequence[Ring] | None = None
-) -> list[Candidate]:
+def _grouped_by_device(rows: Sequence[Any], rings: Sequence[Ring] | None = None) -> list[Candidate]:
     """One candidate per device from its services' rows (ordered by device)."""
     grouped: dict[str, tuple[bool, list[ServiceImage], int | None]] = {}
     services: dict[tuple[Any, ...], ServiceImage] = {}  # a fleet runs few distinct ones
@@ -470,8 +468,7 @@ def _grouped_by_device(
             grouped[uuid] = (bool(online), [], ring)
         grouped[uuid][1].append(service)
     return [
-        Candidate(uuid, on, tuple(services), ring)
-        for uuid, (on, services, ring) in grouped.items()
+        Candidate(uuid, on, tuple(services), ring) for uuid, (on, services, ring) in grouped.items()
     ]
 
 
