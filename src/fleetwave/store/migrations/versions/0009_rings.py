@@ -34,11 +34,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_device_rings")),
         sa.UniqueConstraint("name", name=op.f("uq_device_rings_name")),
     )
-    with op.batch_alter_table("image_update_policies") as batch:
-        batch.add_column(sa.Column("rings", json, nullable=True))
+    # a plain ADD / DROP COLUMN: no table copy (SQLite's batch mode trips on the view)
+    op.add_column("image_update_policies", sa.Column("rings", json, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("image_update_policies") as batch:
-        batch.drop_column("rings")
+    op.drop_column("image_update_policies", "rings")
     op.drop_table("device_rings")
