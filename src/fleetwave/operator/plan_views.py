@@ -9,6 +9,8 @@ from rich.text import Text
 
 from fleetwave.operator.render import Row, cell, table, when
 
+TIME = "%m-%d %H:%M"  # the preview's times: within days, in UTC
+
 
 def preview_view(preview: Row) -> RenderableType:
     """``fleetwave trigger IMAGE --dry-run``: the batches as a table, then what is left out."""
@@ -20,7 +22,7 @@ def preview_view(preview: Row) -> RenderableType:
         parts.append(Text("no policy matches: the server's defaults apply"))
     if preview.get("batches"):
         grid = table(
-            "BATCH", "RING", "DEVICES", "OFFLINE", "STARTS", "ENDS BY", "WAITS FOR", "FIRST"
+            "BATCH", "RING", "DEVICES", "OFFLINE", "STARTS (UTC)", "ENDS BY", "WAITS FOR", "FIRST"
         )
         for b in preview["batches"]:
             grid.add_row(
@@ -28,8 +30,8 @@ def preview_view(preview: Row) -> RenderableType:
                 cell(b.get("ring")),
                 str(b["devices"]),
                 str(b["offline"]),
-                when(b["starts_at"], "%Y-%m-%d %H:%M"),
-                when(b["ends_by"], "%Y-%m-%d %H:%M"),
+                when(b["starts_at"], TIME),
+                when(b["ends_by"], TIME),
                 ", ".join(b["waits_for"]) or "-",
                 ", ".join(b["sample"]),
             )
