@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from fleetwave.bootstrap import Container
+from tests.integration.engine import NEW, OLD, batch_devices, fleet_of, push, rollout, tick
 from tests.integration.pipeline import fleet, policy
 
 
@@ -92,3 +94,41 @@ async def test_a_ringed_rollout_goes_ring_by_ring_as_its_preview_said(
         **{f"early-{i:03}": 2 for i in range(3)},
         **{f"late-{i:03}": 3 for i in range(4)},
     }
+
+
+async def test_the_failure_gate_stops_a_ringed_rollout_after_its_canary_ring(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    devices = await fleet_of(client, 4)  # dev-00 … dev-03, online on the old image
+    await ring(client, "canary", device_uuids=["dev-02"])
+    await ring(client, "everyone")
+    await policy(client, rings=["canary", "everyone"], batch_delay_minutes=0, max_retries=0)
+    rollout_id = await push(client)
+    assert await batch_devices(client, rollout_id, 1) == ["dev-02"]
+
+    await devices["dev-02"].apply_target("exited")  # the canary crashes: 100% failed
+    await tick(container)
+
+    detail = await rollout(client, rollout_id)
+    assert detail["status"] == "paused" and detail["auto_paused"] is True
+    assert detail["current_batch"] == 1  # the next ring never started
+    assert {await devices[u].target_image() for u in ("dev-00", "dev-01", "dev-03")} == {OLD}
+
+
+async def test_a_healthy_canary_ring_lets_the_next_ring_start(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    devices = await fleet_of(client, 3)
+    await ring(client, "canary", device_uuids=["dev-01"])
+    await ring(client, "everyone")
+    await policy(
+        client, rings=["canary", "everyone"], batch_delay_minutes=0, health_check_enabled=False
+    )
+    rollout_id = await push(client)
+
+    await devices["dev-01"].apply_target()
+    await tick(container)
+
+    assert (await rollout(client, rollout_id))["current_batch"] == 2
+    assert await batch_devices(client, rollout_id, 2) == ["dev-00", "dev-02"]
+    assert await devices["dev-00"].target_image() == NEW
