@@ -38,6 +38,8 @@ async def test_rings_are_created_counted_listed_replaced_and_deleted(
     assert [r["name"] for r in (await client.get("/api/v1/rings")).json()] == ["canary"]
     assert (await client.delete("/api/v1/rings/canary")).status_code == 204
     assert (await client.get("/api/v1/rings/canary")).status_code == 404
+    audit = (await client.get("/api/v1/audit", params={"object_type": "ring"})).json()
+    assert sorted(e["action"] for e in audit["items"]) == ["created", "deleted", "updated"]
 
 
 async def test_a_policy_with_an_unknown_ring_is_refused_and_a_used_ring_is_kept(
