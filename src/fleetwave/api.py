@@ -22,6 +22,7 @@ from fleetwave.ops import routes as ops_routes
 from fleetwave.policies import routes as policy_routes
 from fleetwave.provisioning import routes as provisioning_routes
 from fleetwave.registries import routes as webhook_routes
+from fleetwave.rings import routes as ring_routes
 from fleetwave.rollouts import routes as rollout_routes
 from fleetwave.rollouts import stream_routes
 from fleetwave.ui import routes as ui_routes
@@ -86,6 +87,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         provisioning_routes.router,
         provisioning_routes.device_router,
         policy_routes.router,
+        ring_routes.router,
         rollout_routes.router,
         rollout_routes.device_router,
         stream_routes.router,

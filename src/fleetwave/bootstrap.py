@@ -21,6 +21,7 @@ from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.registries.service import WebhookService
+from fleetwave.rings.service import RingService
 from fleetwave.rollouts.broadcast import EventBroadcast
 from fleetwave.rollouts.controls import RolloutControls
 from fleetwave.rollouts.deliveries import DeliveryPlanner
@@ -53,6 +54,7 @@ class Container:
     device_logs: DeviceLogs
     provisioning: ProvisioningService
     policies: PolicyService
+    rings: RingService
     manager: ImageUpdateManager
     rollouts: RolloutService
     webhooks: WebhookService
@@ -154,6 +156,7 @@ def build(
         device_logs=device_logs,
         provisioning=ProvisioningService(db, clock),
         policies=PolicyService(db, clock, settings),
+        rings=RingService(db, clock),
         manager=manager,
         rollouts=RolloutService(db, manager, clock, settings.device_offline_after),
         webhooks=WebhookService(

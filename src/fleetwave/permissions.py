@@ -71,6 +71,12 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/image-policies"): admin,
     ("PUT", "/api/v1/image-policies/{policy_id}"): admin,
     ("DELETE", "/api/v1/image-policies/{policy_id}"): admin,
+    # deployment rings: as policies (they decide a rollout's batches)
+    ("GET", "/api/v1/rings"): viewer,
+    ("GET", "/api/v1/rings/{name}"): viewer,
+    ("POST", "/api/v1/rings"): admin,
+    ("PUT", "/api/v1/rings/{name}"): admin,
+    ("DELETE", "/api/v1/rings/{name}"): admin,
     # rollouts: watching is for everyone, steering for operators
     ("GET", "/api/v1/rollouts"): viewer,
     ("GET", "/api/v1/rollouts/active"): viewer,
@@ -80,6 +86,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/events"): viewer,
     ("GET", "/api/v1/events/stream"): viewer,
     ("POST", "/api/v1/images/trigger-update"): operator,
+    ("POST", "/api/v1/rollouts/preview"): operator,  # what a trigger would do, writing nothing
     ("POST", "/api/v1/rollouts/{rollout_id}/{control}"): operator,
     ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/rollback"): operator,
     ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/retry"): operator,

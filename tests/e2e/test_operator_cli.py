@@ -360,6 +360,33 @@ def test_a_triggered_rollout_is_read_and_watched_to_completion(
     )
 
 
+def test_rings_are_managed_and_a_dry_run_prints_the_ringed_batches_starting_nothing(
+    server: Server, fleet: PlayedFleet
+) -> None:
+    uuids = register_devices(server, fleet, "acme/ringed", 3)
+    ok(server, "rings", "create", "ringed-canary", "--device", uuids[0])
+    ok(server, "rings", "create", "ringed-rest", "--tag", "app=ringed")
+    ok(server, "rings", "create", "ringed-ghost", "--tag", "app=nobody")
+    create_policy(
+        server, "acme/ringed", "--set", 'rings=["ringed-canary","ringed-ghost","ringed-rest"]'
+    )
+    listed = ok(server, "rings", "list")
+    assert "ringed-canary" in listed and "ringed-rest" in listed
+
+    dry = ok(server, "trigger", "acme/ringed:v2", "--dry-run")
+
+    assert "dry run: would roll acme/ringed:v2 out to 3 devices in 2 batches" in dry
+    assert "ringed-canary" in dry and uuids[0] in dry and "ringed-rest" in dry
+    assert "warning: ring 'ringed-ghost' selects none" in dry
+    preview = as_json(server, "trigger", "acme/ringed:v2", "--dry-run")
+    assert [(b["ring"], b["devices"]) for b in preview["batches"]] == [
+        ("ringed-canary", 1), ("ringed-rest", 2),
+    ]  # fmt: skip
+    assert as_json(server, "rollouts", "list", "--image", "acme/ringed")["total"] == 0
+    refused = fleetwave(server, "rings", "delete", "ringed-rest")
+    assert refused.returncode == 1 and "used by policies" in refused.stderr
+
+
 def test_an_older_version_is_refused_without_force_and_rolled_back_to_with_it(
     server: Server, fleet: PlayedFleet
 ) -> None:

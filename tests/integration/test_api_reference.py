@@ -23,6 +23,7 @@ NO_SUCH = {
     "uuid": "no-such-device-0000",
     "rollout_id": "no-such-rollout",
     "policy_id": "999999",
+    "name": "no-such-ring",
     "key_id": "999999",
     "token_id": "999999",
     "username": "no-such-user",

@@ -25,6 +25,7 @@ PATH_VALUES = {
     "uuid": "no-such-device",
     "rollout_id": "no-such-rollout",
     "policy_id": "999999",
+    "name": "no-such-ring",
     "key_id": "999999",
     "token_id": "999999",
     "control": "pause",

@@ -34,6 +34,7 @@ class Candidate:
     uuid: str
     online: bool
     services: tuple[ServiceImage, ...]
+    ring: int | None = None  # the first ring selecting it, when the policy has rings
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class RolloutPlan:
     batch_sizes: list[int]
     old_tag: str | None
     excluded: dict[str, Any] = field(default_factory=dict)
+    batch_rings: list[str] | None = None  # the ring of each batch, when rolled out by ring
 
     @property
     def total(self) -> int:
@@ -65,6 +67,7 @@ def plan_rollout(
     fractions: Sequence[float],
     earlier_old_images: Mapping[str, dict[str, str]] | None = None,
     force: bool = False,
+    rings: Sequence[str] | None = None,
 ) -> RolloutPlan:
     """Pick the devices that take ``new_tag`` and cut them into batches.
 
@@ -72,9 +75,12 @@ def plan_rollout(
     supersedes: a device caught half-way keeps the images it ran before that rollout.
     Devices running the same services share one ``old_images`` mapping. ``force`` (an
     operator's deliberate rollback) takes every device not already there, whatever versions
-    it runs.
+    it runs. With ``rings`` (names, in order; each candidate's ``ring`` indexes them), the
+    batches are the rings that have devices taking the push, in order, and ``fractions`` is
+    not used; a candidate in no ring is excluded ("in no ring").
     """
     taking: list[Candidate] = []
+    no_ring: list[str] = []
     refused: dict[str, list[str]] = {}
     newer: dict[str, list[str]] = {}
     current: list[str] = []
@@ -82,6 +88,9 @@ def plan_rollout(
     downgrade = cache(lambda old_tag: None if force else downgrade_refusal(old_tag, new_tag))
     refusal = cache(lambda old_tag: None if force else update_refusal(rule, old_tag, new_tag))
     for candidate in candidates:
+        if rings is not None and candidate.ring is None:
+            no_ring.append(candidate.uuid)
+            continue
         if all(_already_there(s, new_tag, new_digest) for s in candidate.services):
             current.append(candidate.uuid)
             continue
@@ -96,8 +105,16 @@ def plan_rollout(
             refused.setdefault(sorted(r for r in reasons if r)[0], []).append(candidate.uuid)
             continue
         taking.append(candidate)
-    taking.sort(key=lambda c: (not c.online, c.uuid))
-    sizes = batch_sizes(len(taking), fractions)
+    batch_rings = None
+    if rings is None:
+        taking.sort(key=lambda c: (not c.online, c.uuid))
+        sizes = batch_sizes(len(taking), fractions)
+    else:
+        taking.sort(key=lambda c: (c.ring or 0, not c.online, c.uuid))
+        per_ring = Counter(c.ring or 0 for c in taking)
+        used = sorted(per_ring)
+        sizes = [per_ring[index] for index in used]
+        batch_rings = [rings[index] for index in used]
     numbers = [n for n, size in enumerate(sizes, start=1) for _ in range(size)]
     earlier = earlier_old_images or {}
     old_images = cache(lambda services: {s.key: s.image for s in services})
@@ -114,7 +131,8 @@ def plan_rollout(
         devices=devices,
         batch_sizes=sizes,
         old_tag=_most_common_tag([d.old_tag for d in devices]),
-        excluded=_excluded_summary(current, refused, newer),
+        excluded=_excluded_summary(current, refused, newer, no_ring),
+        batch_rings=batch_rings,
     )
 
 
@@ -136,9 +154,14 @@ def _most_common_tag(tags: list[str | None]) -> str | None:
 
 
 def _excluded_summary(
-    current: list[str], refused: dict[str, list[str]], newer: dict[str, list[str]]
+    current: list[str],
+    refused: dict[str, list[str]],
+    newer: dict[str, list[str]],
+    no_ring: list[str] | None = None,
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {}
+    if no_ring:
+        summary["in_no_ring"] = {"count": len(no_ring), "devices": no_ring[:EXCLUDED_SAMPLE]}
     if current:
         summary["already_on_new_version"] = {
             "count": len(current),

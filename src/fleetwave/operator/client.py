@@ -114,9 +114,28 @@ class AdminClient:
     def delete_policy(self, policy_id: int) -> None:
         self.request("DELETE", f"/api/v1/image-policies/{policy_id}")
 
+    # deployment rings
+    def rings(self) -> Any:
+        return self.request("GET", "/api/v1/rings")
+
+    def ring(self, name: str) -> Any:
+        return self.request("GET", f"/api/v1/rings/{segment(name)}")
+
+    def create_ring(self, fields: dict[str, Any]) -> Any:
+        return self.request("POST", "/api/v1/rings", body=fields)
+
+    def replace_ring(self, name: str, fields: dict[str, Any]) -> Any:
+        return self.request("PUT", f"/api/v1/rings/{segment(name)}", body=fields)
+
+    def delete_ring(self, name: str) -> None:
+        self.request("DELETE", f"/api/v1/rings/{segment(name)}")
+
     # rollouts
     def trigger(self, request: dict[str, Any]) -> Any:
         return self.request("POST", "/api/v1/images/trigger-update", body=request)
+
+    def preview(self, request: dict[str, Any]) -> Any:
+        return self.request("POST", "/api/v1/rollouts/preview", body=request)
 
     def rollouts(self, **filters: Any) -> Any:
         return self.request("GET", "/api/v1/rollouts", params=filters)

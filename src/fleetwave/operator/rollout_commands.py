@@ -22,6 +22,7 @@ from fleetwave.operator.commands import (
     parsed,
 )
 from fleetwave.operator.outcomes import ExitCode
+from fleetwave.operator.plan_views import preview_view
 from fleetwave.operator.render import (
     control_view,
     events_table,
@@ -303,6 +304,10 @@ def trigger(
     force: Annotated[
         bool, typer.Option("--force", help="allow rolling back to an older version")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="show what it would do (batches, times); start nothing"),
+    ] = False,
     then_watch: Annotated[
         bool,
         typer.Option("--watch", rich_help_panel=WATCH, help="then watch it (watch's exit codes)"),
@@ -319,6 +324,8 @@ def trigger(
     --interval, --timeout and --through-pause."""
     if not then_watch and (timeout is not None or through_pause):
         raise typer.BadParameter("--timeout and --through-pause need --watch")
+    if dry_run and then_watch:
+        raise typer.BadParameter("--dry-run starts nothing to --watch")
     request: dict[str, Any] = {"image": image, "strategy": strategy, "force": force or None}
     filters = {
         "fleet_id": fleet,
@@ -329,7 +336,11 @@ def trigger(
     if filters:
         request["filters"] = filters
     with admin_api(url, token) as api:
-        answer = api.trigger({k: v for k, v in request.items() if v is not None})
+        body = {k: v for k, v in request.items() if v is not None}
+        if dry_run:
+            emit(api.preview(body), as_json, preview_view)
+            return
+        answer = api.trigger(body)
         emit(answer, as_json and not then_watch, trigger_view)
         if not then_watch or not answer.get("rollout_id"):
             return

@@ -95,6 +95,13 @@ class PolicyFields(Strict):
     offline_grace_minutes: int = Field(default=30, ge=0, le=43200)
     soak_seconds: int = Field(default=60, ge=0, le=86400)
     approve_each_batch: bool = False
+    rings: list[Annotated[Label, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        max_length=MAX_BATCHES,
+        description="deployment rings in order (/api/v1/rings): the rollout's batches are "
+        "these rings instead of percentages; a device takes the first ring selecting it",
+        examples=[["canary", "early", "everyone"]],
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -210,6 +217,7 @@ class PolicyRead(BaseModel):
     offline_grace_minutes: int
     soak_seconds: int
     approve_each_batch: bool
+    rings: list[str] | None = None
     effective_health_checks: list[dict[str, Any]] = Field(
         description="the checks a rollout runs: the configured ones, or the default"
     )

@@ -20,6 +20,7 @@ from fleetwave.domain.images import parse_image, parse_pattern
 from fleetwave.domain.policy_choice import PolicyCandidate
 from fleetwave.errors import NotFound
 from fleetwave.policies.schemas import PolicyFields
+from fleetwave.rings.service import check_ring_names
 from fleetwave.settings import Settings
 from fleetwave.store.audit import record_change
 from fleetwave.store.db import Database
@@ -51,6 +52,7 @@ class PolicyService:
         now = self.clock.now()
         values = self._row_values(data, now) | {"created_at": now}
         async with self.db.transaction() as conn:
+            await check_ring_names(conn, data.rings)
             policy_id = (
                 await conn.execute(insert(policies).values(**values).returning(policies.c.id))
             ).scalar_one()
@@ -66,6 +68,7 @@ class PolicyService:
         values = self._row_values(data, now)
         async with self.db.transaction() as conn:
             before = await _locked_policy(conn, policy_id)
+            await check_ring_names(conn, data.rings)
             await conn.execute(update(policies).where(policies.c.id == policy_id).values(**values))
             after = await load_policy(conn, policy_id)
             await record_change(

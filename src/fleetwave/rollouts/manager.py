@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import uuid as uuidlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from fleetwave.domain.batches import batch_fractions
 from fleetwave.domain.health import default_checks
 from fleetwave.domain.images import ImageRef
 from fleetwave.domain.policy_choice import choose_policy
+from fleetwave.domain.rings import Ring, first_ring
 from fleetwave.domain.rollout_figures import judged_after
 from fleetwave.domain.rollout_plan import Candidate, RolloutPlan, ServiceImage, plan_rollout
 from fleetwave.domain.rollout_settings import RolloutSettings
@@ -40,6 +41,7 @@ from fleetwave.domain.tags import TagRule, pushed_tag_refusal
 from fleetwave.domain.version_order import UnfinishedRollout, supersede_refusal
 from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
 from fleetwave.policies.service import enabled_policy_candidates, load_policy
+from fleetwave.rings.service import load_rings
 from fleetwave.rollouts.batches import batch_started
 from fleetwave.rollouts.events import Event, append
 from fleetwave.settings import Settings
@@ -90,6 +92,21 @@ class UpdateRequest:
 
 
 @dataclass(frozen=True)
+class PushPlan:
+    """A push decided but not written: what :meth:`ImageUpdateManager.decide` returns."""
+
+    policy: dict[str, Any] | None
+    strategy: str
+    plan: RolloutPlan
+    pinned: ImageRef
+    superseded: list[str]
+    filters_applied: dict[str, Any]
+    settings: RolloutSettings
+    candidates: list[Candidate]
+    ring_names: list[str] | None
+
+
+@dataclass(frozen=True)
 class UpdateOutcome:
     outcome: str  # rollout_created | ignored | duplicate
     message: str
@@ -98,6 +115,7 @@ class UpdateOutcome:
     affected_devices: int = 0
     image: str | None = None
     downgrade: bool = False  # ignored because it would move back to an older version
+    excluded: dict[str, Any] | None = None  # why no device takes it (for the preview)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -123,20 +141,36 @@ class ImageUpdateManager:
             await append(conn, events, now)  # last, so the event-log lock is brief
             return outcome
 
+    async def preview(self, request: UpdateRequest) -> tuple[UpdateOutcome | PushPlan, datetime]:
+        """What :meth:`handle` would do now, in a read-only transaction: nothing is written."""
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            return await self.decide(conn, request, now), now
+
     async def plan(
         self, conn: AsyncConnection, request: UpdateRequest, now: datetime
     ) -> tuple[UpdateOutcome, list[Event]]:
         """Plan and start one push in the caller's transaction, which holds the image's lock
         (:func:`lock_image`); returns the outcome and the events for the caller to append."""
+        decided = await self.decide(conn, request, now)
+        if isinstance(decided, UpdateOutcome):
+            return decided, []
+        return await self._write(conn, request, decided, now)
+
+    async def decide(
+        self, conn: AsyncConnection, request: UpdateRequest, now: datetime
+    ) -> UpdateOutcome | PushPlan:
+        """What the push would do, reading only: an outcome when nothing would be rolled out
+        (ignored, duplicate), else the plan. The preview shows it; :meth:`plan` writes it."""
         image = request.image
         choice = choose_policy(await enabled_policy_candidates(conn), image)
         policy = await load_policy(conn, choice.policy_id) if choice.policy_id else None
         if policy is None and not request.triggered_by.startswith("manual"):
-            return _ignored(image, f"no enabled policy matches {image.familiar}:{image.tag}"), []
+            return _ignored(image, f"no enabled policy matches {image.familiar}:{image.tag}")
         rule = _tag_rule(policy)
         refusal = pushed_tag_refusal(rule, image.tag or "")
         if refusal:
-            return _ignored(image, refusal), []
+            return _ignored(image, refusal)
         filters = request.filters or _policy_filters(policy)
         strategy = request.strategy or (
             policy["update_strategy"] if policy else self.settings.default_strategy
@@ -144,23 +178,24 @@ class ImageUpdateManager:
         unfinished = await _unfinished_rollouts(conn, image)
         same = [r for r in unfinished if _same_version(r, image)]
         if same:
-            duplicate = UpdateOutcome(
+            return UpdateOutcome(
                 "duplicate",
                 f"{image.familiar}:{image.tag} is already being rolled out by {same[0].rollout_id}",
                 rollout_id=same[0].rollout_id,
                 status=same[0].status,
                 image=str(image),
             )
-            return duplicate, []
         older = supersede_refusal(
             image.tag or "",
             [UnfinishedRollout(r.rollout_id, r.new_tag, r.status) for r in unfinished],
             force=request.force,
         )
         if older:
-            return _ignored(image, f"{image.familiar}:{older}", downgrade=True), []
+            return _ignored(image, f"{image.familiar}:{older}", downgrade=True)
         superseded = [r.rollout_id for r in unfinished]
-        candidates = await _candidates(conn, image, filters, now, self.settings)
+        ring_names = list(policy["rings"]) if policy and policy.get("rings") else None
+        rings = await load_rings(conn, ring_names) if ring_names else None
+        candidates = await _candidates(conn, image, filters, now, self.settings, rings)
         plan = await asyncio.to_thread(
             plan_rollout,
             candidates,
@@ -170,12 +205,12 @@ class ImageUpdateManager:
             fractions=self._fractions(strategy, policy),
             earlier_old_images=await _earlier_old_images(conn, superseded),
             force=request.force,
+            rings=ring_names,
         )
         if not plan.devices:
             newer = "running_newer_version" in plan.excluded
-            return _ignored(image, _nobody_reason(image, plan), downgrade=newer), []
-        rollout_id = str(uuidlib.uuid4())
-        events = await _supersede(conn, superseded, rollout_id, now)
+            nobody = _ignored(image, _nobody_reason(image, plan), downgrade=newer)
+            return replace(nobody, excluded=plan.excluded)
         pinned = image if policy is None or policy["pin_digest"] else image.with_version(image.tag)
         filters_applied = {
             "policy": choice.explanation,
@@ -185,19 +220,39 @@ class ImageUpdateManager:
             "superseded": superseded,
             "forced": request.force,
         }
+        if plan.batch_rings is not None:
+            filters_applied["rings"] = plan.batch_rings
+        return PushPlan(
+            policy=policy,
+            strategy=strategy,
+            plan=plan,
+            pinned=pinned,
+            superseded=superseded,
+            filters_applied=filters_applied,
+            settings=self._rollout_settings(policy, plan.batch_sizes[0]),
+            candidates=candidates,
+            ring_names=ring_names,
+        )
+
+    async def _write(
+        self, conn: AsyncConnection, request: UpdateRequest, push: PushPlan, now: datetime
+    ) -> tuple[UpdateOutcome, list[Event]]:
+        """Write a decided push: supersede, insert the rollout and its devices, begin it."""
+        rollout_id = str(uuidlib.uuid4())
+        events = await _supersede(conn, push.superseded, rollout_id, now)
         rollout = await _insert_rollout(
             conn,
             request,
-            policy,
-            strategy,
-            plan,
+            push.policy,
+            push.strategy,
+            push.plan,
             rollout_id,
-            pinned,
-            filters_applied,
-            self._rollout_settings(policy, plan.batch_sizes[0] if plan.batch_sizes else 1),
+            push.pinned,
+            push.filters_applied,
+            push.settings,
             now,
         )
-        outcome, begun = await self._begin(conn, rollout, request, plan, now)
+        outcome, begun = await self._begin(conn, rollout, request, push.plan, now)
         return outcome, events + begun
 
     def _rollout_settings(self, policy: dict[str, Any] | None, first_batch: int) -> RolloutSettings:
@@ -360,8 +415,10 @@ async def _candidates(
     filters: DeviceFilters,
     now: datetime,
     settings: Settings,
+    rings: Sequence[Ring] | None = None,
 ) -> list[Candidate]:
-    """Devices whose target runs the repository, after the filters — one query."""
+    """Devices whose target runs the repository, after the filters — one query; with
+    ``rings``, each with the first ring selecting it (by its fleet and tags, read alongside)."""
     conditions: list[ColumnElement[bool]] = [device_target_images.c.repository == image.repository]
     if filters.fleet_id is not None:
         conditions.append(devices.c.fleet_id == filters.fleet_id)
@@ -378,6 +435,7 @@ async def _candidates(
             device_target_images.c.tag,
             device_target_images.c.digest,
             online_clause(now, settings.device_offline_after).label("online"),
+            *((devices.c.fleet_id, devices.c.tags) if rings is not None else ()),
         )
         .join(devices, devices.c.uuid == device_target_images.c.device_uuid)
         .where(*conditions)
@@ -389,23 +447,29 @@ async def _candidates(
         .execution_options(yield_per=CHUNK_ROWS)
     )
     rows = [row async for chunk in result.partitions() for row in chunk]  # the loop runs between
-    return await asyncio.to_thread(_grouped_by_device, rows)
+    return await asyncio.to_thread(_grouped_by_device, rows, rings)
 
 
 CHUNK_ROWS = 10_000
 
 
-def _grouped_by_device(rows: Sequence[Any]) -> list[Candidate]:
+def _grouped_by_device(rows: Sequence[Any], rings: Sequence[Ring] | None = None) -> list[Candidate]:
     """One candidate per device from its services' rows (ordered by device)."""
-    grouped: dict[str, tuple[bool, list[ServiceImage]]] = {}
+    grouped: dict[str, tuple[bool, list[ServiceImage], int | None]] = {}
     services: dict[tuple[Any, ...], ServiceImage] = {}  # a fleet runs few distinct ones
-    for uuid, app_id, service_name, image_text, tag, digest, online in rows:
+    for row in rows:
+        uuid, app_id, service_name, image_text, tag, digest, online = row[:7]
         service = services.get((app_id, service_name, image_text, tag, digest))
         if service is None:
             service = ServiceImage(f"{app_id}/{service_name}", image_text, tag, digest)
             services[(app_id, service_name, image_text, tag, digest)] = service
-        grouped.setdefault(uuid, (bool(online), []))[1].append(service)
-    return [Candidate(uuid, on, tuple(services)) for uuid, (on, services) in grouped.items()]
+        if uuid not in grouped:
+            ring = first_ring(rings, uuid, row[7], row[8]) if rings is not None else None
+            grouped[uuid] = (bool(online), [], ring)
+        grouped[uuid][1].append(service)
+    return [
+        Candidate(uuid, on, tuple(services), ring) for uuid, (on, services, ring) in grouped.items()
+    ]
 
 
 async def _unfinished_rollouts(conn: AsyncConnection, image: ImageRef) -> list[Any]:

@@ -17,6 +17,7 @@ from fleetwave.rollouts.schemas import (
     ControlRequest,
     EventPage,
     HealthReport,
+    PreviewAnswer,
     RolloutDetail,
     RolloutDevicePage,
     RolloutPage,
@@ -70,6 +71,14 @@ async def trigger_update(body: TriggerUpdate, app: App, caller: Caller) -> dict[
     """Roll an image out now, as if its registry had announced it. A version older than the
     one rolling out (or than the devices run) is refused with 409 unless ``force`` is true."""
     return await app.rollouts.trigger(body, caller.name)
+
+
+@router.post("/rollouts/preview", response_model=PreviewAnswer)
+async def preview_update(body: TriggerUpdate, app: App, caller: Caller) -> dict[str, Any]:
+    """What ``/images/trigger-update`` would do with the same body, writing nothing: the
+    policy chosen and why, the batches (rings) with counts and first uuids, the devices left
+    out and why, their current images, and when each batch would start and end."""
+    return await app.rollouts.preview(body, caller.name)
 
 
 @router.get("/rollouts", response_model=RolloutPage)

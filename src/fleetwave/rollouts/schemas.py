@@ -29,6 +29,44 @@ class TriggerUpdate(Strict):
     )
 
 
+class PreviewBatch(BaseModel):
+    batch: int
+    ring: str | None = Field(description="the ring this batch is, when the policy has rings")
+    devices: int
+    offline: int = Field(description="devices of the batch offline now: they update when back")
+    sample: list[str] = Field(description="the batch's first few device uuids")
+    starts_at: datetime = Field(description="estimate; after approval when waits_for has it")
+    ends_by: datetime = Field(description="start + update timeout + soak: the latest end")
+    waits_for: list[str] = Field(description="batch_delay, approval, maintenance_window")
+
+
+class PreviewAnswer(BaseModel):
+    outcome: str = Field(description="would_create, or ignored / duplicate as the trigger says")
+    message: str
+    image: str
+    rollout_id: str | None = Field(description="the unfinished rollout a duplicate joins")
+    policy: dict[str, Any] | None = None
+    strategy: str | None = None
+    filters: dict[str, Any] | None = None
+    tag_rule: dict[str, Any] | None = None
+    rings: list[str] | None = None
+    total_devices: int
+    batches: list[PreviewBatch]
+    excluded: dict[str, Any] = Field(
+        description="devices covered but left out, by reason: already_on_new_version, "
+        "refused_by_tag_policy, running_newer_version, in_no_ring"
+    )
+    current_images: list[dict[str, Any]] = []
+    superseded: list[str] = []
+    approvals_needed: int = 0
+    maintenance_window: dict[str, Any] | None = None
+    update_timeout_minutes: float | None = None
+    soak_seconds: float | None = None
+    batch_delay_minutes: float | None = None
+    finishes_by: datetime | None = None
+    warnings: list[str]
+
+
 class UpdateAnswer(BaseModel):
     rollout_id: str | None
     status: str | None

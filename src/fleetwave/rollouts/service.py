@@ -24,6 +24,7 @@ from fleetwave.errors import (
 )
 from fleetwave.rollouts import events, figures
 from fleetwave.rollouts.manager import DeviceFilters, ImageUpdateManager, UpdateRequest
+from fleetwave.rollouts.preview import preview_of
 from fleetwave.rollouts.schemas import TriggerUpdate
 from fleetwave.store.db import Database
 from fleetwave.store.queries import ids_beginning, names_a_row, uuid_or_name_contains
@@ -72,29 +73,19 @@ class RolloutService:
         """An operator's update: the same path as a webhook, recorded as manual. A version
         older than the one rolling out, or that no device takes because they run newer ones,
         is refused (409) unless ``force``: a rollback is deliberate, never a slip of the tag."""
-        image = parse_image(request.image, field="image")
-        if image.tag is None:
-            image = image.with_version("latest", image.digest)
-        filters = None
-        if request.filters is not None:
-            filters = DeviceFilters(
-                fleet_id=request.filters.fleet_id,
-                device_tags=request.filters.device_tags or {},
-                device_uuids=request.filters.device_uuids,
-            )
-        outcome = await self.manager.handle(
-            UpdateRequest(
-                image=image,
-                triggered_by=f"manual:{actor}"[:100],
-                actor=actor,
-                strategy=request.strategy,
-                filters=filters,
-                force=request.force,
-            )
-        )
+        push = _update_request(request, actor)
+        image = push.image
+        outcome = await self.manager.handle(push)
         if outcome.downgrade:  # an operator asking for an older version says so explicitly
             raise Conflict(f'{outcome.message}; send "force": true to roll back to {image}')
         return outcome.as_json()
+
+    async def preview(self, request: TriggerUpdate, actor: str) -> dict[str, Any]:
+        """What :meth:`trigger` would do with the same body, writing nothing: the same
+        decision (manager.decide), shaped with batches, exclusions and estimated times."""
+        push = _update_request(request, actor)
+        decided, now = await self.manager.preview(push)
+        return preview_of(decided, str(push.image), now)
 
     async def search(
         self,
@@ -312,3 +303,25 @@ async def _load(conn: AsyncConnection, rollout_id: str) -> Any:
     if row is None:
         raise NotFound(f"rollout {rollout_id} not found")
     return row
+
+
+def _update_request(request: TriggerUpdate, actor: str) -> UpdateRequest:
+    """An operator's trigger body as the manager's request (a tag-less image is ``latest``)."""
+    image = parse_image(request.image, field="image")
+    if image.tag is None:
+        image = image.with_version("latest", image.digest)
+    filters = None
+    if request.filters is not None:
+        filters = DeviceFilters(
+            fleet_id=request.filters.fleet_id,
+            device_tags=request.filters.device_tags or {},
+            device_uuids=request.filters.device_uuids,
+        )
+    return UpdateRequest(
+        image=image,
+        triggered_by=f"manual:{actor}"[:100],
+        actor=actor,
+        strategy=request.strategy,
+        filters=filters,
+        force=request.force,
+    )

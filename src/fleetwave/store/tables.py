@@ -231,6 +231,7 @@ image_update_policies = Table(
     Column("offline_grace_minutes", Integer, nullable=False, server_default="30"),
     Column("soak_seconds", Integer, nullable=False, server_default="60"),
     Column("approve_each_batch", Boolean, nullable=False, server_default=false()),
+    Column("rings", Json),  # ring names in order: the rollout's batches (device_rings)
     CheckConstraint(one_of("update_strategy", UPDATE_STRATEGIES), name="update_strategy"),
     CheckConstraint(
         "semver_policy IS NULL OR " + one_of("semver_policy", SEMVER_RULES), name="semver_policy"
@@ -455,4 +456,19 @@ audit_log = Table(
     Index(None, "object_type", "object_id"),
     Index(None, "at"),
     sqlite_autoincrement=True,
+)
+
+# Deployment rings: named, saved device selectors; a policy listing rings rolls out ring by
+# ring (domain.rings).
+device_rings = Table(
+    "device_rings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("fleet_id", String(255)),
+    Column("device_tags", Json),
+    Column("device_uuids", Json),
+    Column("description", Text),
+    created_at(),
+    updated_at(),
 )

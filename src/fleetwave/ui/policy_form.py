@@ -58,6 +58,7 @@ SECTIONS: tuple[tuple[str, tuple[Input, ...]], ...] = (
             Input("staged_batches", "Staged batches", "number"),
             Input("batch_percentages", "Batch percentages", "list", "cumulative, e.g. 5, 25, 100"),
             Input("batch_delay_minutes", "Delay between batches (minutes)", "number"),
+            Input("rings", "Rings", "list", "ring names in order, comma-separated: the batches"),
             Input("approve_each_batch", "Every batch needs a promote", "checkbox"),
             Input("maintenance_window_start", "Window start", "time"),
             Input("maintenance_window_end", "Window end", "time"),

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from fleetwave.domain.errors import InvalidInput
 from fleetwave.domain.roles import Role
 from fleetwave.policies.schemas import PolicyFields, PolicyUpdate
+from fleetwave.rollouts.schemas import TriggerUpdate
 from fleetwave.ui.pages import SECURITY_HEADERS, Session, acting_as, app_of, page_for, render
 from fleetwave.ui.pages import require_session as session_of
 from fleetwave.ui.policy_form import (
@@ -25,6 +27,7 @@ router = APIRouter(prefix="/policies", include_in_schema=False)  # included unde
 Page = Annotated[Session, Depends(session_of)]
 Manage = Annotated[Session, Depends(acting_as(Role.admin))]
 Form = Annotated[Session, Depends(page_for(Role.admin))]
+Preview = Annotated[Session, Depends(page_for(Role.operator))]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -60,6 +63,32 @@ async def edit_policy_page(request: Request, policy_id: RowId, session: Form) ->
     policy = await app_of(request).policies.get(policy_id)
     coverage = policy["health_check_coverage"]
     return _form(request, session, policy_id, form_values(policy), coverage=coverage)
+
+
+@router.get("/{policy_id}/preview", response_class=HTMLResponse)
+async def preview_page(
+    request: Request, policy_id: RowId, session: Preview, image: str = ""
+) -> Response:
+    """What a push of ``image`` would do (the API's preview), beside the policy it reads."""
+    app = app_of(request)
+    policy = await app.policies.get(policy_id)
+    preview, error = None, None
+    if image:
+        try:
+            body = TriggerUpdate(image=image)
+            preview = await app.rollouts.preview(body, session.principal.name)
+        except (InvalidInput, ValidationError) as exc:
+            error = str(exc)
+    return render(
+        request,
+        "policy_preview.html",
+        session,
+        status_code=422 if error else 200,
+        policy=policy,
+        image=image,
+        preview=preview,
+        error=error,
+    )
 
 
 @router.post("/{policy_id}", response_class=HTMLResponse)

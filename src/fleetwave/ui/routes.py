@@ -30,7 +30,7 @@ from fleetwave.domain.vocabulary import (
 )
 from fleetwave.errors import Conflict, InvalidInput, NotFound
 from fleetwave.rollouts.controls import Actor
-from fleetwave.ui import auth_routes, device_routes, log_routes, policy_routes
+from fleetwave.ui import auth_routes, device_routes, log_routes, policy_routes, ring_routes
 from fleetwave.ui.chart import failure_chart, series
 from fleetwave.ui.pages import HERE, SECURITY_HEADERS, Session, acting_as, app_of, render
 from fleetwave.ui.pages import require_session as session_of
@@ -40,6 +40,7 @@ from fleetwave.web import DeviceCursor
 router = APIRouter(prefix="/ui", include_in_schema=False)
 router.include_router(auth_routes.router)
 router.include_router(policy_routes.router)
+router.include_router(ring_routes.router)
 router.include_router(log_routes.router)
 router.include_router(device_routes.router)
 Page = Annotated[Session, Depends(session_of)]

@@ -1,0 +1,1 @@
+"""Deployment rings: named, saved device selectors a policy rolls out through in order."""
