@@ -45,21 +45,30 @@ def apt_sources() -> list[str]:
     """The machine's configured apt sources, as files mmdebstrap reads in place of a mirror."""
     etc = Path("/etc/apt")
     files = [etc / "sources.list"] if (etc / "sources.list").is_file() else []
-    files += sorted(etc.glob("sources.list.d/*.list")) + sorted(etc.glob("sources.list.d/*.sources"))
+    files += sorted(etc.glob("sources.list.d/*.list")) + sorted(
+        etc.glob("sources.list.d/*.sources")
+    )
     return [str(f) for f in files if f.stat().st_size]
 
 
 def run(command: list[str], **kwargs: object) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    )
 
 
 def private_podman(workdir: Path) -> dict[str, str]:
     """Podman with its own storage under ``workdir``: nothing kept, nothing shared."""
-    driver = subprocess.run(
-        ["podman", "info", "--format", "{{.Store.GraphDriverName}}"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip() or "vfs"
+    driver = (
+        subprocess.run(
+            ["podman", "info", "--format", "{{.Store.GraphDriverName}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or "vfs"
+    )
     (workdir / "containers.conf").write_text(
         "[containers]\n"
         'default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n'
@@ -92,19 +101,48 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
     built = Image("localhost/fleetwave:e2e", env)
     try:
         rootfs = workdir / "rootfs.tar"
-        run(["mmdebstrap", "--quiet", "--variant=essential", f"--include={BASE_PACKAGES}",
-             "bookworm", str(rootfs), *apt_sources()])  # fmt: skip
+        run(
+            [
+                "mmdebstrap",
+                "--quiet",
+                "--variant=essential",
+                f"--include={BASE_PACKAGES}",
+                "bookworm",
+                str(rootfs),
+                *apt_sources(),
+            ]
+        )
         built.podman("import", str(rootfs), "localhost/fleetwave-base:e2e")
         rootfs.unlink()
         wheels = workdir / "wheels"  # from the index pip is configured with here
         run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), str(REPO)])
-        run([sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels),
-             "setuptools>=68", "wheel"])  # fmt: skip
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "-d",
+                str(wheels),
+                "setuptools>=68",
+                "wheel",
+            ]
+        )
         built.podman(
-            "build", "--format", "docker", "--build-arg", "BASE=localhost/fleetwave-base:e2e",
-            "-v", f"{wheels}:/wheels:ro", "-t", built.name, "-f", str(REPO / "Containerfile"),
+            "build",
+            "--format",
+            "docker",
+            "--build-arg",
+            "BASE=localhost/fleetwave-base:e2e",
+            "-v",
+            f"{wheels}:/wheels:ro",
+            "-t",
+            built.name,
+            "-f",
+            str(REPO / "Containerfile"),
             str(REPO),
-        )  # fmt: skip
+        )
         yield built
     finally:
         built.podman("rm", "--all", "--force", "--time", "0", check=False)
@@ -122,15 +160,28 @@ def test_the_image_migrates_postgres_serves_and_answers_a_device_poll_as_non_roo
 ) -> None:
     with empty_postgres_database() as url:
         database = ["-e", f"FLEETWAVE_DATABASE_URL={url}"]
-        image.podman("run", "--rm", "--network", "host", "--read-only", *database,
-                     image.name, "migrate")  # fmt: skip
+        image.podman(
+            "run", "--rm", "--network", "host", "--read-only", *database, image.name, "migrate"
+        )
         port = free_port()
         name = f"fleetwave-e2e-{uuid.uuid4().hex[:8]}"
         image.podman(
-            "run", "-d", "--name", name, "--network", "host", "--read-only", *database,
-            "-e", f"FLEETWAVE_PORT={port}", "-e", "FLEETWAVE_HOST=127.0.0.1",
-            "-e", f"FLEETWAVE_ADMIN_TOKEN={TOKEN}", image.name,
-        )  # fmt: skip  (the default command: serve --no-migrate)
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--read-only",
+            *database,
+            "-e",
+            f"FLEETWAVE_PORT={port}",
+            "-e",
+            "FLEETWAVE_HOST=127.0.0.1",
+            "-e",
+            f"FLEETWAVE_ADMIN_TOKEN={TOKEN}",
+            image.name,
+        )  # the default command: serve --no-migrate
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until(lambda: _ready(base), "the container's /readyz", timeout=60)
@@ -150,17 +201,21 @@ def test_the_image_carries_labels_a_healthcheck_and_every_command_compose_runs(
     image: Image,
 ) -> None:
     inspected = image.podman(
-        "image", "inspect", "--format", "{{json .Labels}} {{json .HealthCheck}} {{.User}}",
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Labels}} {{json .HealthCheck}} {{.User}}",
         image.name,
-    ).stdout  # fmt: skip
+    ).stdout
     assert '"org.opencontainers.image.title":"fleetwave"' in inspected
     assert "/readyz" in inspected
     assert "10001" in inspected
     compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
     commands = {
-        tuple(service["command"]) for service in compose["services"].values()
+        tuple(service["command"])
+        for service in compose["services"].values()
         if service.get("image", "").startswith("${FLEETWAVE_IMAGE")
-    }  # fmt: skip
+    }
     assert {c[0] for c in commands} >= {"migrate", "serve", "worker"}
     for command in [*sorted(commands), ("agent",)]:
         done = image.podman("run", "--rm", image.name, *command, "--help", check=False)
@@ -181,5 +236,7 @@ def a_device_polls_twice_and_gets_304(base: str) -> None:
     as_device = httpx.Client(base_url=base, headers={"X-Device-API-Key": device.json()["api_key"]})
     first = as_device.get("/api/v1/device/pi-c/state")
     assert first.status_code == 200, first.text
-    second = as_device.get("/api/v1/device/pi-c/state", headers={"if-none-match": first.headers["etag"]})
+    second = as_device.get(
+        "/api/v1/device/pi-c/state", headers={"if-none-match": first.headers["etag"]}
+    )
     assert second.status_code == 304

@@ -76,8 +76,10 @@ def test_haproxy_balances_the_compose_replicas_on_readyz_and_prometheus_scrapes_
         unavailable("haproxy -c needs haproxy (Debian: haproxy)")
     done = subprocess.run(
         ["haproxy", "-c", "-f", str(DEPLOY / "haproxy" / "haproxy.cfg")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ALERT" not in done.stdout + done.stderr
 
@@ -85,7 +87,9 @@ def test_haproxy_balances_the_compose_replicas_on_readyz_and_prometheus_scrapes_
 @pytest.mark.parametrize("command", fleetwave_commands(), ids=" ".join)
 def test_every_deployed_command_is_a_real_fleetwave_subcommand(command: list[str]) -> None:
     args = [a for a in command if not a.startswith("$")]
-    done = subprocess.run([*FLEETWAVE, *args, "--help"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*FLEETWAVE, *args, "--help"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, f"fleetwave {' '.join(args)} --help:\n{done.stderr}"
 
 
@@ -105,15 +109,19 @@ def verify(units: list[Path], tmp_path: Path) -> str:
         copies.append(str(copy))
     done = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *copies],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return f"{done.returncode}\n{done.stdout}{done.stderr}".strip()
 
 
 def test_the_systemd_units_verify_cleanly_and_are_hardened(tmp_path: Path) -> None:
     assert [u.name for u in UNITS] == [
-        "fleetwave-agent.service", "fleetwave-worker.service", "fleetwave.service",
-    ]  # fmt: skip
+        "fleetwave-agent.service",
+        "fleetwave-worker.service",
+        "fleetwave.service",
+    ]
     assert verify(UNITS, tmp_path) == "0"
     for unit in UNITS:
         text = unit.read_text()

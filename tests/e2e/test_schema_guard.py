@@ -47,9 +47,14 @@ def stamp(url: str, revision: str) -> None:
 def fleetwave(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = clean_env(tmp_path / "var", FLEETWAVE_DATABASE_URL=url, FLEETWAVE_PORT=str(free_port()))
     return subprocess.run(
-        [*FLEETWAVE, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
+        [*FLEETWAVE, *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_a_current_schema_passes_and_every_other_is_refused_naming_both_revisions(
@@ -100,9 +105,13 @@ def test_two_migrators_at_once_on_postgres_take_turns_and_both_succeed(tmp_path:
             held.commit()
             migrators = [
                 subprocess.Popen(
-                    [*FLEETWAVE, "migrate"], env=env, cwd=tmp_path, text=True,
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                )  # fmt: skip
+                    [*FLEETWAVE, "migrate"],
+                    env=env,
+                    cwd=tmp_path,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
                 for _ in range(2)
             ]
             deadline = time.monotonic() + 60
