@@ -71,15 +71,29 @@ def configure_logging(level: str) -> None:
     )
 
 
+def schema_ready_or_exit(url: str, migrate_first: bool) -> None:
+    """Migrate (under the migration lock), or check that someone did: a replica or worker on an
+    unmigrated or newer schema exits naming both revisions, and never serves."""
+    from fleetwave.store.migrate import SchemaMismatch, require_current_schema, upgrade
+
+    try:
+        if migrate_first:
+            upgrade(url)
+        else:
+            require_current_schema(url)
+    except SchemaMismatch as exc:
+        typer.echo(f"fleetwave: {exc}", err=True)
+        raise typer.Exit(3) from None
+
+
 @cli.command()
 def migrate() -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema (a second migrator at once waits its turn)."""
     from fleetwave.store.db import describe
-    from fleetwave.store.migrate import upgrade
 
     settings = settings_or_exit()
     url = settings.resolved_database_url
-    upgrade(url)
+    schema_ready_or_exit(url, migrate_first=True)
     typer.echo(f"database at {describe(url)} is up to date")
 
 
@@ -97,12 +111,10 @@ def serve(
     from fleetwave.bootstrap import build
     from fleetwave.logs import uvicorn_log_config
     from fleetwave.serving import run_api
-    from fleetwave.store.migrate import upgrade
 
     settings = settings_or_exit()
     configure_logging(settings.log_level)
-    if migrate_first:
-        upgrade(settings.resolved_database_url)
+    schema_ready_or_exit(settings.resolved_database_url, migrate_first)
     container = build(settings)
     api = uvicorn.Config(
         create_app(container, run_monitor=worker),
@@ -124,6 +136,7 @@ def worker_command() -> None:
 
     settings = settings_or_exit()
     configure_logging(settings.log_level)
+    schema_ready_or_exit(settings.resolved_database_url, migrate_first=False)
 
     async def run() -> None:
         container = build(settings)
