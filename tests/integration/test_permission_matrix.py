@@ -27,6 +27,7 @@ PATH_VALUES = {
     "policy_id": "999999",
     "key_id": "999999",
     "token_id": "999999",
+    "registry_id": "999999",
     "control": "pause",
     "endpoint": "dockerhub",
     "secret": "not-the-secret",
