@@ -93,14 +93,33 @@ class RegistryPoller:
         self.telemetry, self.http, self.idle_seconds = telemetry, http, idle_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll what is due, then look again after ``idle_seconds``, until ``stop``."""
+        """Poll what is due, then sleep until the next registry is due (looking again at
+        least every ``idle_seconds``, for registries added meanwhile), until ``stop``."""
         while not stop.is_set():
+            wait = self.idle_seconds
             try:
                 await self.tick()
+                wait = await self._due_in()
             except Exception:  # the database went away: the next round tries again
                 log.exception("polling registries failed; retried")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.idle_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    async def _due_in(self) -> float:
+        """Seconds until the next registry is due, within [0.05, idle_seconds]."""
+        async with self.db.read() as conn:
+            due = (
+                await conn.execute(
+                    select(registries.c.next_poll_at)
+                    .where(registries.c.enabled.is_(True))
+                    .order_by(registries.c.next_poll_at)
+                    .limit(1)
+                )
+            ).scalar()
+        if due is None:
+            return self.idle_seconds
+        seconds: float = (due - self.clock.now()).total_seconds()
+        return min(max(seconds, 0.05), self.idle_seconds)
 
     async def tick(self) -> list[Polled]:
         """Poll every registry that is due and that no other worker is polling."""
