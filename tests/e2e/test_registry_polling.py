@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.processes import fleetwave_server, free_port
+from tests.e2e.processes import FLEETWAVE, clean_env, fleetwave_server, free_port
 from tests.e2e.realparts import Registry, registry, require, wait_until
 
 TOKEN = "e2e-admin-token-0123456789abcdef"
@@ -44,6 +44,38 @@ def server(tmp_path: Path) -> Iterator[httpx.Client]:
         ) as api,
     ):
         yield api
+
+
+def test_the_registries_commands_add_show_change_and_remove_a_registry(
+    server: httpx.Client, tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path / "cli", FLEETWAVE_URL=str(server.base_url), FLEETWAVE_TOKEN=TOKEN)
+
+    def fleetwave(*args: str, stdin: str = "") -> Any:
+        done = subprocess.run(
+            [*FLEETWAVE, "registries", *args, "--json"],
+            env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip().startswith(("{", "[")) else None
+
+    added = fleetwave(
+        "add", "lab", "http://registry.local:5000", "--interval", "30",
+        "--username", USERNAME, "--password-stdin", "--insecure", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert (added["password_set"], added["poll_interval_seconds"]) == (True, 30)
+    assert [r["name"] for r in fleetwave("list")] == ["lab"]
+    changed = fleetwave("update", "lab", "--disable", "--no-password")
+    assert (changed["enabled"], changed["password_set"]) == (False, False)
+    assert fleetwave("show", str(added["id"]))["username"] == USERNAME
+    everything = json.dumps([added, changed])
+    assert PASSWORD not in everything
+    done = subprocess.run(
+        [*FLEETWAVE, "registries", "remove", "lab"], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert fleetwave("list") == []
 
 
 def test_a_push_to_a_registry_without_notifications_rolls_out_within_two_polls(
