@@ -25,6 +25,7 @@ NO_SUCH = {
     "policy_id": "999999",
     "key_id": "999999",
     "token_id": "999999",
+    "registry_id": "999999",
     "username": "no-such-user",
     "control": "pause",
     "endpoint": "no-such-provider",
