@@ -26,10 +26,16 @@ def _registry_url(value: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def _password(value: SecretStr) -> SecretStr:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value.get_secret_value()):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 RegistryName = Annotated[Label, Field(min_length=1, max_length=64)]
 RegistryUrl = Annotated[str, Field(max_length=512), AfterValidator(_registry_url)]
 Interval = Annotated[int, Field(ge=MIN_INTERVAL, le=MAX_INTERVAL)]
-Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
+Password = Annotated[SecretStr, Field(min_length=1, max_length=1024), AfterValidator(_password)]
 
 
 class RegistryCreate(Strict):
