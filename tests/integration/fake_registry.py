@@ -26,6 +26,7 @@ class FakeRegistry:
     auth: str | None = None
     misbehave: str | None = None
     page_size: int = 2
+    realm: str = REALM
     requests: list[str] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -39,7 +40,7 @@ class FakeRegistry:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         url = urlsplit(str(request.url))
-        if str(request.url).startswith(REALM):
+        if str(request.url).startswith(self.realm):
             return self._token(request)
         self.requests.append(f"{request.method} {url.path}")
         refused = self._refused(request, url.path)
@@ -79,7 +80,7 @@ class FakeRegistry:
         repository = path.removeprefix("/v2/").split("/tags/")[0].split("/manifests/")[0]
         if self.auth == "bearer" and given != f"Bearer token-for-{repository}":
             challenge = (
-                f'Bearer realm="{REALM}",service="registry.test",'
+                f'Bearer realm="{self.realm}",service="registry.test",'
                 f'scope="repository:{repository}:pull"'
             )
             return httpx.Response(401, headers={"WWW-Authenticate": challenge})

@@ -209,6 +209,16 @@ async def test_wrong_credentials_are_a_failed_poll_naming_no_secret(
     assert "wrong-0123" not in str(shown) and REALM not in str(shown["last_error"])
 
 
+async def test_credentials_are_not_sent_to_a_plain_http_token_realm_unless_insecure(
+    client: httpx.AsyncClient, container: Container, clock: ManualClock
+) -> None:
+    fake = FakeRegistry({"acme/app": {"1.0.0": OLD}}, auth="bearer", realm="http://auth.test/t")
+    await watched(client, container, fake, username=USERNAME, password=PASSWORD)
+    [polled] = await poll(container, clock)
+    assert polled.error is not None and "plain http" in polled.error
+    assert fake.token_requests == []
+
+
 @pytest.mark.parametrize(
     ("misbehave", "error", "backoff"),
     [

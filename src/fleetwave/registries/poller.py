@@ -197,8 +197,9 @@ class RegistryPoller:
         repositories = polled_repositories(host, [w.pattern.text for w in watches])
         found: dict[str, dict[str, str]] = {}
         async with self.http(row.insecure) as http, asyncio.timeout(LEASE_SECONDS / 2):
+            credentials = Credentials(row.username, password)
             client = RegistryClient(
-                http, row.url, Credentials(row.username, password), self.clock.now()
+                http, row.url, credentials, self.clock.now(), insecure=row.insecure
             )
             for repository in repositories:
                 tags = [

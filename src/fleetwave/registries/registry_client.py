@@ -52,9 +52,16 @@ class Credentials:
 
 class RegistryClient:
     def __init__(
-        self, http: httpx.AsyncClient, url: str, credentials: Credentials, now: datetime
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        credentials: Credentials,
+        now: datetime,
+        *,
+        insecure: bool = False,
     ) -> None:
         self.http, self.url, self.credentials, self.now = http, url.rstrip("/"), credentials, now
+        self.insecure = insecure  # credentials may go over plain http
         self._tokens: dict[str, str] = {}  # scope → bearer token, for this poll
 
     async def tags(self, repository: str) -> list[str]:
@@ -148,8 +155,11 @@ class RegistryClient:
 
     async def _token(self, challenge: Challenge, scope: str) -> str:
         realm = challenge.params["realm"]
-        if urlsplit(realm).scheme not in ("http", "https"):
+        scheme = urlsplit(realm).scheme
+        if scheme not in ("http", "https"):
             raise PollFailed("the token realm is not an http(s) URL")
+        if scheme == "http" and self.credentials.username is not None and not self.insecure:
+            raise PollFailed("the token realm is plain http: credentials go there only if insecure")
         params = {"scope": challenge.params.get("scope", scope)}
         if "service" in challenge.params:
             params["service"] = challenge.params["service"]
