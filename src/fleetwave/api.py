@@ -21,6 +21,7 @@ from fleetwave.last_resort import LastResort
 from fleetwave.ops import routes as ops_routes
 from fleetwave.policies import routes as policy_routes
 from fleetwave.provisioning import routes as provisioning_routes
+from fleetwave.registries import registry_routes
 from fleetwave.registries import routes as webhook_routes
 from fleetwave.rings import routes as ring_routes
 from fleetwave.rollouts import routes as rollout_routes
@@ -47,6 +48,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         stop = asyncio.Event()
         notifier = asyncio.create_task(container.notifier.run(stop))
         monitor = asyncio.create_task(container.monitor.run(stop)) if run_monitor else None
+        poller = asyncio.create_task(container.poller.run(stop)) if run_monitor else None
         last_seen = asyncio.create_task(container.last_seen.run(stop))
         container.target_watch.start_listening()  # the poll cache trusts what it relays
         stream_routes.end_streams_on_exit_signals(container.broadcast, container.target_watch)
@@ -59,6 +61,8 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         container.waker.wake()
         if monitor is not None:
             await monitor
+        if poller is not None:
+            await poller
         await notifier
         await container.db.dispose()
 
@@ -94,6 +98,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
         user_routes.router,
         ui_routes.router,
         webhook_routes.router,
+        registry_routes.router,
     ):
         app.include_router(router)
     if container.settings.metrics_port is None:  # else /metrics has a port of its own

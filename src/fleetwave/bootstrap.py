@@ -20,6 +20,9 @@ from fleetwave.policies.service import PolicyService
 from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
+from fleetwave.registries.poller import RegistryPoller
+from fleetwave.registries.registry_service import RegistryService
+from fleetwave.registries.sealing import Sealer
 from fleetwave.registries.service import WebhookService
 from fleetwave.rings.service import RingService
 from fleetwave.rollouts.broadcast import EventBroadcast
@@ -58,6 +61,8 @@ class Container:
     manager: ImageUpdateManager
     rollouts: RolloutService
     webhooks: WebhookService
+    registries: RegistryService
+    poller: RegistryPoller
     waker: Waker
     monitor: RolloutMonitor
     controls: RolloutControls
@@ -93,6 +98,14 @@ def resolve_webhook_secrets(settings: Settings) -> dict[str, str]:
             log.warning("generated a webhook secret in %s", settings.webhook_secret_path.resolve())
     own = {name: secret.get_secret_value() for name, secret in settings.webhook_secrets.items()}
     return {provider: own.get(provider) or shared or "" for provider in PROVIDERS}
+
+
+def resolve_registry_sealer(settings: Settings) -> Sealer:
+    """The sealer of registry passwords, keyed by the data directory's registry key."""
+    key, created = load_or_create_secret(settings.registry_key_path, "fwr_")
+    if created:
+        log.warning("generated a registry key in %s", settings.registry_key_path.resolve())
+    return Sealer(key)
 
 
 def build(
@@ -136,6 +149,7 @@ def build(
     probes = ServerProbes(db, prober, telemetry)
     planner = DeliveryPlanner(db, clock, manager, waker, telemetry)
     device_logs = DeviceLogs(db, clock, settings)
+    sealer = resolve_registry_sealer(settings)
     monitor = RolloutMonitor(
         db,
         clock,
@@ -166,6 +180,8 @@ def build(
             telemetry,
             answer_wait=settings.webhook_answer_wait,
         ),
+        registries=RegistryService(db, clock, sealer),
+        poller=RegistryPoller(db, clock, planner, sealer, telemetry),
         telemetry=telemetry,
         metrics=FleetMetrics(db, telemetry, settings.max_failure_rate),
         waker=waker,

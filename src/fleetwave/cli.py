@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,13 +155,21 @@ def worker_command() -> None:
         )
         sender = asyncio.create_task(container.notifier.run(stop))
         try:  # with FLEETWAVE_METRICS_PORT, the worker's /metrics is served there
-            await beside(container.monitor.run(stop), metrics_config(container))
+            await beside(
+                _together(container.monitor.run(stop), container.poller.run(stop)),
+                metrics_config(container),
+            )
         finally:
             stop.set()
             await sender
             await container.db.dispose()
 
     asyncio.run(run())
+
+
+async def _together(*runs: Awaitable[None]) -> None:
+    """The worker's loops (the rollout monitor, the registry poller), until all end."""
+    await asyncio.gather(*runs)
 
 
 monitor_cli = typer.Typer(help="The rollout monitor.", no_args_is_help=True)

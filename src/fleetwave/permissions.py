@@ -49,6 +49,12 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/webhooks/{endpoint}"): Credential.registry,
     ("POST", "/api/v1/webhooks/{endpoint}/{secret}"): Credential.registry,
     ("GET", "/api/v1/webhooks/deliveries"): viewer,
+    # polled registries (issue 17): they carry credentials, so admins only
+    ("GET", "/api/v1/registries"): admin,
+    ("POST", "/api/v1/registries"): admin,
+    ("GET", "/api/v1/registries/{registry_id}"): admin,
+    ("PATCH", "/api/v1/registries/{registry_id}"): admin,
+    ("DELETE", "/api/v1/registries/{registry_id}"): admin,
     # devices: operators steer their target states; adding, removing and keys are admin work
     ("GET", "/api/v1/devices"): viewer,
     ("GET", "/api/v1/devices/{uuid}"): viewer,

@@ -212,6 +212,11 @@ class Settings(BaseSettings):
     def webhook_secret_path(self) -> Path:
         return self.data_dir / "webhook-secret"
 
+    @property
+    def registry_key_path(self) -> Path:
+        """The key that seals polled registries' passwords (issue 17), made once."""
+        return self.data_dir / "registry-key"
+
     @field_validator("webhook_secrets")
     @classmethod
     def _known_providers(cls, secrets: dict[str, SecretStr]) -> dict[str, SecretStr]:

@@ -49,6 +49,19 @@ class Telemetry:
                 self.webhooks_deduplicated,
             ):
                 counter.labels(provider=provider)
+        # registries fleetwave polls (issue 17)
+        self.registry_polls = Counter(
+            "fleetwave_registry_polls",
+            "Polls of registries, per registry and result (ok, failed)",
+            ["registry", "result"],
+            registry=registry,
+        )
+        self.registry_pushes_found = Counter(
+            "fleetwave_registry_pushes_found",
+            "New tags or changed digests found by polling, per registry",
+            ["registry"],
+            registry=registry,
+        )
         self.device_polls = Counter(
             "fleetwave_device_polls",
             "Target-state polls answered to authenticated devices (200 or 304)",

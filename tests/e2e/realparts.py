@@ -80,6 +80,7 @@ class Registry:
     address: str  # host:port, as image references name it
     process: subprocess.Popen[bytes]
     log: Path
+    auth: httpx.Auth | None = None  # what pushes need, on a registry that asks for it
 
     def push(self, repository: str, tag: str, *, healthy: bool, crashes: bool = False) -> str:
         """Build the test image and push it with the registry's HTTP API; returns its image ID
@@ -94,7 +95,7 @@ class Registry:
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             }
         ).encode()
-        with httpx.Client(base_url=f"http://{self.address}", timeout=30) as http:
+        with httpx.Client(base_url=f"http://{self.address}", timeout=30, auth=self.auth) as http:
             layer_digest = _upload(http, repository, layer)
             config_digest = _upload(http, repository, config)
             manifest = json.dumps(
@@ -129,6 +130,7 @@ class Registry:
             f"http://{self.address}/v2/{repository}/manifests/{tag}",
             headers={"Accept": OCI_MANIFEST},
             timeout=10,
+            auth=self.auth,
         )
         answer.raise_for_status()
         return answer.headers["Docker-Content-Digest"]
@@ -180,44 +182,54 @@ def _architecture() -> str:
 
 
 @contextmanager
-def registry(workdir: Path, port: int, notify_url: str, secret: str) -> Iterator[Registry]:
-    """``docker-registry`` on 127.0.0.1:port, notifying ``notify_url`` with a header secret."""
+def registry(
+    workdir: Path,
+    port: int,
+    notify_url: str | None,
+    secret: str,
+    *,
+    auth: dict[str, Any] | None = None,
+    push_auth: httpx.Auth | None = None,
+) -> Iterator[Registry]:
+    """``docker-registry`` on 127.0.0.1:port, notifying ``notify_url`` with a header secret
+    (``None``: notifications off); ``auth``: the registry's ``auth`` section, and
+    ``push_auth`` what the tests' pushes then send."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "registry.yml"
-    config.write_text(
-        json.dumps(  # YAML is a superset of JSON
-            {
-                "version": 0.1,
-                "log": {"level": "info", "accesslog": {"disabled": True}},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(workdir / "data")},
-                    "delete": {"enabled": True},
-                },
-                "http": {"addr": f"127.0.0.1:{port}"},
-                "notifications": {
-                    "endpoints": [
-                        {
-                            "name": "fleetwave",
-                            "url": notify_url,
-                            "headers": {"Authorization": [f"Bearer {secret}"]},
-                            "timeout": "3s",
-                            "threshold": 5,
-                            "backoff": "1s",
-                        }
-                    ]
-                },
-            }
-        )
-    )
+    settings: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "info", "accesslog": {"disabled": True}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(workdir / "data")},
+            "delete": {"enabled": True},
+        },
+        "http": {"addr": f"127.0.0.1:{port}"},
+    }
+    if notify_url is not None:
+        settings["notifications"] = {
+            "endpoints": [
+                {
+                    "name": "fleetwave",
+                    "url": notify_url,
+                    "headers": {"Authorization": [f"Bearer {secret}"]},
+                    "timeout": "3s",
+                    "threshold": 5,
+                    "backoff": "1s",
+                }
+            ]
+        }
+    if auth is not None:
+        settings["auth"] = auth
+    config.write_text(json.dumps(settings))  # YAML is a superset of JSON
     log = workdir / "registry.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             ["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
         )
-    found = Registry(f"127.0.0.1:{port}", process, log)
+    found = Registry(f"127.0.0.1:{port}", process, log, push_auth)
     try:
-        wait_until(
-            lambda: httpx.get(f"http://{found.address}/v2/", timeout=1).status_code == 200,
+        wait_until(  # 401: up, and asking for credentials
+            lambda: httpx.get(f"http://{found.address}/v2/", timeout=1).status_code in (200, 401),
             "the registry",
         )
         yield found

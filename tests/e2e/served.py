@@ -42,6 +42,7 @@ class Served:
     csrf_token: str
     username: str
     token_id: int
+    registry_id: int
 
     @property
     def base(self) -> str:
@@ -71,6 +72,7 @@ class Served:
             "secret": [WEBHOOK_SECRET],
             "username": [self.username],
             "token_id": [str(self.token_id)],
+            "registry_id": [str(self.registry_id)],
         }
 
     def row_counts(self) -> dict[str, int]:
@@ -134,6 +136,9 @@ def seed(server: RunningServer, url: str) -> Served:
         session, csrf = dashboard_login(http)
         user = created(http.post("/api/v1/users", json=USER))
         token = created(http.post(f"/api/v1/users/{user['username']}/tokens", json={"name": "t"}))
+        # polled, and failing: nothing listens on port 9 (discard)
+        registry = {"name": "fuzz-registry", "url": "http://127.0.0.1:9"}
+        polled = created(http.post("/api/v1/registries", json=registry))
     return Served(
         server=server,
         database_url=url,
@@ -147,6 +152,7 @@ def seed(server: RunningServer, url: str) -> Served:
         csrf_token=csrf,
         username=user["username"],
         token_id=token["id"],
+        registry_id=polled["id"],
     )
 
 

@@ -105,6 +105,7 @@ def real_path_values(served: Served) -> dict[str, str]:
         "name": "app.js",
         "username": served.username,
         "token_id": str(served.token_id),
+        "registry_id": str(served.registry_id),
     }
 
 
@@ -201,6 +202,22 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
             "name": "fuzz token",
             "expires_at": "2030-01-01T00:00:00Z",
             "role": "viewer",
+        },
+        ("POST", "/api/v1/registries"): {
+            "name": "fuzz-other-registry",
+            "url": "https://registry.fuzz:5000",
+            "poll_interval_seconds": 60,
+            "username": "reader",
+            "password": "a registry password",
+            "insecure": False,
+        },
+        ("PATCH", "/api/v1/registries/{registry_id}"): {
+            "url": "https://registry.fuzz:5000",
+            "poll_interval_seconds": 30,
+            "username": "reader",
+            "password": "another registry password",
+            "insecure": True,
+            "enabled": True,
         },
         ("POST", "/api/v1/webhooks/{endpoint}"): push,
         ("POST", "/api/v1/webhooks/{endpoint}/{secret}"): push,

@@ -26,6 +26,7 @@ NO_SUCH = {
     "name": "no-such-ring",
     "key_id": "999999",
     "token_id": "999999",
+    "registry_id": "999999",
     "username": "no-such-user",
     "control": "pause",
     "endpoint": "no-such-provider",

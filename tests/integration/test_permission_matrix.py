@@ -28,6 +28,7 @@ PATH_VALUES = {
     "name": "no-such-ring",
     "key_id": "999999",
     "token_id": "999999",
+    "registry_id": "999999",
     "control": "pause",
     "endpoint": "dockerhub",
     "secret": "not-the-secret",

@@ -96,7 +96,7 @@ class WebhookService:
             items = parse(provider, payload, headers)
         except PayloadError as exc:
             raise InvalidInput.one("body", f"not a {provider} webhook: {exc}") from None
-        groups = _pushes(items)
+        groups = group_pushes(items)
         pushes = [
             [_request(provider, item, payload) for item in group if isinstance(item, PushedImage)]
             for group in groups
@@ -190,7 +190,7 @@ def _result(tag: Recorded, planned: Mapping[int, UpdateOutcome]) -> dict[str, An
     }
 
 
-def _pushes(items: list[PushedImage | Ignored]) -> list[list[PushedImage | Ignored]]:
+def group_pushes(items: list[PushedImage | Ignored]) -> list[list[PushedImage | Ignored]]:
     """Group a delivery's events by push: same repository and digest (or, without a digest,
     the same delivery), each group's tags in order of preference."""
     groups: dict[tuple[str, str], list[PushedImage | Ignored]] = {}

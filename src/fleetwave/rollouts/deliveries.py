@@ -48,6 +48,7 @@ from fleetwave.telemetry import Telemetry
 
 log = logging.getLogger("fleetwave.deliveries")
 PENDING = "pending"
+POLL = "poll"  # the provider of pushes found by polling a registry (registries/poller.py)
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,7 @@ def _request(row: Any) -> UpdateRequest:
     """The push a recorded delivery announced, as the manager plans it."""
     return UpdateRequest(
         image=parse_image(_reference(row)),
-        triggered_by=f"webhook:{row.provider}",
+        triggered_by=POLL if row.provider == POLL else f"webhook:{row.provider}",
         actor=registry_actor(row.provider),
         delivery=Delivery(row.provider, row.delivery_id),
         payload=row.payload,

@@ -472,3 +472,40 @@ device_rings = Table(
     created_at(),
     updated_at(),
 )
+
+# --- registries fleetwave polls (issue 17) ----------------------------------------------------
+
+# A registry that cannot reach fleetwave with webhooks. The password is sealed with the data
+# directory's registry key (registries/sealing.py), never shown. One worker polls a registry
+# at a time: it locks the row (SKIP LOCKED) while polling.
+registries = Table(
+    "registries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", String(512), nullable=False),
+    Column("poll_interval_seconds", Integer, nullable=False),
+    Column("username", String(255)),
+    Column("password_sealed", Text),
+    Column("insecure", Boolean, nullable=False, server_default=false()),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("next_poll_at", UtcDateTime, nullable=False),
+    Column("last_polled_at", UtcDateTime),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "next_poll_at"),
+)
+
+# What the last poll of each repository found, tag → digest: the next poll's "before".
+registry_repositories = Table(
+    "registry_repositories",
+    metadata,
+    Column(
+        "registry_id", Integer, ForeignKey("registries.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("repository", String(255), primary_key=True),
+    Column("tags", Json, nullable=False),
+    Column("polled_at", UtcDateTime, nullable=False),
+)
