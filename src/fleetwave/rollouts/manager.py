@@ -41,6 +41,7 @@ from fleetwave.domain.version_order import UnfinishedRollout, supersede_refusal
 from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
 from fleetwave.policies.service import enabled_policy_candidates, load_policy
 from fleetwave.rollouts.batches import batch_started
+from fleetwave.rollouts.device_cap import rollout_cap, room
 from fleetwave.rollouts.events import Event, append
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -176,6 +177,8 @@ class ImageUpdateManager:
             return _ignored(image, _nobody_reason(image, plan), downgrade=newer), []
         rollout_id = str(uuidlib.uuid4())
         events = await _supersede(conn, superseded, rollout_id, now)
+        settings = self._rollout_settings(policy, plan.batch_sizes[0] if plan.batch_sizes else 1)
+        first = _first_started(plan, await self._room(conn, rollout_id, strategy, settings))
         pinned = image if policy is None or policy["pin_digest"] else image.with_version(image.tag)
         filters_applied = {
             "policy": choice.explanation,
@@ -194,11 +197,22 @@ class ImageUpdateManager:
             rollout_id,
             pinned,
             filters_applied,
-            self._rollout_settings(policy, plan.batch_sizes[0] if plan.batch_sizes else 1),
+            settings,
+            first,
             now,
         )
-        outcome, begun = await self._begin(conn, rollout, request, plan, now)
+        outcome, begun = await self._begin(conn, rollout, request, first, now)
         return outcome, events + begun
+
+    async def _room(
+        self, conn: AsyncConnection, rollout_id: str, strategy: str, settings: RolloutSettings
+    ) -> int | None:
+        """How many of the first batch may start at once (None: all); only for strategies
+        that start at once, and only under a cap (domain.device_cap)."""
+        if strategy in WAITING:
+            return None
+        cap = rollout_cap(self.settings.max_updating_devices, settings)
+        return await room(conn, rollout_id, cap)
 
     def _rollout_settings(self, policy: dict[str, Any] | None, first_batch: int) -> RolloutSettings:
         """The policy's way of running a rollout, frozen into the rollout; defaults without one.
@@ -244,10 +258,11 @@ class ImageUpdateManager:
         conn: AsyncConnection,
         rollout: Any,
         request: UpdateRequest,
-        plan: RolloutPlan,
+        first: list[str],
         now: datetime,
     ) -> tuple[UpdateOutcome, list[Event]]:
-        """Start the rollout as its strategy says; returns the events to append."""
+        """Start the rollout as its strategy says (``first``: the devices of its first batch
+        that start now); returns the events to append."""
         events = [
             Event(
                 rollout.rollout_id,
@@ -285,7 +300,6 @@ class ImageUpdateManager:
             events.append(Event(rollout.rollout_id, kind, f"rollout is {status.replace('_', ' ')}"))
         else:
             events.append(Event(rollout.rollout_id, "rollout_started", "first batch starting"))
-            first = sorted(d.uuid for d in plan.devices if d.batch_number == 1)
             events += await batch_started(conn, rollout, 1, first, now)  # inserted scheduled
             status = "in_progress"
         outcome = UpdateOutcome(
@@ -494,6 +508,7 @@ async def _insert_rollout(
     image: ImageRef,
     filters_applied: dict[str, Any],
     settings: RolloutSettings,
+    first: list[str],
     now: datetime,
 ) -> Any:
     new_image = image.reference()
@@ -528,18 +543,29 @@ async def _insert_rollout(
         "updated_at": now,
     }
     # a rollout that starts at once writes its first batch scheduled (not pending, then updated)
-    first = None if strategy in WAITING else now
-    rows = await asyncio.to_thread(_device_rows, plan, constants, first)
+    scheduled_at = None if strategy in WAITING else now
+    rows = await asyncio.to_thread(_device_rows, plan, constants, scheduled_at, set(first))
     await insert_rows(conn, device_rows, rows)
     return (
         await conn.execute(select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id))
     ).one()
 
 
+def _first_started(plan: RolloutPlan, limit: int | None) -> list[str]:
+    """The devices of the first batch that start at once: all, or the first ``limit`` by uuid
+    (the batch's order) when a cap leaves less room."""
+    first = sorted(d.uuid for d in plan.devices if d.batch_number == 1)
+    return first if limit is None else first[:limit]
+
+
 def _device_rows(
-    plan: RolloutPlan, constants: dict[str, Any], first_scheduled_at: datetime | None
+    plan: RolloutPlan,
+    constants: dict[str, Any],
+    first_scheduled_at: datetime | None,
+    started: set[str],
 ) -> list[dict[str, Any]]:
-    """The rollout's device rows; the first batch's ``scheduled`` if ``first_scheduled_at``."""
+    """The rollout's device rows; those ``started`` are ``scheduled`` if
+    ``first_scheduled_at``, the others ``pending``."""
     scheduled = {"status": "scheduled", "scheduled_at": first_scheduled_at}
     pending = {"status": "pending", "scheduled_at": None}
     return [
@@ -549,7 +575,7 @@ def _device_rows(
             "old_image_tag": d.old_tag,
             "old_images": d.old_images,
         }
-        | (scheduled if first_scheduled_at and d.batch_number == 1 else pending)
+        | (scheduled if first_scheduled_at and d.uuid in started else pending)
         | constants
         for d in plan.devices
     ]
