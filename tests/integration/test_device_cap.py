@@ -27,9 +27,7 @@ async def in_flight(container: Container) -> int:
     rows = device_rollout_status.c
     async with container.db.read() as conn:
         count: int = (
-            await conn.execute(
-                select(func.count()).where(rows.status.in_(IN_FLIGHT_STATUSES))
-            )
+            await conn.execute(select(func.count()).where(rows.status.in_(IN_FLIGHT_STATUSES)))
         ).scalar_one()
     return count
 
@@ -111,3 +109,15 @@ async def _other_fleet(client: httpx.AsyncClient, count: int) -> list[ScriptedDe
         devices.append(ScriptedDevice(client, device))
         await devices[-1].report("iotistic/other:v1")
     return devices
+
+
+@pytest.mark.parametrize("cap", [0, -5])
+async def test_a_policy_cap_of_zero_or_below_is_refused(
+    client: httpx.AsyncClient, cap: int
+) -> None:
+    response = await client.post(
+        "/api/v1/image-policies",
+        json={"image_pattern": "iotistic/myapp:*", "max_concurrent_devices": cap},
+    )
+    assert response.status_code == 422, response.text
+    assert "max_concurrent_devices" in response.text

@@ -95,6 +95,18 @@ class PolicyFields(Strict):
     offline_grace_minutes: int = Field(default=30, ge=0, le=43200)
     soak_seconds: int = Field(default=60, ge=0, le=86400)
     approve_each_batch: bool = False
+    max_concurrent_devices: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="devices of one rollout in flight at once (scheduled to health checking); "
+        "unset: only the fleet-wide cap FLEETWAVE_MAX_UPDATING_DEVICES, if any",
+    )
+    continuous: bool = Field(
+        default=True,
+        description="after a rollout completed, a device that appears on its old image gets "
+        "the rollout's image directly",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -210,6 +222,8 @@ class PolicyRead(BaseModel):
     offline_grace_minutes: int
     soak_seconds: int
     approve_each_batch: bool
+    max_concurrent_devices: int | None = None
+    continuous: bool = True
     effective_health_checks: list[dict[str, Any]] = Field(
         description="the checks a rollout runs: the configured ones, or the default"
     )

@@ -243,6 +243,7 @@ class ImageUpdateManager:
             window_end=policy["maintenance_window_end"],
             window_timezone=policy["maintenance_window_timezone"],
             health_checks=tuple(policy["effective_health_checks"]),
+            max_concurrent_devices=policy.get("max_concurrent_devices"),
         )
 
     def _fractions(self, strategy: str, policy: dict[str, Any] | None) -> list[float]:

@@ -231,6 +231,9 @@ image_update_policies = Table(
     Column("offline_grace_minutes", Integer, nullable=False, server_default="30"),
     Column("soak_seconds", Integer, nullable=False, server_default="60"),
     Column("approve_each_batch", Boolean, nullable=False, server_default=false()),
+    # issue 16: a policy's own cap on devices in flight; continuous rollouts (0010)
+    Column("max_concurrent_devices", Integer),
+    Column("continuous", Boolean, nullable=False, server_default=true()),
     CheckConstraint(one_of("update_strategy", UPDATE_STRATEGIES), name="update_strategy"),
     CheckConstraint(
         "semver_policy IS NULL OR " + one_of("semver_policy", SEMVER_RULES), name="semver_policy"
