@@ -25,6 +25,7 @@ class RolloutSettings:
     window_timezone: str = "UTC"
     health_checks: tuple[dict[str, Any], ...] = ()
     max_concurrent_devices: int | None = None  # the policy's own cap on devices in flight
+    continuous: bool = True  # after completing, devices appearing on the old image join it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class RolloutSettings:
             "maintenance_window_timezone": self.window_timezone,
             "health_checks": list(self.health_checks),
             "max_concurrent_devices": self.max_concurrent_devices,
+            "continuous": self.continuous,
         }
 
     @classmethod
@@ -65,6 +67,7 @@ class RolloutSettings:
             window_timezone=data.get("maintenance_window_timezone") or "UTC",
             health_checks=tuple(data.get("health_checks") or ()),
             max_concurrent_devices=data.get("max_concurrent_devices"),
+            continuous=bool(data.get("continuous", True)),
         )
 
     @property

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, text, update
+from sqlalchemy import ColumnElement, Select, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
@@ -244,6 +244,7 @@ class ImageUpdateManager:
             window_timezone=policy["maintenance_window_timezone"],
             health_checks=tuple(policy["effective_health_checks"]),
             max_concurrent_devices=policy.get("max_concurrent_devices"),
+            continuous=bool(policy.get("continuous", True)),
         )
 
     def _fractions(self, strategy: str, policy: dict[str, Any] | None) -> list[float]:
@@ -335,6 +336,27 @@ def _nobody_reason(image: ImageRef, plan: RolloutPlan) -> str:
     return f"no device needs {version}: none runs {image.familiar} (after the filters)"
 
 
+def tag_rule_of(rollout: Any) -> TagRule:
+    """The tag rule a rollout was planned with (recorded in its ``filters_applied``)."""
+    rule = (rollout.filters_applied or {}).get("tag_rule") or {}
+    return TagRule(
+        semver=rule.get("semver"),
+        allow_prerelease=bool(rule.get("allow_prerelease")),
+        include=tuple(rule.get("include") or ()),
+        exclude=tuple(rule.get("exclude") or ()),
+    )
+
+
+def filters_of(rollout: Any) -> DeviceFilters:
+    """The device filters a rollout was planned with (recorded in its ``filters_applied``)."""
+    given = (rollout.filters_applied or {}).get("filters") or {}
+    return DeviceFilters(
+        fleet_id=given.get("fleet_id"),
+        device_tags=given.get("device_tags") or {},
+        device_uuids=given.get("device_uuids"),
+    )
+
+
 def _tag_rule(policy: dict[str, Any] | None) -> TagRule:
     if policy is None:
         return TagRule()
@@ -377,14 +399,34 @@ async def _candidates(
     settings: Settings,
 ) -> list[Candidate]:
     """Devices whose target runs the repository, after the filters — one query."""
-    conditions: list[ColumnElement[bool]] = [device_target_images.c.repository == image.repository]
+    result = await conn.stream(
+        candidate_rows(image.repository, filters, now, settings)
+        .order_by(
+            device_target_images.c.device_uuid,
+            device_target_images.c.app_id,
+            device_target_images.c.service_name,
+        )
+        .execution_options(yield_per=CHUNK_ROWS)
+    )
+    rows = [row async for chunk in result.partitions() for row in chunk]  # the loop runs between
+    return await asyncio.to_thread(grouped_by_device, rows)
+
+
+CHUNK_ROWS = 10_000
+
+
+def candidate_rows(
+    repository: str, filters: DeviceFilters, now: datetime, settings: Settings
+) -> Select[Any]:
+    """The services of devices whose target runs ``repository``, after the filters."""
+    conditions: list[ColumnElement[bool]] = [device_target_images.c.repository == repository]
     if filters.fleet_id is not None:
         conditions.append(devices.c.fleet_id == filters.fleet_id)
     for key, value in filters.device_tags.items():
         conditions.append(devices.c.tags[key].as_string() == value)
     if filters.device_uuids is not None:
         conditions.append(devices.c.uuid.in_(filters.device_uuids))
-    result = await conn.stream(
+    return (
         select(
             device_target_images.c.device_uuid,
             device_target_images.c.app_id,
@@ -396,21 +438,10 @@ async def _candidates(
         )
         .join(devices, devices.c.uuid == device_target_images.c.device_uuid)
         .where(*conditions)
-        .order_by(
-            device_target_images.c.device_uuid,
-            device_target_images.c.app_id,
-            device_target_images.c.service_name,
-        )
-        .execution_options(yield_per=CHUNK_ROWS)
     )
-    rows = [row async for chunk in result.partitions() for row in chunk]  # the loop runs between
-    return await asyncio.to_thread(_grouped_by_device, rows)
 
 
-CHUNK_ROWS = 10_000
-
-
-def _grouped_by_device(rows: Sequence[Any]) -> list[Candidate]:
+def grouped_by_device(rows: Sequence[Any]) -> list[Candidate]:
     """One candidate per device from its services' rows (ordered by device)."""
     grouped: dict[str, tuple[bool, list[ServiceImage]]] = {}
     services: dict[tuple[Any, ...], ServiceImage] = {}  # a fleet runs few distinct ones

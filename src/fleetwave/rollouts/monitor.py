@@ -41,12 +41,14 @@ from fleetwave.domain.engine import (
 )
 from fleetwave.domain.not_applying import flag_after
 from fleetwave.domain.rollout_settings import RolloutSettings
+from fleetwave.domain.vocabulary import devices as devices_count
 from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.deliveries import DeliveryPlanner
 from fleetwave.rollouts.device_cap import rollout_cap, room, schedule_pending
 from fleetwave.rollouts.device_moves import move, restore_devices, retarget_devices, update_rollout
 from fleetwave.rollouts.events import Event, append
 from fleetwave.rollouts.health import ServerProbes, judge
+from fleetwave.rollouts.late_joiners import LateJoiners
 from fleetwave.rollouts.not_applying import flag_not_applying
 from fleetwave.rollouts.waker import Waker
 from fleetwave.settings import Settings
@@ -91,6 +93,7 @@ class RolloutMonitor:
         self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
         self.probes, self.telemetry, self.deliveries = probes, telemetry, deliveries
         self.chores = chores
+        self.joiners = LateJoiners(db, settings)
 
     async def tick(self) -> list[Advanced]:
         started = time.perf_counter()
@@ -104,6 +107,7 @@ class RolloutMonitor:
         for chore in self.chores:
             if (done := await chore.tidy(self.clock.now())) is not None:
                 results.append(Advanced("-", [done]))
+        results += _joined(await self.joiners.join(self.clock.now()))
         async with self.db.read() as conn:
             ids = list(
                 (
@@ -389,6 +393,14 @@ class RolloutMonitor:
             if apply is not None:  # Wait does nothing
                 events += await apply(conn, rollout.rollout_id, action, now)
         return events
+
+
+def _joined(events: list[Event]) -> list[Advanced]:
+    """One line per rollout that late joiners joined, for the logs."""
+    joined: dict[str, int] = {}
+    for event in events:
+        joined[event.rollout_id] = joined.get(event.rollout_id, 0) + 1
+    return [Advanced(rid, [f"{devices_count(n)} joined late"]) for rid, n in joined.items()]
 
 
 async def _finish_batch(

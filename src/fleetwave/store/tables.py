@@ -90,6 +90,7 @@ devices = Table(
     created_at(),
     updated_at(),
     Index(None, "fleet_id"),
+    Index(None, "created_at"),  # late joiners: devices registered since the last look (0010)
 )
 
 device_target_state = Table(
@@ -125,6 +126,7 @@ device_current_state = Table(
     Column("reported_at", UtcDateTime, nullable=False),
     # sha-256 of the report's content and the target ETag it was judged against
     Column("report_digest", String(64)),
+    Index(None, "reported_at"),  # late joiners: reports that changed since the last look (0010)
 )
 
 device_target_images = Table(

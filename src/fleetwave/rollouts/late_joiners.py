@@ -1,0 +1,191 @@
+"""Late joiners: devices that appear on a rollout's old image after it was planned join it.
+
+The monitor looks for them once a tick, not the request: a registration or a report adds no
+statement to the device's hot path. It asks only about devices registered, or whose report
+changed (a report that changes nothing is never written: ``DeviceProtocol.report``), since
+its previous look — ``devices.created_at`` and ``device_current_state.reported_at`` after a
+watermark, both indexed — with one set-based query per joinable rollout (the newest rollout
+of each image, unfinished, or completed and continuous). The first look after a worker
+starts covers every device, so nothing is missed while no worker ran; a look overlaps the
+previous one by a minute, so a report committed late is not missed either (joining twice is
+impossible: a device already in the rollout is left out, under the rollout's lock).
+
+Joiners are written ``pending`` into the batch ``domain.late_joiners`` chooses, the rollout's
+totals and batch sizes grow, and each gets a ``device_joined`` event; the monitor's top-up
+(within the caps) then gives them the new image as for any device of a running batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fleetwave.domain.images import parse_image
+from fleetwave.domain.late_joiners import grown, joining_batch, joins
+from fleetwave.domain.rollout_plan import plan_rollout
+from fleetwave.domain.rollout_settings import RolloutSettings
+from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
+from fleetwave.rollouts.events import Event, append
+from fleetwave.rollouts.manager import candidate_rows, filters_of, grouped_by_device, tag_rule_of
+from fleetwave.settings import Settings
+from fleetwave.store.db import Database
+from fleetwave.store.tables import device_current_state, image_rollouts
+from fleetwave.store.tables import device_rollout_status as device_rows
+from fleetwave.store.tables import devices as device_table
+
+OVERLAP = timedelta(minutes=1)  # a look reaches back this far before the previous one
+
+
+class LateJoiners:
+    """Finds late joiners for the monitor, remembering when it last looked."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db, self.settings = db, settings
+        self.since: datetime | None = None  # None: the next look covers every device
+
+    async def join(self, now: datetime) -> list[Event]:
+        """Join the devices that appeared since the last look; returns the events written."""
+        since = None if self.since is None else self.since - OVERLAP
+        async with self.db.read() as conn:
+            rollouts = await _joinable(conn)
+        events: list[Event] = []
+        for rollout_id in rollouts:
+            async with self.db.transaction() as conn:
+                joined = await self._join_rollout(conn, rollout_id, since, now)
+                await append(conn, joined, now)
+            events += joined
+        self.since = now
+        return events
+
+    async def _join_rollout(
+        self, conn: AsyncConnection, rollout_id: str, since: datetime | None, now: datetime
+    ) -> list[Event]:
+        rollout = await _lock(conn, rollout_id)
+        if rollout is None or not rollout.settings:
+            return []
+        settings = RolloutSettings.from_json(rollout.settings)
+        if not joins(rollout.status, settings.continuous):
+            return []
+        rows = await _newcomers(conn, rollout, since, now, self.settings)
+        if not rows:
+            return []
+        candidates = await asyncio.to_thread(grouped_by_device, rows)
+        plan = plan_rollout(
+            candidates,
+            new_tag=rollout.new_tag,
+            new_digest=rollout.digest,
+            rule=tag_rule_of(rollout),
+            fractions=[1.0],
+        )
+        if not plan.devices:
+            return []
+        return await _write(conn, rollout, settings, plan.devices, now)
+
+
+async def _lock(conn: AsyncConnection, rollout_id: str) -> Any:
+    """The rollout's row, locked as the monitor locks it (the order every writer follows)."""
+    query = select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def _joinable(conn: AsyncConnection) -> list[str]:
+    """The newest rollout of each image, if it may take joiners (checked again, locked)."""
+    newest = (
+        select(func.max(image_rollouts.c.id))
+        .group_by(image_rollouts.c.image_name)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(image_rollouts.c.rollout_id).where(
+            image_rollouts.c.id.in_(newest),
+            image_rollouts.c.status.in_((*ACTIVE_ROLLOUT_STATUSES, "completed")),
+        )
+    )
+    return list(rows.scalars())
+
+
+async def _newcomers(
+    conn: AsyncConnection, rollout: Any, since: datetime | None, now: datetime, settings: Settings
+) -> Sequence[Any]:
+    """Services of devices on the rollout's repository, within its filters, not in it yet,
+    registered or reporting a change since ``since`` — one query."""
+    repository = parse_image(rollout.image_name).repository
+    query = candidate_rows(repository, filters_of(rollout), now, settings).where(
+        ~exists().where(
+            device_rows.c.rollout_id == rollout.rollout_id,
+            device_rows.c.device_uuid == device_table.c.uuid,
+        )
+    )
+    if since is not None:
+        reported = select(device_current_state.c.device_uuid).where(
+            device_current_state.c.reported_at >= since
+        )
+        query = query.where(
+            or_(device_table.c.created_at >= since, device_table.c.uuid.in_(reported))
+        )
+    return list(await conn.execute(query.order_by(device_table.c.uuid)))
+
+
+async def _write(
+    conn: AsyncConnection,
+    rollout: Any,
+    settings: RolloutSettings,
+    joiners: Sequence[Any],
+    now: datetime,
+) -> list[Event]:
+    sizes = list(rollout.batch_sizes or [])
+    joining = joining_batch(
+        rollout.status, rollout.current_batch, len(sizes), rollout.current_batch_finished_at
+    )
+    await conn.execute(
+        insert(device_rows),
+        [
+            {
+                "rollout_id": rollout.rollout_id,
+                "device_uuid": d.uuid,
+                "batch_number": joining.batch,
+                "status": "pending",
+                "old_image_tag": d.old_tag,
+                "old_images": d.old_images,
+                "new_image_tag": rollout.new_tag,
+                "new_image": rollout.new_image,
+                "max_retries": settings.max_retries,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for d in joiners
+        ],
+    )
+    values: dict[str, Any] = {
+        "total_devices": rollout.total_devices + len(joiners),
+        "batch_sizes": grown(sizes, joining.batch, len(joiners)),
+        "updated_at": now,
+    }
+    if joining.reopens:
+        values |= {"current_batch_finished_at": None}
+    if joining.continuous:
+        values |= {"status": "in_progress", "completed_at": None}
+    await conn.execute(
+        update(image_rollouts)
+        .where(image_rollouts.c.rollout_id == rollout.rollout_id)
+        .values(**values)
+    )
+    how = "continuous rollout: " if joining.continuous else ""
+    events = [
+        Event(
+            rollout.rollout_id,
+            "device_joined",
+            f"{how}joined batch {joining.batch} from {d.old_tag or 'its old image'}",
+            {"batch": joining.batch, "continuous": joining.continuous},
+            device_uuid=d.uuid,
+        )
+        for d in joiners
+    ]
+    return events
