@@ -138,3 +138,29 @@ async def test_a_policy_not_continuous_leaves_a_completed_rollout_alone(
     await tick(container)
     assert (await rollout(client, rollout_id))["status"] == "completed"
     assert await late.target_image() == OLD
+
+
+async def test_a_late_joiner_on_images_of_two_rollouts_joins_each_with_its_own_service(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    await policy(client, update_strategy="auto", health_check_enabled=False)
+    await policy(
+        client, image_pattern="iotistic/other:*", update_strategy="auto", health_check_enabled=False
+    )
+    await fleet_of(client, 1)
+    await newcomer(client, "other-0", "iotistic/other:v1.0.0")
+    mine = await push(client)
+    other = (
+        await client.post("/api/v1/images/trigger-update", json={"image": "iotistic/other:v1.1.0"})
+    ).json()["rollout_id"]
+    apps = target_apps(OLD) | target_apps("iotistic/other:v1.0.0", app_id=1002)
+    both = ScriptedDevice(client, await register_device(client, uuid="both", apps=apps))
+    await tick(container)
+
+    assert (await device_rows(client, mine))["both"]["old_images"] == {"1001/app": OLD}
+    assert (await device_rows(client, other))["both"]["old_images"] == {
+        "1002/app": "iotistic/other:v1.0.0"
+    }
+    target = await both.target()
+    assert target["1001"]["services"][0]["imageName"] == NEW
+    assert target["1002"]["services"][0]["imageName"] == "iotistic/other:v1.1.0"
