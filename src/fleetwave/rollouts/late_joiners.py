@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.images import parse_image
 from fleetwave.domain.late_joiners import grown, joining_batch, joins
-from fleetwave.domain.rollout_plan import plan_rollout
+from fleetwave.domain.rollout_plan import PlannedDevice, plan_rollout
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
 from fleetwave.rollouts.events import Event, append
@@ -49,12 +49,16 @@ class LateJoiners:
         self.since: datetime | None = None  # None: the next look covers every device
 
     async def join(self, now: datetime) -> list[Event]:
-        """Join the devices that appeared since the last look; returns the events written."""
+        """Join the devices that appeared since the last look; returns the events written.
+
+        Each rollout is first looked at without a lock (the usual answer: nobody new), and
+        locked only to write its joiners, so the monitor's turns are not held up."""
         since = None if self.since is None else self.since - OVERLAP
-        async with self.db.read() as conn:
-            rollouts = await _joinable(conn)
         events: list[Event] = []
-        for rollout_id in rollouts:
+        async with self.db.read() as conn:
+            rollouts = [r for r in await _joinable(conn) if self._joiners(r) is not None]
+            found = [r.rollout_id for r in rollouts if await self._plan(conn, r, since, now)]
+        for rollout_id in found:
             async with self.db.transaction() as conn:
                 joined = await self._join_rollout(conn, rollout_id, since, now)
                 await append(conn, joined, now)
@@ -62,15 +66,17 @@ class LateJoiners:
         self.since = now
         return events
 
-    async def _join_rollout(
-        self, conn: AsyncConnection, rollout_id: str, since: datetime | None, now: datetime
-    ) -> list[Event]:
-        rollout = await _lock(conn, rollout_id)
-        if rollout is None or not rollout.settings:
-            return []
+    def _joiners(self, rollout: Any) -> RolloutSettings | None:
+        """The rollout's settings if it takes late joiners."""
+        if not rollout.settings:
+            return None
         settings = RolloutSettings.from_json(rollout.settings)
-        if not joins(rollout.status, settings.continuous):
-            return []
+        return settings if joins(rollout.status, settings.continuous) else None
+
+    async def _plan(
+        self, conn: AsyncConnection, rollout: Any, since: datetime | None, now: datetime
+    ) -> list[PlannedDevice]:
+        """The devices that would join, planned as at push time (tag rule, old images)."""
         rows = await _newcomers(conn, rollout, since, now, self.settings)
         if not rows:
             return []
@@ -82,9 +88,17 @@ class LateJoiners:
             rule=tag_rule_of(rollout),
             fractions=[1.0],
         )
-        if not plan.devices:
+        return plan.devices
+
+    async def _join_rollout(
+        self, conn: AsyncConnection, rollout_id: str, since: datetime | None, now: datetime
+    ) -> list[Event]:
+        rollout = await _lock(conn, rollout_id)
+        settings = None if rollout is None else self._joiners(rollout)
+        if settings is None:
             return []
-        return await _write(conn, rollout, settings, plan.devices, now)
+        joiners = await self._plan(conn, rollout, since, now)  # again, under the lock
+        return await _write(conn, rollout, settings, joiners, now) if joiners else []
 
 
 async def _lock(conn: AsyncConnection, rollout_id: str) -> Any:
@@ -95,20 +109,20 @@ async def _lock(conn: AsyncConnection, rollout_id: str) -> Any:
     return (await conn.execute(query)).first()
 
 
-async def _joinable(conn: AsyncConnection) -> list[str]:
-    """The newest rollout of each image, if it may take joiners (checked again, locked)."""
+async def _joinable(conn: AsyncConnection) -> list[Any]:
+    """The newest rollout of each image, unfinished or completed (``joins`` says the rest)."""
     newest = (
         select(func.max(image_rollouts.c.id))
         .group_by(image_rollouts.c.image_name)
         .scalar_subquery()
     )
     rows = await conn.execute(
-        select(image_rollouts.c.rollout_id).where(
+        select(image_rollouts).where(
             image_rollouts.c.id.in_(newest),
             image_rollouts.c.status.in_((*ACTIVE_ROLLOUT_STATUSES, "completed")),
         )
     )
-    return list(rows.scalars())
+    return list(rows)
 
 
 async def _newcomers(
