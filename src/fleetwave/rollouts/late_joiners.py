@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, case, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.images import parse_image
@@ -34,7 +34,7 @@ from fleetwave.rollouts.events import Event, append
 from fleetwave.rollouts.manager import candidate_rows, filters_of, grouped_by_device, tag_rule_of
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
-from fleetwave.store.tables import device_current_state, image_rollouts
+from fleetwave.store.tables import device_current_state, device_target_images, image_rollouts
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import devices as device_table
 
@@ -57,7 +57,12 @@ class LateJoiners:
         events: list[Event] = []
         async with self.db.read() as conn:
             rollouts = [r for r in await _joinable(conn) if self._joiners(r) is not None]
-            found = [r.rollout_id for r in rollouts if await self._plan(conn, r, since, now)]
+            touched = await _touched(conn, rollouts, since)
+            found = [
+                r.rollout_id
+                for r in rollouts
+                if r.rollout_id in touched and await self._plan(conn, r, since, now)
+            ]
         for rollout_id in found:
             async with self.db.transaction() as conn:
                 joined = await self._join_rollout(conn, rollout_id, since, now)
@@ -125,6 +130,41 @@ async def _joinable(conn: AsyncConnection) -> list[Any]:
     return list(rows)
 
 
+def _changed_since(since: datetime) -> ColumnElement[bool]:
+    """Devices registered, or whose report changed, since ``since`` (both indexed)."""
+    reported = select(device_current_state.c.device_uuid).where(
+        device_current_state.c.reported_at >= since
+    )
+    return or_(device_table.c.created_at >= since, device_table.c.uuid.in_(reported))
+
+
+async def _touched(
+    conn: AsyncConnection, rollouts: Sequence[Any], since: datetime | None
+) -> set[str]:
+    """The rollouts that devices changed since ``since`` run the repository of, without
+    being in them — one query for all rollouts, the usual answer none (before the filters
+    and the tag rule, which ``_newcomers`` and the plan then apply to those few)."""
+    if not rollouts:
+        return set()
+    by_repository = {parse_image(r.image_name).repository: r.rollout_id for r in rollouts}
+    rollout_of = case(by_repository, value=device_target_images.c.repository)
+    query = (
+        select(rollout_of)
+        .join(device_table, device_table.c.uuid == device_target_images.c.device_uuid)
+        .where(
+            device_target_images.c.repository.in_(by_repository),
+            ~exists().where(
+                device_rows.c.rollout_id == rollout_of,
+                device_rows.c.device_uuid == device_target_images.c.device_uuid,
+            ),
+        )
+        .distinct()
+    )
+    if since is not None:
+        query = query.where(_changed_since(since))
+    return set((await conn.execute(query)).scalars())
+
+
 async def _newcomers(
     conn: AsyncConnection, rollout: Any, since: datetime | None, now: datetime, settings: Settings
 ) -> Sequence[Any]:
@@ -138,12 +178,7 @@ async def _newcomers(
         )
     )
     if since is not None:
-        reported = select(device_current_state.c.device_uuid).where(
-            device_current_state.c.reported_at >= since
-        )
-        query = query.where(
-            or_(device_table.c.created_at >= since, device_table.c.uuid.in_(reported))
-        )
+        query = query.where(_changed_since(since))
     return list(await conn.execute(query.order_by(device_table.c.uuid)))
 
 
