@@ -159,6 +159,12 @@ class Settings(BaseSettings):
         description="devices scheduled, pulling, updating or health checking at once, across "
         "all rollouts; unset: no cap",
     )
+    late_joiner_interval: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="seconds between the monitor's looks for late joiners (at most one a tick)",
+    )
 
     @field_validator("staged_batches")
     @classmethod

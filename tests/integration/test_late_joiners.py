@@ -9,9 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
+from fleetwave.settings import Settings
 from tests.integration.engine import (
     NEW,
     OLD,
@@ -24,6 +26,11 @@ from tests.integration.engine import (
 )
 from tests.integration.factories import register_device, target_apps
 from tests.integration.pipeline import policy
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"late_joiner_interval": 0})  # a look every tick
 
 
 async def newcomer(

@@ -47,12 +47,16 @@ class LateJoiners:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db, self.settings = db, settings
         self.since: datetime | None = None  # None: the next look covers every device
+        self.every = timedelta(seconds=settings.late_joiner_interval)
 
     async def join(self, now: datetime) -> list[Event]:
         """Join the devices that appeared since the last look; returns the events written.
 
         Each rollout is first looked at without a lock (the usual answer: nobody new), and
-        locked only to write its joiners, so the monitor's turns are not held up."""
+        locked only to write its joiners, so the monitor's turns are not held up. With a fast
+        monitor, looks are spaced ``FLEETWAVE_LATE_JOINER_INTERVAL`` apart."""
+        if self.since is not None and now < self.since + self.every:
+            return []
         since = None if self.since is None else self.since - OVERLAP
         events: list[Event] = []
         async with self.db.read() as conn:
