@@ -1,11 +1,13 @@
 """Late joiners: devices that appear on a rollout's old image after it was planned join it.
 
-The monitor looks for them once a tick, not the request: a registration or a report adds no
+The monitor looks for them (at most once a tick, ``FLEETWAVE_LATE_JOINER_INTERVAL`` apart),
+not the request: a registration or a report adds no
 statement to the device's hot path. It asks only about devices registered, or whose report
 changed (a report that changes nothing is never written: ``DeviceProtocol.report``), since
 its previous look — ``devices.created_at`` and ``device_current_state.reported_at`` after a
-watermark, both indexed — with one set-based query per joinable rollout (the newest rollout
-of each image, unfinished, or completed and continuous). The first look after a worker
+watermark, both indexed — with one set-based query over the joinable rollouts (the newest
+rollout of each image, unfinished, or completed and continuous), then one for each rollout
+that has newcomers. The first look after a worker
 starts covers every device, so nothing is missed while no worker ran; a look overlaps the
 previous one by a minute, so a report committed late is not missed either (joining twice is
 impossible: a device already in the rollout is left out, under the rollout's lock).
