@@ -152,6 +152,19 @@ class Settings(BaseSettings):
         default=timedelta(days=7),
         description="log lines received longer ago than this are deleted (e.g. 7d, 12h)",
     )
+    # --- fleet-wide cap on devices updating at once (issue 16, part 3) ---
+    max_updating_devices: int | None = Field(
+        default=None,
+        gt=0,
+        description="devices scheduled, pulling, updating or health checking at once, across "
+        "all rollouts; unset: no cap",
+    )
+    late_joiner_interval: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="seconds between the monitor's looks for late joiners (at most one a tick)",
+    )
 
     @field_validator("staged_batches")
     @classmethod

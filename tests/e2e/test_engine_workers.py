@@ -57,7 +57,7 @@ SEED = int(os.environ.get("FLEETWAVE_E2E_SEED") or random.randrange(1 << 32))
 
 @asynccontextmanager
 async def fleetwave_app(
-    url: str, data_dir: Path
+    url: str, data_dir: Path, **overrides: Any
 ) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
     settings = Settings(
         database_url=url,
@@ -65,6 +65,7 @@ async def fleetwave_app(
         webhook_secret=SecretStr(WEBHOOK_SECRET),
         data_dir=data_dir,
         register_rate_per_minute=100_000,
+        **overrides,
     )
     container = build(settings)
     transport = httpx.ASGITransport(app=create_app(container))

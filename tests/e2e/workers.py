@@ -98,12 +98,17 @@ class Worker(WorkerOutput):
 
     @classmethod
     async def start(
-        cls, name: str, database_url: str, data_dir: Path, interval: float = 0.05
+        cls,
+        name: str,
+        database_url: str,
+        data_dir: Path,
+        interval: float = 0.05,
+        env: dict[str, str] | None = None,
     ) -> Worker:
         process = await asyncio.create_subprocess_exec(
             *FLEETWAVE,
             "worker",
-            env=worker_env(data_dir, database_url, name, interval),
+            env=worker_env(data_dir, database_url, name, interval) | (env or {}),
             cwd=data_dir,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fleetwave.domain.device_cap import partly_started
 from fleetwave.domain.not_applying import waiting_note
 from fleetwave.domain.rollout_figures import offline_note, waiting_devices
 from fleetwave.domain.rollout_settings import RolloutSettings
@@ -43,6 +44,7 @@ class RolloutSnapshot:
     gate_accepted_failures: int | None = None
     not_applying: int = 0  # devices flagged "not applying its target" (domain.not_applying)
     offline: int = 0  # unfinished devices of the current batch that are offline (views only)
+    cap_note: str | None = None  # the cap that holds devices back (domain.device_cap), if any
 
     @property
     def total_batches(self) -> int:
@@ -145,7 +147,7 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
     if snapshot.status == "paused":
         return actions + [Wait(_noting_stalls("paused", snapshot))]
     if batch >= snapshot.total_batches:
-        reason = "the last batch is still running"
+        reason = _held_by_cap(snapshot, batch) or "the last batch is still running"
         unfinished = snapshot.in_batch(batch, UNFINISHED_DEVICE_STATUSES)
         if (offline := offline_note(snapshot.offline, unfinished)) is not None:
             reason += f" ({devices(unfinished)} not finished, {offline})"
@@ -161,9 +163,20 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
         ]
     if batch > 0 and not batch_done:
         in_flight = snapshot.in_batch(batch, UNFINISHED_DEVICE_STATUSES)
-        reason = f"batch {batch} has {waiting_devices(in_flight, snapshot.offline)}"
+        reason = _held_by_cap(snapshot, batch) or (
+            f"batch {batch} has {waiting_devices(in_flight, snapshot.offline)}"
+        )
         return actions + [Wait(_noting_stalls(reason, snapshot))]
     return actions + [_next_batch(snapshot, batch + 1, finished_at)]
+
+
+def _held_by_cap(snapshot: RolloutSnapshot, batch: int) -> str | None:
+    """The current batch started in part: a cap holds its pending devices back."""
+    pending = snapshot.in_batch(batch, ("pending",))
+    if batch == 0 or not pending or snapshot.cap_note is None:
+        return None
+    size = sum(snapshot.counts.get(batch, {}).values())
+    return partly_started(batch, size - pending, size, snapshot.cap_note)
 
 
 def _noting_stalls(reason: str, snapshot: RolloutSnapshot) -> str:

@@ -24,6 +24,8 @@ class RolloutSettings:
     window_end: time | None = None
     window_timezone: str = "UTC"
     health_checks: tuple[dict[str, Any], ...] = ()
+    max_concurrent_devices: int | None = None  # the policy's own cap on devices in flight
+    continuous: bool = True  # after completing, devices appearing on the old image join it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,8 @@ class RolloutSettings:
             "maintenance_window_end": _clock(self.window_end),
             "maintenance_window_timezone": self.window_timezone,
             "health_checks": list(self.health_checks),
+            "max_concurrent_devices": self.max_concurrent_devices,
+            "continuous": self.continuous,
         }
 
     @classmethod
@@ -62,6 +66,8 @@ class RolloutSettings:
             window_end=_time(data.get("maintenance_window_end")),
             window_timezone=data.get("maintenance_window_timezone") or "UTC",
             health_checks=tuple(data.get("health_checks") or ()),
+            max_concurrent_devices=data.get("max_concurrent_devices"),
+            continuous=bool(data.get("continuous", True)),
         )
 
     @property

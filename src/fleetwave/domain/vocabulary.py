@@ -71,6 +71,8 @@ ROLLOUT_EVENT_TYPES = (
     # agents that run no device-side checks, and agents that stall (issue 13)
     "health_check_not_runnable",
     "device_not_applying",
+    # a device that appeared on an old image after the rollout was planned (issue 16)
+    "device_joined",
 )
 
 SEMVER_RULES = ("major", "minor", "patch", "all")

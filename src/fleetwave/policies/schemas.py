@@ -102,6 +102,18 @@ class PolicyFields(Strict):
         "these rings instead of percentages; a device takes the first ring selecting it",
         examples=[["canary", "early", "everyone"]],
     )
+    max_concurrent_devices: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="devices of one rollout in flight at once (scheduled to health checking); "
+        "unset: only the fleet-wide cap FLEETWAVE_MAX_UPDATING_DEVICES, if any",
+    )
+    continuous: bool = Field(
+        default=True,
+        description="after a rollout completed, a device that appears on its old image gets "
+        "the rollout's image directly",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -218,6 +230,8 @@ class PolicyRead(BaseModel):
     soak_seconds: int
     approve_each_batch: bool
     rings: list[str] | None = None
+    max_concurrent_devices: int | None = None
+    continuous: bool = True
     effective_health_checks: list[dict[str, Any]] = Field(
         description="the checks a rollout runs: the configured ones, or the default"
     )

@@ -9,28 +9,19 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.vocabulary import devices
+from fleetwave.rollouts.device_cap import schedule_pending
 from fleetwave.rollouts.device_moves import retarget_devices
 from fleetwave.rollouts.events import Event
-from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
 
 async def start_batch(
-    conn: AsyncConnection, rollout: Any, batch_number: int, now: datetime
+    conn: AsyncConnection, rollout: Any, batch_number: int, now: datetime, limit: int | None = None
 ) -> list[Event]:
-    """Move the pending devices of ``batch_number`` to the new image; returns the events to
-    append (the caller appends them last, see ``events``)."""
-    moved = await conn.execute(
-        update(device_rows)
-        .where(
-            device_rows.c.rollout_id == rollout.rollout_id,
-            device_rows.c.batch_number == batch_number,
-            device_rows.c.status == "pending",
-        )
-        .values(status="scheduled", scheduled_at=now, updated_at=now)
-        .returning(device_rows.c.device_uuid)
-    )
-    uuids = sorted(moved.scalars())
+    """Move the pending devices of ``batch_number`` (at most ``limit`` of them, the room a cap
+    leaves) to the new image; returns the events to append (the caller appends them last, see
+    ``events``)."""
+    uuids = await schedule_pending(conn, rollout, batch_number, limit, now)
     return await batch_started(conn, rollout, batch_number, uuids, now)
 
 

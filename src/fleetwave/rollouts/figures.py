@@ -28,6 +28,7 @@ from fleetwave.domain.rollout_figures import (
 )
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import UNFINISHED_DEVICE_STATUSES
+from fleetwave.rollouts.device_cap import rollout_cap
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import devices, rollout_events
 
@@ -171,6 +172,7 @@ def figures_view(
     spread: dict[str | None, int],
     paused_because: str | None,
     now: datetime,
+    fleet_cap: int | None = None,
 ) -> dict[str, Any]:
     """The figures a rollout's views show beside its row (API, dashboard, CLI)."""
     by_status = mine.by_status()
@@ -187,11 +189,15 @@ def figures_view(
         "progress_percentage": round(100 * (counted - unfinished) / total, 2) if total else 0.0,
         "finished_devices": finished,
         "max_failure_rate": _bound(row),
-    } | waiting(row, mine, paused_because, now)
+    } | waiting(row, mine, paused_because, now, fleet_cap)
 
 
 def waiting(
-    row: Any, mine: DeviceFigures, paused_because: str | None, now: datetime
+    row: Any,
+    mine: DeviceFigures,
+    paused_because: str | None,
+    now: datetime,
+    fleet_cap: int | None = None,
 ) -> dict[str, Any]:
     """What the rollout waits for (and until when), offline devices and who paused it said."""
     if not row.settings or row.status not in RUNNING_STATUSES:
@@ -209,7 +215,8 @@ def waiting(
         gate_accepted_failures=row.gate_accepted_failures,
         not_applying=mine.not_applying,
     )
-    snapshot = replace(snapshot, offline=mine.offline.get(row.current_batch, 0))
+    cap_note = rollout_cap(fleet_cap, snapshot.settings).note()
+    snapshot = replace(snapshot, offline=mine.offline.get(row.current_batch, 0), cap_note=cap_note)
     wait = next((a for a in decide(snapshot) if isinstance(a, Wait)), None)
     if wait is None:
         return {"waiting_for": None, "next_action_at": None}

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, text, update
+from sqlalchemy import ColumnElement, Select, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
@@ -43,6 +43,7 @@ from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
 from fleetwave.policies.service import enabled_policy_candidates, load_policy
 from fleetwave.rings.service import load_rings
 from fleetwave.rollouts.batches import batch_started
+from fleetwave.rollouts.device_cap import rollout_cap, room
 from fleetwave.rollouts.events import Event, append
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
@@ -240,6 +241,8 @@ class ImageUpdateManager:
         """Write a decided push: supersede, insert the rollout and its devices, begin it."""
         rollout_id = str(uuidlib.uuid4())
         events = await _supersede(conn, push.superseded, rollout_id, now)
+        room = await self._room(conn, rollout_id, push.strategy, push.settings)
+        first = _first_started(push.plan, room)
         rollout = await _insert_rollout(
             conn,
             request,
@@ -250,10 +253,21 @@ class ImageUpdateManager:
             push.pinned,
             push.filters_applied,
             push.settings,
+            first,
             now,
         )
-        outcome, begun = await self._begin(conn, rollout, request, push.plan, now)
+        outcome, begun = await self._begin(conn, rollout, request, first, now)
         return outcome, events + begun
+
+    async def _room(
+        self, conn: AsyncConnection, rollout_id: str, strategy: str, settings: RolloutSettings
+    ) -> int | None:
+        """How many of the first batch may start at once (None: all); only for strategies
+        that start at once, and only under a cap (domain.device_cap)."""
+        if strategy in WAITING:
+            return None
+        cap = rollout_cap(self.settings.max_updating_devices, settings)
+        return await room(conn, rollout_id, cap)
 
     def _rollout_settings(self, policy: dict[str, Any] | None, first_batch: int) -> RolloutSettings:
         """The policy's way of running a rollout, frozen into the rollout; defaults without one.
@@ -284,6 +298,8 @@ class ImageUpdateManager:
             window_end=policy["maintenance_window_end"],
             window_timezone=policy["maintenance_window_timezone"],
             health_checks=tuple(policy["effective_health_checks"]),
+            max_concurrent_devices=policy.get("max_concurrent_devices"),
+            continuous=bool(policy.get("continuous", True)),
         )
 
     def _fractions(self, strategy: str, policy: dict[str, Any] | None) -> list[float]:
@@ -299,10 +315,11 @@ class ImageUpdateManager:
         conn: AsyncConnection,
         rollout: Any,
         request: UpdateRequest,
-        plan: RolloutPlan,
+        first: list[str],
         now: datetime,
     ) -> tuple[UpdateOutcome, list[Event]]:
-        """Start the rollout as its strategy says; returns the events to append."""
+        """Start the rollout as its strategy says (``first``: the devices of its first batch
+        that start now); returns the events to append."""
         events = [
             Event(
                 rollout.rollout_id,
@@ -340,7 +357,6 @@ class ImageUpdateManager:
             events.append(Event(rollout.rollout_id, kind, f"rollout is {status.replace('_', ' ')}"))
         else:
             events.append(Event(rollout.rollout_id, "rollout_started", "first batch starting"))
-            first = sorted(d.uuid for d in plan.devices if d.batch_number == 1)
             events += await batch_started(conn, rollout, 1, first, now)  # inserted scheduled
             status = "in_progress"
         outcome = UpdateOutcome(
@@ -373,6 +389,27 @@ def _nobody_reason(image: ImageRef, plan: RolloutPlan) -> str:
     if current:
         return f"no device needs {version}: {current['count']} devices already target it"
     return f"no device needs {version}: none runs {image.familiar} (after the filters)"
+
+
+def tag_rule_of(rollout: Any) -> TagRule:
+    """The tag rule a rollout was planned with (recorded in its ``filters_applied``)."""
+    rule = (rollout.filters_applied or {}).get("tag_rule") or {}
+    return TagRule(
+        semver=rule.get("semver"),
+        allow_prerelease=bool(rule.get("allow_prerelease")),
+        include=tuple(rule.get("include") or ()),
+        exclude=tuple(rule.get("exclude") or ()),
+    )
+
+
+def filters_of(rollout: Any) -> DeviceFilters:
+    """The device filters a rollout was planned with (recorded in its ``filters_applied``)."""
+    given = (rollout.filters_applied or {}).get("filters") or {}
+    return DeviceFilters(
+        fleet_id=given.get("fleet_id"),
+        device_tags=given.get("device_tags") or {},
+        device_uuids=given.get("device_uuids"),
+    )
 
 
 def _tag_rule(policy: dict[str, Any] | None) -> TagRule:
@@ -419,26 +456,8 @@ async def _candidates(
 ) -> list[Candidate]:
     """Devices whose target runs the repository, after the filters — one query; with
     ``rings``, each with the first ring selecting it (by its fleet and tags, read alongside)."""
-    conditions: list[ColumnElement[bool]] = [device_target_images.c.repository == image.repository]
-    if filters.fleet_id is not None:
-        conditions.append(devices.c.fleet_id == filters.fleet_id)
-    for key, value in filters.device_tags.items():
-        conditions.append(devices.c.tags[key].as_string() == value)
-    if filters.device_uuids is not None:
-        conditions.append(devices.c.uuid.in_(filters.device_uuids))
     result = await conn.stream(
-        select(
-            device_target_images.c.device_uuid,
-            device_target_images.c.app_id,
-            device_target_images.c.service_name,
-            device_target_images.c.image,
-            device_target_images.c.tag,
-            device_target_images.c.digest,
-            online_clause(now, settings.device_offline_after).label("online"),
-            *((devices.c.fleet_id, devices.c.tags) if rings is not None else ()),
-        )
-        .join(devices, devices.c.uuid == device_target_images.c.device_uuid)
-        .where(*conditions)
+        candidate_rows(image.repository, filters, now, settings, with_selectors=rings is not None)
         .order_by(
             device_target_images.c.device_uuid,
             device_target_images.c.app_id,
@@ -447,13 +466,46 @@ async def _candidates(
         .execution_options(yield_per=CHUNK_ROWS)
     )
     rows = [row async for chunk in result.partitions() for row in chunk]  # the loop runs between
-    return await asyncio.to_thread(_grouped_by_device, rows, rings)
+    return await asyncio.to_thread(grouped_by_device, rows, rings)
 
 
 CHUNK_ROWS = 10_000
 
 
-def _grouped_by_device(rows: Sequence[Any], rings: Sequence[Ring] | None = None) -> list[Candidate]:
+def candidate_rows(
+    repository: str,
+    filters: DeviceFilters,
+    now: datetime,
+    settings: Settings,
+    *,
+    with_selectors: bool = False,
+) -> Select[Any]:
+    """The services of devices whose target runs ``repository``, after the filters; with
+    ``with_selectors``, each device's fleet and tags too (what rings select by)."""
+    conditions: list[ColumnElement[bool]] = [device_target_images.c.repository == repository]
+    if filters.fleet_id is not None:
+        conditions.append(devices.c.fleet_id == filters.fleet_id)
+    for key, value in filters.device_tags.items():
+        conditions.append(devices.c.tags[key].as_string() == value)
+    if filters.device_uuids is not None:
+        conditions.append(devices.c.uuid.in_(filters.device_uuids))
+    return (
+        select(
+            device_target_images.c.device_uuid,
+            device_target_images.c.app_id,
+            device_target_images.c.service_name,
+            device_target_images.c.image,
+            device_target_images.c.tag,
+            device_target_images.c.digest,
+            online_clause(now, settings.device_offline_after).label("online"),
+            *((devices.c.fleet_id, devices.c.tags) if with_selectors else ()),
+        )
+        .join(devices, devices.c.uuid == device_target_images.c.device_uuid)
+        .where(*conditions)
+    )
+
+
+def grouped_by_device(rows: Sequence[Any], rings: Sequence[Ring] | None = None) -> list[Candidate]:
     """One candidate per device from its services' rows (ordered by device)."""
     grouped: dict[str, tuple[bool, list[ServiceImage], int | None]] = {}
     services: dict[tuple[Any, ...], ServiceImage] = {}  # a fleet runs few distinct ones
@@ -558,6 +610,7 @@ async def _insert_rollout(
     image: ImageRef,
     filters_applied: dict[str, Any],
     settings: RolloutSettings,
+    first: list[str],
     now: datetime,
 ) -> Any:
     new_image = image.reference()
@@ -592,18 +645,29 @@ async def _insert_rollout(
         "updated_at": now,
     }
     # a rollout that starts at once writes its first batch scheduled (not pending, then updated)
-    first = None if strategy in WAITING else now
-    rows = await asyncio.to_thread(_device_rows, plan, constants, first)
+    scheduled_at = None if strategy in WAITING else now
+    rows = await asyncio.to_thread(_device_rows, plan, constants, scheduled_at, set(first))
     await insert_rows(conn, device_rows, rows)
     return (
         await conn.execute(select(image_rollouts).where(image_rollouts.c.rollout_id == rollout_id))
     ).one()
 
 
+def _first_started(plan: RolloutPlan, limit: int | None) -> list[str]:
+    """The devices of the first batch that start at once: all, or the first ``limit`` by uuid
+    (the batch's order) when a cap leaves less room."""
+    first = sorted(d.uuid for d in plan.devices if d.batch_number == 1)
+    return first if limit is None else first[:limit]
+
+
 def _device_rows(
-    plan: RolloutPlan, constants: dict[str, Any], first_scheduled_at: datetime | None
+    plan: RolloutPlan,
+    constants: dict[str, Any],
+    first_scheduled_at: datetime | None,
+    started: set[str],
 ) -> list[dict[str, Any]]:
-    """The rollout's device rows; the first batch's ``scheduled`` if ``first_scheduled_at``."""
+    """The rollout's device rows; those ``started`` are ``scheduled`` if
+    ``first_scheduled_at``, the others ``pending``."""
     scheduled = {"status": "scheduled", "scheduled_at": first_scheduled_at}
     pending = {"status": "pending", "scheduled_at": None}
     return [
@@ -613,7 +677,7 @@ def _device_rows(
             "old_image_tag": d.old_tag,
             "old_images": d.old_images,
         }
-        | (scheduled if first_scheduled_at and d.batch_number == 1 else pending)
+        | (scheduled if first_scheduled_at and d.uuid in started else pending)
         | constants
         for d in plan.devices
     ]

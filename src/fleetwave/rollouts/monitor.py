@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
 from fleetwave.devices.targets import online_clause
+from fleetwave.domain.device_cap import DeviceCap
 from fleetwave.domain.engine import (
     Action,
     AutoPause,
@@ -40,11 +41,14 @@ from fleetwave.domain.engine import (
 )
 from fleetwave.domain.not_applying import flag_after
 from fleetwave.domain.rollout_settings import RolloutSettings
+from fleetwave.domain.vocabulary import devices as devices_count
 from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.deliveries import DeliveryPlanner
+from fleetwave.rollouts.device_cap import rollout_cap, room, schedule_pending
 from fleetwave.rollouts.device_moves import move, restore_devices, retarget_devices, update_rollout
 from fleetwave.rollouts.events import Event, append
 from fleetwave.rollouts.health import ServerProbes, judge
+from fleetwave.rollouts.late_joiners import LateJoiners
 from fleetwave.rollouts.not_applying import flag_not_applying
 from fleetwave.rollouts.waker import Waker
 from fleetwave.settings import Settings
@@ -89,6 +93,7 @@ class RolloutMonitor:
         self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
         self.probes, self.telemetry, self.deliveries = probes, telemetry, deliveries
         self.chores = chores
+        self.joiners = LateJoiners(db, settings)
 
     async def tick(self) -> list[Advanced]:
         started = time.perf_counter()
@@ -102,6 +107,7 @@ class RolloutMonitor:
         for chore in self.chores:
             if (done := await chore.tidy(self.clock.now())) is not None:
                 results.append(Advanced("-", [done]))
+        results += _joined(await self.joiners.join(self.clock.now()))
         async with self.db.read() as conn:
             ids = list(
                 (
@@ -171,7 +177,9 @@ class RolloutMonitor:
             events = await self._sweep(conn, rollout, settings, now)
             rollout = await lock_rollout(conn, rollout_id, skip_locked=False)
             assert rollout is not None
+            events += await self._top_up(conn, rollout, settings, now)
             snapshot = await load_snapshot(conn, rollout, settings, now)
+            snapshot = replace(snapshot, cap_note=self._cap(settings).note())
             actions = decide(snapshot)
             events += await self._apply(conn, rollout, actions, now)
             await append(conn, events, now)
@@ -327,15 +335,72 @@ class RolloutMonitor:
         ]
         return events
 
+    def _cap(self, settings: RolloutSettings) -> DeviceCap:
+        return rollout_cap(self.settings.max_updating_devices, settings)
+
+    async def _top_up(
+        self, conn: AsyncConnection, rollout: Any, settings: RolloutSettings, now: datetime
+    ) -> list[Event]:
+        """Start the current batch's pending devices as far as the caps leave room: a batch
+        started in part is topped up, in its order, as devices finish."""
+        if rollout.status != "in_progress" or rollout.current_batch == 0:
+            return []
+        waiting = (
+            select(device_rows.c.id)
+            .where(
+                device_rows.c.rollout_id == rollout.rollout_id,
+                device_rows.c.batch_number == rollout.current_batch,
+                device_rows.c.status == "pending",
+            )
+            .limit(1)
+        )
+        if (await conn.execute(waiting)).first() is None:
+            return []  # the usual case: no lock taken
+        limit = await room(conn, rollout.rollout_id, self._cap(settings))
+        uuids = await schedule_pending(conn, rollout, rollout.current_batch, limit, now)
+        await retarget_devices(conn, rollout, uuids, now)
+        batch = rollout.current_batch
+        return [
+            Event(
+                rollout.rollout_id,
+                "device_scheduled",
+                f"target set to {rollout.new_image}",
+                {"batch": batch},
+                device_uuid=uuid,
+            )
+            for uuid in uuids
+        ]
+
+    async def _start_batch(
+        self, conn: AsyncConnection, rid: str, action: StartBatch, now: datetime
+    ) -> list[Event]:
+        rollout = await lock_rollout(conn, rid, skip_locked=False)
+        settings = RolloutSettings.from_json(rollout.settings)
+        limit = await room(conn, rid, self._cap(settings))
+        events = await start_batch(conn, rollout, action.batch, now, limit)
+        await update_rollout(conn, rid, now, current_batch_finished_at=None)
+        return events
+
     async def _apply(
         self, conn: AsyncConnection, rollout: Any, actions: list[Action], now: datetime
     ) -> list[Event]:
         events: list[Event] = []
         for action in actions:
+            if isinstance(action, StartBatch):
+                events += await self._start_batch(conn, rollout.rollout_id, action, now)
+                continue
             apply = APPLY.get(type(action))
             if apply is not None:  # Wait does nothing
                 events += await apply(conn, rollout.rollout_id, action, now)
         return events
+
+
+def _joined(events: list[Event]) -> list[Advanced]:
+    """One line per rollout that late joiners joined, for the logs."""
+    joined: dict[str, int] = {}
+    for event in events:
+        joined[event.rollout_id] = joined.get(event.rollout_id, 0) + 1
+    return [Advanced(rid, [f"{devices_count(n)} joined late"]) for rid, n in joined.items()]
 
 
 async def _finish_batch(
@@ -344,15 +409,6 @@ async def _finish_batch(
     await update_rollout(conn, rid, now, current_batch_finished_at=now)
     message = f"batch {action.batch} finished"
     return [Event(rid, "batch_completed", message, {"batch": action.batch})]
-
-
-async def _start_batch(
-    conn: AsyncConnection, rid: str, action: StartBatch, now: datetime
-) -> list[Event]:
-    rollout = await lock_rollout(conn, rid, skip_locked=False)
-    events = await start_batch(conn, rollout, action.batch, now)
-    await update_rollout(conn, rid, now, current_batch_finished_at=None)
-    return events
 
 
 async def _auto_pause(
@@ -391,7 +447,6 @@ async def _fail(conn: AsyncConnection, rid: str, action: Fail, now: datetime) ->
 # What each of decide()'s actions does to the database (Wait: nothing).
 APPLY: dict[type, Callable[[AsyncConnection, str, Any, datetime], Awaitable[list[Event]]]] = {
     FinishBatch: _finish_batch,
-    StartBatch: _start_batch,
     AutoPause: _auto_pause,
     Complete: _complete,
     Fail: _fail,

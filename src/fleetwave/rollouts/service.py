@@ -142,7 +142,12 @@ class RolloutService:
         for row in rows:
             mine = counted.get(row.rollout_id, figures.DeviceFigures())
             view = rollout_view(row) | figures.figures_view(
-                row, mine, spread.get(row.rollout_id, {}), paused.get(row.rollout_id), now
+                row,
+                mine,
+                spread.get(row.rollout_id, {}),
+                paused.get(row.rollout_id),
+                now,
+                self.manager.settings.max_updating_devices,
             )
             view["batches"] = [
                 _batch_progress(number, size, mine.counts.get(number, {}), row.current_batch)

@@ -90,6 +90,7 @@ devices = Table(
     created_at(),
     updated_at(),
     Index(None, "fleet_id"),
+    Index(None, "created_at"),  # late joiners: devices registered since the last look (0010)
 )
 
 device_target_state = Table(
@@ -125,6 +126,7 @@ device_current_state = Table(
     Column("reported_at", UtcDateTime, nullable=False),
     # sha-256 of the report's content and the target ETag it was judged against
     Column("report_digest", String(64)),
+    Index(None, "reported_at"),  # late joiners: reports that changed since the last look (0010)
 )
 
 device_target_images = Table(
@@ -232,6 +234,9 @@ image_update_policies = Table(
     Column("soak_seconds", Integer, nullable=False, server_default="60"),
     Column("approve_each_batch", Boolean, nullable=False, server_default=false()),
     Column("rings", Json),  # ring names in order: the rollout's batches (device_rings)
+    # issue 16: a policy's own cap on devices in flight; continuous rollouts (0010)
+    Column("max_concurrent_devices", Integer),
+    Column("continuous", Boolean, nullable=False, server_default=true()),
     CheckConstraint(one_of("update_strategy", UPDATE_STRATEGIES), name="update_strategy"),
     CheckConstraint(
         "semver_policy IS NULL OR " + one_of("semver_policy", SEMVER_RULES), name="semver_policy"
