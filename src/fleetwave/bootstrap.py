@@ -10,6 +10,7 @@ from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.failed_auth import FailedAuthentications
 from fleetwave.devices.last_seen import LastSeenWriter
 from fleetwave.devices.logs import DeviceLogs
+from fleetwave.devices.metric_samples import MetricSamplePruning
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
 from fleetwave.devices.target_watch import TargetWatch
@@ -142,7 +143,7 @@ def build(
         probes,
         telemetry=telemetry,
         deliveries=planner,
-        chores=[device_logs],
+        chores=[device_logs, MetricSamplePruning(db, clock)],
     )
     return Container(
         settings=settings,
