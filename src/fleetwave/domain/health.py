@@ -34,9 +34,9 @@ FIELDS = {
     "tcp": COMMON | {"host", "port"},
     "container_running": COMMON | {"service", "min_uptime_seconds"},
     "custom": COMMON | {"command"},
-    "metric": {"type", "name", "metric", "min", "max", "max_increase_percent", "window_seconds"}
+    "metric": {"type", "name", "run_on", "metric", "min", "max", "max_increase_percent", "window_seconds"}
     | {"aggregate", "min_reports"},
-    "prometheus": {"type", "name", "url", "query", "min", "max", "timeout_seconds"},
+    "prometheus": {"type", "name", "run_on", "url", "query", "min", "max", "timeout_seconds"},
 }
 # Judged by fleetwave itself: never sent to the agent.
 SERVER_JUDGED = ("metric", "prometheus")
@@ -195,6 +195,8 @@ def _parse_check(item: Any, path: str, index: int, problems: list[Problem]) -> C
     run_on = item.get("run_on", "server" if kind in SERVER_JUDGED else "device")
     if run_on not in RUN_ON:
         problems.append(Problem(f"{path}.run_on", "must be device, server or device_or_server"))
+    elif kind in SERVER_JUDGED and run_on != "server":
+        problems.append(Problem(f"{path}.run_on", f"a {kind} check is judged by fleetwave: server"))
     elif run_on != "device" and kind not in ("http", "tcp", *SERVER_JUDGED):
         problems.append(Problem(f"{path}.run_on", f"a {kind} check runs on the device"))
     spec = CheckSpec(
