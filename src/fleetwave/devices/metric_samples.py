@@ -60,8 +60,8 @@ async def read_samples(
     return found
 
 
-async def prune(conn: AsyncConnection, now: datetime) -> int:
-    """Delete samples past ``MAX_AGE`` and beyond each device's newest ``MAX_PER_DEVICE``."""
+async def prune(conn: AsyncConnection, now: datetime, per_device: int = MAX_PER_DEVICE) -> int:
+    """Delete samples past ``MAX_AGE`` and beyond each device's newest ``per_device``."""
     c = samples_table.c
     old = await conn.execute(delete(samples_table).where(c.received_at < now - MAX_AGE))
     ranked = select(
@@ -70,7 +70,7 @@ async def prune(conn: AsyncConnection, now: datetime) -> int:
         .over(partition_by=c.device_uuid, order_by=(c.received_at.desc(), c.id.desc()))
         .label("newest"),
     ).subquery()
-    surplus = select(ranked.c.id).where(ranked.c.newest > MAX_PER_DEVICE)
+    surplus = select(ranked.c.id).where(ranked.c.newest > per_device)
     extra = await conn.execute(delete(samples_table).where(c.id.in_(surplus)))
     return int(old.rowcount or 0) + int(extra.rowcount or 0)
 
