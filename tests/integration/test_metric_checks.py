@@ -131,9 +131,10 @@ async def test_too_few_reports_is_unknown_and_fails_as_a_health_timeout(
     row = (await device_rows(client, rid))["dev-quiet"]
     assert row["status"] == "failed" and row["error_message"].startswith("no health verdict")
     assert row["health_check_details"]["checks"]["temp"]["reports"] == 1
-    assert "1 reports with metrics.board_temp" in row["health_check_details"]["checks"]["temp"][
-        "unknown"
-    ]
+    assert (
+        "1 reports with metrics.board_temp"
+        in row["health_check_details"]["checks"]["temp"]["unknown"]
+    )
 
 
 async def test_samples_are_pruned_by_age_and_count(

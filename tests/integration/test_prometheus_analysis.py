@@ -23,7 +23,7 @@ from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
 from fleetwave.rollouts.analysis import BatchAnalysis
 from tests.e2e.realparts import unavailable
-from tests.integration.engine import OLD, NEW, batch_devices, device_rows, fleet_of, push, tick
+from tests.integration.engine import NEW, OLD, batch_devices, device_rows, fleet_of, push, tick
 from tests.integration.engine import rollout as rollout_detail
 from tests.integration.health_helpers import free_port
 from tests.integration.pipeline import policy
@@ -39,7 +39,7 @@ class Exporter:
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            def do_GET(self) -> None:
                 body = ("\n".join(exporter.lines) + "\n").encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -188,9 +188,10 @@ async def test_a_batch_over_its_prometheus_bound_rolls_back_and_pauses_the_rollo
     for uuid in second:
         assert rows[uuid]["status"] == "failed"
         assert "failed its Prometheus analysis" in rows[uuid]["error_message"]
-        assert "0.3 is above max 0.05" in rows[uuid]["health_check_details"]["analysis"][
-            "errors"
-        ]["error"]
+        assert (
+            "0.3 is above max 0.05"
+            in rows[uuid]["health_check_details"]["analysis"]["errors"]["error"]
+        )
         assert await FLEET[uuid].target_image() == OLD  # rolled back
     assert {rows[uuid]["status"] for uuid in first} == {"completed"}
     detail = await rollout_detail(client, rid)

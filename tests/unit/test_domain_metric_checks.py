@@ -165,9 +165,7 @@ def test_metric_verdict_against_the_devices_own_baseline(
 
 def test_an_unknown_metric_ends_the_device_verdict_as_a_timeout() -> None:
     rule = check(max=80)
-    judged = verdict(
-        [rule], [], T0, at(120), timedelta(seconds=300), {rule.name: ("unknown", {})}
-    )
+    judged = verdict([rule], [], T0, at(120), timedelta(seconds=300), {rule.name: ("unknown", {})})
     assert judged.outcome == "timeout"
     assert judged.details["unknown"] == [rule.name]
     failed = verdict([rule], [], T0, at(120), timedelta(seconds=300), {rule.name: ("failed", {})})

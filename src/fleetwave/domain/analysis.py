@@ -68,9 +68,7 @@ def unanswered(check: CheckSpec, query: str, error: str) -> Outcome:
     return Outcome(False, {"type": "prometheus", "query": query, "error": error})
 
 
-def state(
-    checks: Sequence[CheckSpec], results: Mapping[str, tuple[bool, bool]]
-) -> str | None:
+def state(checks: Sequence[CheckSpec], results: Mapping[str, tuple[bool, bool]]) -> str | None:
     """The batch's analysis state from its recorded results (check name → (passed, acted
     on)): None without prometheus checks; else waiting, failed, acted (a failure whose
     devices were failed) or passed."""

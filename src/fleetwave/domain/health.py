@@ -34,7 +34,16 @@ FIELDS = {
     "tcp": COMMON | {"host", "port"},
     "container_running": COMMON | {"service", "min_uptime_seconds"},
     "custom": COMMON | {"command"},
-    "metric": {"type", "name", "run_on", "metric", "min", "max", "max_increase_percent", "window_seconds"}
+    "metric": {
+        "type",
+        "name",
+        "run_on",
+        "metric",
+        "min",
+        "max",
+        "max_increase_percent",
+        "window_seconds",
+    }
     | {"aggregate", "min_reports"},
     "prometheus": {"type", "name", "run_on", "url", "query", "min", "max", "timeout_seconds"},
 }
@@ -421,12 +430,12 @@ def verdict(
     unknown: list[str] = []
     for check in checks:
         if check.type == "metric":
-            state, seen = (metrics or {}).get(check.name, ("pending", {"type": "metric"}))
+            judged, seen = (metrics or {}).get(check.name, ("pending", {"type": "metric"}))
             details[check.name] = seen
-            if state == "failed":
+            if judged == "failed":
                 return Verdict("failed", details | {"failed_check": check.name})
-            if state != "passed":
-                (unknown if state == "unknown" else pending).append(check.name)
+            if judged != "passed":
+                (unknown if judged == "unknown" else pending).append(check.name)
             continue
         if check.type == "container_running":
             uptime = (now - running_since).total_seconds()

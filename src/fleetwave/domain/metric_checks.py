@@ -51,9 +51,7 @@ def values_in(
     samples: Sequence[Sample], metric: str, start: datetime, end: datetime
 ) -> list[float]:
     """The metric's values reported in ``[start, end)``."""
-    return [
-        s.values[metric] for s in samples if start <= s.at < end and metric in s.values
-    ]
+    return [s.values[metric] for s in samples if start <= s.at < end and metric in s.values]
 
 
 def metric_verdict(

@@ -34,9 +34,8 @@ from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.rollouts.device_moves import move, restore_devices, update_rollout
 from fleetwave.rollouts.events import Event
 from fleetwave.store.db import Database
-from fleetwave.store.tables import batch_analyses
+from fleetwave.store.tables import batch_analyses, image_rollouts
 from fleetwave.store.tables import device_rollout_status as device_rows
-from fleetwave.store.tables import image_rollouts
 
 
 class BatchAnalysis:
@@ -215,7 +214,9 @@ async def fail_batch(
         error_message=message,
     )
     events = [
-        Event(rollout_id, "health_check_failed", message, {"batch": batch, "analysis": failed_checks})
+        Event(
+            rollout_id, "health_check_failed", message, {"batch": batch, "analysis": failed_checks}
+        )
     ]
     events += [
         Event(rollout_id, "health_check_failed", message, {"reason": "analysis"}, device_uuid=u)

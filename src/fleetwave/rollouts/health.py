@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.metric_samples import read_samples
 from fleetwave.domain.check_placement import Placement, placement
 from fleetwave.domain.health import (
     CheckResult,
@@ -33,7 +34,6 @@ from fleetwave.domain.health import (
 )
 from fleetwave.domain.metric_checks import Sample, metric_verdict, samples_needed_since
 from fleetwave.domain.rollout_settings import RolloutSettings
-from fleetwave.devices.metric_samples import read_samples
 from fleetwave.health.probes import Probe, Prober
 from fleetwave.rollouts.device_moves import move, restore_devices
 from fleetwave.rollouts.events import Event
@@ -237,9 +237,7 @@ def _seconds(delta: timedelta) -> str:
 
 
 def _unknown(checks: list[str]) -> str:
-    return (
-        f"too few reports to judge {', '.join(checks)}: unknown, failed as a health timeout is"
-    )
+    return f"too few reports to judge {', '.join(checks)}: unknown, failed as a health timeout is"
 
 
 def _waiting_for(message: str, checks: list[str]) -> str:

@@ -39,9 +39,9 @@ from fleetwave.domain.engine import (
     Wait,
     decide,
 )
+from fleetwave.domain.health import parse_checks
 from fleetwave.domain.not_applying import flag_after
 from fleetwave.domain.rollout_settings import RolloutSettings
-from fleetwave.domain.health import parse_checks
 from fleetwave.rollouts.analysis import BatchAnalysis, analysis_state, fail_batch
 from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.deliveries import DeliveryPlanner

@@ -11,7 +11,6 @@ device on them. ``batch_analyses`` keeps each ``prometheus`` check's result per 
 
 import sqlalchemy as sa
 from alembic import op
-
 from sqlalchemy.dialects import postgresql
 
 revision = "0012"
@@ -31,7 +30,9 @@ def upgrade() -> None:
         ),
         sa.Column("device_uuid", sa.String(length=64), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("samples", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column(
+            "samples", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["device_uuid"],
             ["devices.uuid"],
@@ -57,7 +58,9 @@ def upgrade() -> None:
         sa.Column("batch_number", sa.Integer(), nullable=False),
         sa.Column("check_name", sa.String(length=255), nullable=False),
         sa.Column("passed", sa.Boolean(), nullable=False),
-        sa.Column("details", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column(
+            "details", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
         sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("acted_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
