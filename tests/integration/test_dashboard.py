@@ -344,7 +344,7 @@ async def test_metric_checks_and_prometheus_analysis_have_their_own_inputs_in_th
     [stored] = (await client.get("/api/v1/image-policies")).json()
     assert [c["type"] for c in stored["health_check_config"]] == ["tcp", "metric", "prometheus"]
     page = (await browser.get(f"/ui/policies/{stored['id']}")).text
-    assert "Metric checks (JSON)" in page and "Prometheus analysis (JSON)" in page
+    assert "Metric bounds (JSON)" in page and "Prometheus analysis (JSON)" in page
     metric = re.search(r'<textarea id="metric_checks"[^>]*>([^<]*)</textarea>', page)
     assert metric is not None and "cpu_usage" in metric.group(1)
     checks = re.search(r'<textarea id="health_check_config"[^>]*>([^<]*)</textarea>', page)

@@ -90,7 +90,7 @@ SECTIONS: tuple[tuple[str, tuple[Input, ...]], ...] = (
             Input("health_check_config", "Checks (JSON)", "json", '{"checks": [...]}'),
             Input(
                 "metric_checks",
-                "Metric checks (JSON)",
+                "Metric bounds (JSON)",
                 "json",
                 'judged on each device\'s own reports, e.g. [{"type": "metric", "metric": '
                 '"cpu_usage", "max": 80, "window_seconds": 120, "aggregate": "avg"}] or '
