@@ -303,7 +303,7 @@ def _metric(item: dict[str, Any], path: str, problems: list[Problem]) -> dict[st
     bounds = _bounds(item, path, problems, ("min", "max", "max_increase_percent"))
     if bounds.get("max_increase_percent") is not None and bounds["max_increase_percent"] < 0:
         problems.append(Problem(f"{path}.max_increase_percent", "must be 0 or more"))
-    window = _number(item, "window_seconds", 120, path, problems, minimum=1, maximum=86400)
+    window = _number(item, "window_seconds", 120, path, problems, minimum=1, maximum=3600)
     aggregate = item.get("aggregate", "avg")
     if aggregate not in AGGREGATES:
         problems.append(Problem(f"{path}.aggregate", f"must be one of {', '.join(AGGREGATES)}"))
