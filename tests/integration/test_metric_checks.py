@@ -150,3 +150,20 @@ async def test_samples_are_pruned_by_age_and_count(
         assert await prune(conn, clock.now(), per_device=3) == 1  # the oldest beyond 3
         kept = list(await conn.execute(select(device_metric_samples.c.samples)))
     assert sorted(row.samples["cpu_usage"] for row in kept) == [4, 5, 6]
+
+
+async def test_a_metric_window_longer_than_the_health_timeout_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    check = {"type": "metric", "metric": "cpu_usage", "max": 80, "window_seconds": 600}
+    response = await client.post(
+        "/api/v1/image-policies",
+        json={
+            "image_pattern": "iotistic/myapp:*",
+            "health_check_timeout_seconds": 300,
+            "health_check_config": {"checks": [check]},
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "health_check_config.checks[0].window_seconds" in response.text
+    assert "shorter than health_check_timeout_seconds (300)" in response.text
