@@ -53,6 +53,7 @@ def test_a_prometheus_check_round_trips_and_leaves_the_default_device_check() ->
         ({"metric": "cpu_usage"}, "c[0]", "needs a bound"),
         ({"metric": "cpu_usage", "min": 90, "max": 80}, "c[0].min", "above max"),
         ({"metric": "cpu_usage", "max": "80"}, "c[0].max", "a number"),
+        ({"metric": "cpu_usage", "max": 10**400}, "c[0].max", "finite"),
         ({"metric": "cpu_usage", "max": 1, "aggregate": "median"}, "c[0].aggregate", "avg"),
         ({"metric": "cpu_usage", "max_increase_percent": -5}, "c[0].max_increase_percent", "0"),
         ({"metric": "cpu_usage", "max": 1, "run_on": "device"}, "c[0].run_on", "server"),

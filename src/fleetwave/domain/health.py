@@ -353,8 +353,10 @@ def _bounds(
         value = item.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(Problem(f"{path}.{name}", "must be a number"))
+        elif not -1e300 < value < 1e300:  # no NaN or infinity; a huge int would not convert
+            problems.append(Problem(f"{path}.{name}", "must be a finite number"))
         else:
             found[name] = float(value)
     if not found and not any(item.get(name) is not None for name in names):
