@@ -22,6 +22,7 @@ from fleetwave.provisioning.service import ProvisioningService
 from fleetwave.ratelimit import RateLimiter
 from fleetwave.registries.payloads import PROVIDERS
 from fleetwave.registries.service import WebhookService
+from fleetwave.rollouts.analysis import BatchAnalysis
 from fleetwave.rollouts.broadcast import EventBroadcast
 from fleetwave.rollouts.controls import RolloutControls
 from fleetwave.rollouts.deliveries import DeliveryPlanner
@@ -144,6 +145,7 @@ def build(
         telemetry=telemetry,
         deliveries=planner,
         chores=[device_logs, MetricSamplePruning(db, clock)],
+        analysis=BatchAnalysis(db),  # one HTTP client per evaluation: analyses are rare
     )
     return Container(
         settings=settings,

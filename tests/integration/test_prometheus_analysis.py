@@ -23,7 +23,16 @@ from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
 from fleetwave.rollouts.analysis import BatchAnalysis
 from tests.e2e.realparts import unavailable
-from tests.integration.engine import NEW, OLD, batch_devices, device_rows, fleet_of, push, tick
+from tests.integration.engine import (
+    NEW,
+    OLD,
+    ScriptedDevice,
+    batch_devices,
+    device_rows,
+    fleet_of,
+    push,
+    tick,
+)
 from tests.integration.engine import rollout as rollout_detail
 from tests.integration.health_helpers import free_port
 from tests.integration.pipeline import policy
@@ -119,19 +128,20 @@ QUERY = 'app_error_ratio{rollout="{{rollout_id}}", batch="{{batch}}", image="{{i
 
 
 async def run_batch(
-    client: httpx.AsyncClient, container: Container, clock: ManualClock, rid: str, batch: int
+    client: httpx.AsyncClient,
+    container: Container,
+    clock: ManualClock,
+    fleet: dict[str, ScriptedDevice],
+    rid: str,
+    batch: int,
 ) -> list[str]:
     """The batch's devices run the new image and pass the default check (10 s soak)."""
-    by_uuid = {d.uuid: d for d in FLEET.values()}
     uuids = await batch_devices(client, rid, batch)
     for uuid in uuids:
-        assert await by_uuid[uuid].apply_target() == NEW
+        assert await fleet[uuid].apply_target() == NEW
     clock.advance(timedelta(seconds=10))
     await tick(container)  # the devices complete; the batch finishes
     return uuids
-
-
-FLEET: dict[str, Any] = {}
 
 
 async def test_a_batch_over_its_prometheus_bound_rolls_back_and_pauses_the_rollout(
@@ -158,11 +168,10 @@ async def test_a_batch_over_its_prometheus_bound_rolls_back_and_pauses_the_rollo
                 }
             ],
         )
-        FLEET.clear()
-        FLEET.update(await fleet_of(client, 4))
+        fleet = await fleet_of(client, 4)
         rid = await push(client)
         await tick(container)
-        first = await run_batch(client, container, clock, rid, 1)
+        first = await run_batch(client, container, clock, fleet, rid, 1)
         labels = f'rollout="{rid}",batch="1",image="{NEW}"'
         prometheus.serve(f"app_error_ratio{{{labels}}} 0.01", f"app_error_ratio{{{labels}}}")
         clock.advance(timedelta(seconds=59))
@@ -178,7 +187,7 @@ async def test_a_batch_over_its_prometheus_bound_rolls_back_and_pauses_the_rollo
         assert passed["errors"]["values"][0]["value"] == 0.01
         assert f'rollout="{rid}"' in passed["errors"]["query"]
 
-        second = await run_batch(client, container, clock, rid, 2)
+        second = await run_batch(client, container, clock, fleet, rid, 2)
         labels = f'rollout="{rid}",batch="2",image="{NEW}"'
         prometheus.serve(f"app_error_ratio{{{labels}}} 0.3", f"app_error_ratio{{{labels}}}")
         clock.advance(timedelta(seconds=60))
@@ -192,7 +201,7 @@ async def test_a_batch_over_its_prometheus_bound_rolls_back_and_pauses_the_rollo
             "0.3 is above max 0.05"
             in rows[uuid]["health_check_details"]["analysis"]["errors"]["error"]
         )
-        assert await FLEET[uuid].target_image() == OLD  # rolled back
+        assert await fleet[uuid].target_image() == OLD  # rolled back
     assert {rows[uuid]["status"] for uuid in first} == {"completed"}
     detail = await rollout_detail(client, rid)
     assert detail["status"] == "paused" and detail["auto_paused"] is True
@@ -218,11 +227,10 @@ async def test_an_unreachable_prometheus_is_asked_again_then_fails_the_batch(
             }
         ],
     )
-    FLEET.clear()
-    FLEET.update(await fleet_of(client, 1))
+    fleet = await fleet_of(client, 1)
     rid = await push(client)
     await tick(container)
-    [uuid] = await run_batch(client, container, clock, rid, 1)
+    [uuid] = await run_batch(client, container, clock, fleet, rid, 1)
     clock.advance(timedelta(seconds=60))
     await tick(container)  # nobody answers: asked again later
     assert (await rollout_detail(client, rid))["status"] == "in_progress"
@@ -230,5 +238,5 @@ async def test_an_unreachable_prometheus_is_asked_again_then_fails_the_batch(
     await tick(container)  # past the health-check timeout: the batch fails
     row = (await device_rows(client, rid))[uuid]
     assert row["status"] == "failed" and "did not answer" in row["error_message"]
-    assert await FLEET[uuid].target_image() == NEW  # auto-rollback off: left on the new image
+    assert await fleet[uuid].target_image() == NEW  # auto-rollback off: left on the new image
     assert (await rollout_detail(client, rid))["status"] == "paused"
