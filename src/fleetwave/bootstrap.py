@@ -10,6 +10,7 @@ from fleetwave.clock import Clock, SystemClock
 from fleetwave.devices.failed_auth import FailedAuthentications
 from fleetwave.devices.last_seen import LastSeenWriter
 from fleetwave.devices.logs import DeviceLogs
+from fleetwave.devices.metric_samples import MetricSamplePruning
 from fleetwave.devices.protocol import DeviceProtocol
 from fleetwave.devices.service import DeviceService
 from fleetwave.devices.target_watch import TargetWatch
@@ -25,6 +26,7 @@ from fleetwave.registries.registry_service import RegistryService
 from fleetwave.registries.sealing import Sealer
 from fleetwave.registries.service import WebhookService
 from fleetwave.rings.service import RingService
+from fleetwave.rollouts.analysis import BatchAnalysis
 from fleetwave.rollouts.broadcast import EventBroadcast
 from fleetwave.rollouts.controls import RolloutControls
 from fleetwave.rollouts.deliveries import DeliveryPlanner
@@ -158,7 +160,8 @@ def build(
         probes,
         telemetry=telemetry,
         deliveries=planner,
-        chores=[device_logs],
+        chores=[device_logs, MetricSamplePruning(db, clock)],
+        analysis=BatchAnalysis(db),  # one HTTP client per evaluation: analyses are rare
     )
     return Container(
         settings=settings,

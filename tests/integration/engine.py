@@ -38,8 +38,15 @@ class ScriptedDevice:
         image: str = (await self.target())["1001"]["services"][0]["imageName"]
         return image
 
-    async def report(self, image: str, status: str = "running", **service: Any) -> None:
-        body = {
+    async def report(
+        self,
+        image: str,
+        status: str = "running",
+        readings: dict[str, Any] | None = None,
+        **service: Any,
+    ) -> None:
+        """``readings``: metrics beside ``apps`` (``cpu_usage``, ``metrics``: {...})."""
+        body: dict[str, Any] = {
             self.uuid: {
                 "apps": {
                     "1001": {
@@ -54,6 +61,7 @@ class ScriptedDevice:
         }
         if self.capabilities is not None:
             body[self.uuid]["capabilities"] = self.capabilities
+        body[self.uuid] |= readings or {}
         response = await self.client.patch("/api/v1/device/state", json=body, headers=self.headers)
         assert response.status_code == 200, response.text
 

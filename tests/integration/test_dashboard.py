@@ -323,3 +323,41 @@ async def test_a_failed_devices_last_log_lines_are_beside_its_error_and_any_devi
     assert (await browser.get("/ui/devices/nobody/logs")).status_code == 404
     quiet = (await browser.get(f"/ui/rollouts/{rollout_id}?logs=nobody")).text
     assert "No log lines from this device yet." in quiet
+
+
+async def test_metric_checks_and_prometheus_analysis_have_their_own_inputs_in_the_policy_form(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    csrf = await logged_in(browser)
+    form = {
+        "csrf_token": csrf,
+        "image_pattern": "acme/*:*",
+        "health_check_enabled": "true",
+        "health_check_config": '[{"type": "tcp", "host": "localhost", "port": 80}]',
+        "metric_checks": '[{"type": "metric", "name": "cpu", "metric": "cpu_usage", "max": 80}]',
+        "analysis_checks": (
+            '[{"type": "prometheus", "name": "errors", "url": "http://prom:9090",'
+            ' "query": "err{rollout=\\"{{rollout_id}}\\"}", "max": 0.05}]'
+        ),
+    }
+    assert (await browser.post("/ui/policies", data=form)).status_code == 303
+    [stored] = (await client.get("/api/v1/image-policies")).json()
+    assert [c["type"] for c in stored["health_check_config"]] == ["tcp", "metric", "prometheus"]
+    page = (await browser.get(f"/ui/policies/{stored['id']}")).text
+    assert "Metric bounds (JSON)" in page and "Prometheus analysis (JSON)" in page
+    metric = re.search(r'<textarea id="metric_checks"[^>]*>([^<]*)</textarea>', page)
+    assert metric is not None and "cpu_usage" in metric.group(1)
+    checks = re.search(r'<textarea id="health_check_config"[^>]*>([^<]*)</textarea>', page)
+    assert checks is not None and "metric" not in checks.group(1)
+
+    for bad, words in (
+        ('[{"type": "metric", "metric": "cpu", "max": 1}]', "metrics.&lt;key&gt;"),
+        ('[{"type": "metric", "metric": "cpu_usage", "min": 9, "max": 1}]', "above max"),
+        ('[{"type": "metric", "metric": "cpu_usage"}]', "needs a bound"),
+    ):
+        answer = await browser.post("/ui/policies", data=form | {"metric_checks": bad})
+        assert answer.status_code == 422 and words in answer.text, answer.text[-2000:]
+    url = form | {"analysis_checks": '[{"type": "prometheus", "url": "ftp://p", "query": "up"}]'}
+    answer = await browser.post("/ui/policies", data=url | {"metric_checks": ""})
+    assert answer.status_code == 422 and "must be an http:// or https:// URL" in answer.text
+    assert len((await client.get("/api/v1/image-policies")).json()) == 1

@@ -424,6 +424,13 @@ async def test_a_policy_with_bad_checks_gets_a_422_naming_the_check_field(
             [{"type": "container_running", "run_on": "server"}],
             "health_check_config[0].run_on",
         ),
+        ([{"type": "metric", "metric": "load", "max": 1}], "health_check_config[0].metric"),
+        ([{"type": "metric", "metric": "cpu_usage", "min": 5, "max": 1}], "[0].min"),
+        ([{"type": "metric", "metric": "cpu_usage"}], "health_check_config[0]: needs a bound"),
+        (
+            [{"type": "prometheus", "url": "file:///x", "query": "up", "max": 1}],
+            "health_check_config[0].url",
+        ),
     ]
     for config, field in cases:
         response = await client.post(

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.devices.metric_samples import record_samples
 from fleetwave.devices.targets import announce_changes
 from fleetwave.domain.report import ReportedApps, StateReport
 from fleetwave.store.queries import update_rows, upsert_rows
@@ -57,6 +58,8 @@ async def store_reports(
     )
     for rows in _device_changes(received):
         await update_rows(conn, devices, "uuid", rows)
+    # metric health checks judge devices on their recent readings (``metric_samples``)
+    await record_samples(conn, [(r.uuid, r.now, r.report.samples) for r in received])
     # every replica's cache must see a device go offline: its next poll writes
     await announce_changes(conn, frozenset(r.uuid for r in received if not r.report.is_online))
     if last is not None:

@@ -55,7 +55,7 @@ class NotRunnable:
 def place(check: CheckSpec, capabilities: frozenset[str], has_address: bool) -> str | NotRunnable:
     """Who runs ``check`` for a device: ``device``, ``server`` or ``reports``; or why nobody
     can."""
-    if check.type == "container_running":
+    if check.type in ("container_running", "metric"):
         return REPORTS
     probe = has_address or not check.names_the_device
     if check.run_on == "server":
@@ -91,7 +91,7 @@ def placement(
     sorted_out: dict[str, list[CheckSpec]] = {DEVICE: [], SERVER: [], REPORTS: []}
     not_runnable: dict[str, str] = {}
     declared = frozenset(capabilities)
-    for check in checks:
+    for check in device_checks(checks):
         where = place(check, declared, has_address)
         if isinstance(where, NotRunnable):
             not_runnable[check.name] = where.reason()
@@ -103,6 +103,11 @@ def placement(
         tuple(sorted_out[REPORTS]),
         not_runnable,
     )
+
+
+def device_checks(checks: Sequence[CheckSpec]) -> list[CheckSpec]:
+    """The checks that judge each device (a ``prometheus`` analysis judges a whole batch)."""
+    return [check for check in checks if check.type != "prometheus"]
 
 
 # --- what a policy's devices can run ----------------------------------------------------------
@@ -147,7 +152,7 @@ def coverage(checks: Sequence[CheckSpec], groups: Sequence[DeviceGroup]) -> list
     """For each check some covered devices cannot run, how many of them, and why."""
     total = sum(group.devices for group in groups)
     warnings = []
-    for check in checks:
+    for check in device_checks(checks):
         unable = 0
         why: dict[NotRunnable, None] = {}  # in order, without repeats
         for group in groups:

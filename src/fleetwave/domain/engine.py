@@ -10,7 +10,9 @@ events in one transaction. Deciding has no I/O, so every rule of DESIGN.md §4 r
   (scheduled strategy), and approval was given (manual strategy);
 - above ``max_failure_rate`` a rollout pauses itself before its next batch;
 - when every device is finished the rollout is ``completed``, or ``failed`` above the bound;
-- while it waits on devices, it says how many of them are not applying their target.
+- while it waits on devices, it says how many of them are not applying their target;
+- a finished batch with a Prometheus analysis (``domain.analysis``) waits for it; a failed
+  analysis fails the batch (its devices roll back) and pauses the rollout.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class RolloutSnapshot:
     not_applying: int = 0  # devices flagged "not applying its target" (domain.not_applying)
     offline: int = 0  # unfinished devices of the current batch that are offline (views only)
     cap_note: str | None = None  # the cap that holds devices back (domain.device_cap), if any
+    analysis: str | None = None  # the current batch's (domain.analysis.state); None: none
 
     @property
     def total_batches(self) -> int:
@@ -98,6 +101,13 @@ class AutoPause:
 
 
 @dataclass(frozen=True)
+class FailBatch:
+    """The batch's analysis failed: its devices fail (and roll back), the rollout pauses."""
+
+    batch: int
+
+
+@dataclass(frozen=True)
 class Complete:
     failure_rate: float
 
@@ -116,7 +126,7 @@ class Wait:
     until: datetime | None = None
 
 
-Action = FinishBatch | StartBatch | AutoPause | Complete | Fail | Wait
+Action = FinishBatch | StartBatch | AutoPause | FailBatch | Complete | Fail | Wait
 
 
 def gate_tripped(snapshot: RolloutSnapshot) -> bool:
@@ -142,6 +152,13 @@ def decide(snapshot: RolloutSnapshot) -> list[Action]:
     if batch_done and finished_at is None:
         actions.append(FinishBatch(batch))
         finished_at = now
+    if batch_done and snapshot.status != "paused":
+        if snapshot.analysis == "failed":
+            return actions + [FailBatch(batch)]
+        if snapshot.analysis == "waiting":
+            assert finished_at is not None
+            soak_end = finished_at + snapshot.settings.batch_delay
+            return actions + [Wait(f"batch {batch} waits for its Prometheus analysis", soak_end)]
     if batch >= snapshot.total_batches and snapshot.total(UNFINISHED_DEVICE_STATUSES) == 0:
         return actions + [_conclusion(snapshot)]
     if snapshot.status == "paused":

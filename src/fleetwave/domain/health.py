@@ -8,6 +8,11 @@ A policy's ``health_check_config`` is a list of checks (or ``{"checks": [...]}``
 ``{device_ip}``; see ``check_placement``). ``container_running`` is judged from the device's
 state reports; ``custom`` runs a command on the device. With health checks on and no checks
 given, the default is that the new containers run and stay up for the soak period.
+
+Two more types are judged by fleetwave, never by the agent (``run_on`` is ``server``):
+``metric`` judges a device on the metrics of its own state reports over a window after it runs
+the new image (``domain.metric_checks``); ``prometheus`` judges a whole batch on a Prometheus
+query after its soak (``domain.analysis``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from urllib.parse import urlsplit
 
 from fleetwave.domain.errors import InvalidInput, Problem
 
-CHECK_TYPES = ("http", "tcp", "container_running", "custom")
+CHECK_TYPES = ("http", "tcp", "container_running", "custom", "metric", "prometheus")
 RUN_ON = ("device", "server", "device_or_server")
 DEVICE_IP = "{device_ip}"
 COMMON = {"type", "name", "timeout_seconds", "retries", "interval_seconds", "run_on"}
@@ -29,7 +34,34 @@ FIELDS = {
     "tcp": COMMON | {"host", "port"},
     "container_running": COMMON | {"service", "min_uptime_seconds"},
     "custom": COMMON | {"command"},
+    "metric": {
+        "type",
+        "name",
+        "run_on",
+        "metric",
+        "min",
+        "max",
+        "max_increase_percent",
+        "window_seconds",
+    }
+    | {"aggregate", "min_reports"},
+    "prometheus": {"type", "name", "run_on", "url", "query", "min", "max", "timeout_seconds"},
 }
+# Judged by fleetwave itself: never sent to the agent.
+SERVER_JUDGED = ("metric", "prometheus")
+AGGREGATES = ("avg", "max", "p95")
+# The numeric fields of a state report a metric check may name; any other name is a key of
+# the report's ``metrics`` object, written ``metrics.<key>``.
+REPORT_METRICS = (
+    "cpu_usage",
+    "memory_usage",
+    "memory_total",
+    "storage_usage",
+    "storage_total",
+    "temperature",
+    "uptime",
+)
+METRICS_PREFIX = "metrics."
 
 
 @dataclass(frozen=True)
@@ -48,6 +80,14 @@ class CheckSpec:
     service: str | None = None
     min_uptime_seconds: float | None = None
     command: tuple[str, ...] = ()
+    metric: str | None = None
+    min: float | None = None
+    max: float | None = None
+    max_increase_percent: float | None = None
+    window_seconds: float = 120
+    aggregate: str = "avg"
+    min_reports: int = 3
+    query: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -70,7 +110,21 @@ class CheckSpec:
                 "min_uptime_seconds": self.min_uptime_seconds,
             },
             "custom": {"command": list(self.command)},
+            "metric": {
+                "metric": self.metric,
+                "min": self.min,
+                "max": self.max,
+                "max_increase_percent": self.max_increase_percent,
+                "window_seconds": self.window_seconds,
+                "aggregate": self.aggregate,
+                "min_reports": self.min_reports,
+            },
+            "prometheus": {"url": self.url, "query": self.query, "min": self.min, "max": self.max},
         }
+        if self.type in SERVER_JUDGED:
+            data = {k: v for k, v in data.items() if k in ("name", "type", "run_on")}
+            if self.type == "prometheus":
+                data["timeout_seconds"] = self.timeout_seconds
         extra = by_type[self.type]
         return data | {k: v for k, v in extra.items() if v is not None}
 
@@ -127,7 +181,10 @@ def default_checks(soak_seconds: float) -> list[CheckSpec]:
 def effective_checks(enabled: bool, config: Any, soak_seconds: float) -> list[CheckSpec]:
     if not enabled:
         return []
-    return parse_checks(config) or default_checks(soak_seconds)
+    checks = parse_checks(config)
+    if all(check.type == "prometheus" for check in checks):  # a batch's analysis judges no device
+        return default_checks(soak_seconds) + checks
+    return checks
 
 
 def _parse_check(item: Any, path: str, index: int, problems: list[Problem]) -> CheckSpec | None:
@@ -144,10 +201,12 @@ def _parse_check(item: Any, path: str, index: int, problems: list[Problem]) -> C
     timeout = _number(item, "timeout_seconds", 30, path, problems, minimum=0.1, maximum=3600)
     retries = int(_number(item, "retries", 3, path, problems, minimum=0, maximum=20))
     interval = _number(item, "interval_seconds", 10, path, problems, minimum=0, maximum=3600)
-    run_on = item.get("run_on", "device")
+    run_on = item.get("run_on", "server" if kind in SERVER_JUDGED else "device")
     if run_on not in RUN_ON:
         problems.append(Problem(f"{path}.run_on", "must be device, server or device_or_server"))
-    elif run_on != "device" and kind not in ("http", "tcp"):
+    elif kind in SERVER_JUDGED and run_on != "server":
+        problems.append(Problem(f"{path}.run_on", f"a {kind} check is judged by fleetwave: server"))
+    elif run_on != "device" and kind not in ("http", "tcp", *SERVER_JUDGED):
         problems.append(Problem(f"{path}.run_on", f"a {kind} check runs on the device"))
     spec = CheckSpec(
         name=str(item.get("name") or f"{kind}-{index + 1}"),
@@ -162,6 +221,8 @@ def _parse_check(item: Any, path: str, index: int, problems: list[Problem]) -> C
         "tcp": _tcp,
         "container_running": _container,
         "custom": _custom,
+        "metric": _metric,
+        "prometheus": _prometheus,
     }[kind](item, path, problems)
     if len(problems) > before:
         return None
@@ -229,6 +290,83 @@ def _custom(item: dict[str, Any], path: str, problems: list[Problem]) -> dict[st
     return {"command": tuple(command)}
 
 
+def _metric(item: dict[str, Any], path: str, problems: list[Problem]) -> dict[str, Any]:
+    metric = item.get("metric")
+    if not isinstance(metric, str) or not known_metric(metric):
+        problems.append(
+            Problem(
+                f"{path}.metric",
+                f"must be one of {', '.join(REPORT_METRICS)} or metrics.<key> (a key of the "
+                "report's metrics object)",
+            )
+        )
+    bounds = _bounds(item, path, problems, ("min", "max", "max_increase_percent"))
+    if bounds.get("max_increase_percent") is not None and bounds["max_increase_percent"] < 0:
+        problems.append(Problem(f"{path}.max_increase_percent", "must be 0 or more"))
+    window = _number(item, "window_seconds", 120, path, problems, minimum=1, maximum=3600)
+    aggregate = item.get("aggregate", "avg")
+    if aggregate not in AGGREGATES:
+        problems.append(Problem(f"{path}.aggregate", f"must be one of {', '.join(AGGREGATES)}"))
+    reports = _number(item, "min_reports", 3, path, problems, minimum=1, maximum=10000)
+    return bounds | {
+        "metric": metric,
+        "window_seconds": window,
+        "aggregate": aggregate,
+        "min_reports": int(reports),
+    }
+
+
+def _prometheus(item: dict[str, Any], path: str, problems: list[Problem]) -> dict[str, Any]:
+    url = item.get("url")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(Problem(f"{path}.url", "must be an http:// or https:// URL of Prometheus"))
+    query = item.get("query")
+    if not isinstance(query, str) or not query.strip():
+        problems.append(Problem(f"{path}.query", "a prometheus check needs a query (PromQL)"))
+    return _bounds(item, path, problems, ("min", "max")) | {"url": url, "query": query}
+
+
+def known_metric(name: str) -> bool:
+    """A report field, or ``metrics.<key>`` with a key a report may carry."""
+    if name in REPORT_METRICS:
+        return True
+    key = name.removeprefix(METRICS_PREFIX)
+    return name.startswith(METRICS_PREFIX) and metric_key_problem(key) is None
+
+
+def metric_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a key of a report's ``metrics`` object, or None."""
+    if not 0 < len(key) <= 64:
+        return "must be 1-64 characters"
+    if not all(c.isascii() and (c.isalnum() or c in "_-.:") for c in key):
+        return "may hold only letters, digits and _ - . :"
+    return None
+
+
+def _bounds(
+    item: dict[str, Any], path: str, problems: list[Problem], names: tuple[str, ...]
+) -> dict[str, Any]:
+    """The bounds given (at least one; ``min`` not above ``max``)."""
+    found: dict[str, Any] = {}
+    for name in names:
+        value = item.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(Problem(f"{path}.{name}", "must be a number"))
+        elif not -1e300 < value < 1e300:  # no NaN or infinity; a huge int would not convert
+            problems.append(Problem(f"{path}.{name}", "must be a finite number"))
+        else:
+            found[name] = float(value)
+    if not found and not any(item.get(name) is not None for name in names):
+        problems.append(Problem(path, f"needs a bound: {' or '.join(names)}"))
+    low, high = found.get("min"), found.get("max")
+    if low is not None and high is not None and low > high:
+        problems.append(Problem(f"{path}.min", f"{low:g} is above max {high:g}: no value passes"))
+    return found
+
+
 def _number(
     item: dict[str, Any],
     name: str,
@@ -274,20 +412,33 @@ def verdict(
     running_since: datetime,
     now: datetime,
     timeout: timedelta,
+    metrics: Mapping[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> Verdict:
     """All checks passed → passed; one failed more than its retries → failed; no verdict by
     ``running_since + timeout`` → timeout; otherwise still pending.
 
     ``container_running`` checks pass by time: the device has kept the new containers up
     (a crash would already have failed it, from its report) for ``min_uptime_seconds``.
+    ``metric`` checks come judged (``metrics``: name → (state, details), from
+    ``domain.metric_checks``); one that is ``unknown`` (too few reports) ends the wait as a
+    timeout does.
     """
     by_check: dict[str, list[CheckResult]] = {}
     for result in sorted(results, key=lambda r: r.at):
         if result.at >= running_since:
             by_check.setdefault(result.check, []).append(result)
     details: dict[str, Any] = {}
-    pending = []
+    pending: list[str] = []
+    unknown: list[str] = []
     for check in checks:
+        if check.type == "metric":
+            judged, seen = (metrics or {}).get(check.name, ("pending", {"type": "metric"}))
+            details[check.name] = seen
+            if judged == "failed":
+                return Verdict("failed", details | {"failed_check": check.name})
+            if judged != "passed":
+                (unknown if judged == "unknown" else pending).append(check.name)
+            continue
         if check.type == "container_running":
             uptime = (now - running_since).total_seconds()
             ok = uptime >= (check.min_uptime_seconds or 0)
@@ -310,6 +461,8 @@ def verdict(
         if len(failures) > check.retries:
             return Verdict("failed", details | {"failed_check": check.name})
         pending.append(check.name)
+    if unknown:
+        return Verdict("timeout", details | {"waiting_for": unknown + pending, "unknown": unknown})
     if not pending:
         return Verdict("passed", details)
     if now >= running_since + timeout:

@@ -18,6 +18,7 @@ from typing import Any
 
 from fleetwave.domain.capabilities import parse_capabilities
 from fleetwave.domain.errors import InvalidInput, Problem
+from fleetwave.domain.health import METRICS_PREFIX, metric_key_problem
 from fleetwave.domain.target_state import id_problem
 from fleetwave.domain.text_rules import json_problem, label_problem
 
@@ -36,6 +37,7 @@ METRIC_BOUNDS: dict[str, tuple[float, float]] = {
 METRICS = tuple(METRIC_BOUNDS)
 TEXT_FIELDS = ("os_version", "supervisor_version", "local_ip", "mac_address")
 SERVICE_TEXT_FIELDS = ("serviceName", "imageName", "status", "containerId")
+MAX_CUSTOM_METRICS = 64  # keys of a report's ``metrics`` object
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class StateReport:
     local_ip: str | None
     system_info: dict[str, Any] = field(default_factory=dict)
     capabilities: tuple[str, ...] = ()  # what its agent declares (none: an iotistic agent)
+    # its numeric readings as metric checks name them: cpu_usage, ..., metrics.<key>
+    samples: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
     capabilities = parse_capabilities(
         value.get("capabilities"), f"{field_prefix}.capabilities", problems
     )
+    custom = _custom_metrics(value.get("metrics"), f"{field_prefix}.metrics", problems)
     local_ip = value.get("local_ip")
     if isinstance(local_ip, str):
         try:
@@ -108,7 +113,27 @@ def parse_state_report(value: Any, *, field_prefix: str) -> StateReport:
         system_info={name: value[name] for name in METRICS if value.get(name) is not None}
         | ({"local_ip": local_ip} if local_ip is not None else {}),
         capabilities=capabilities,
+        samples={name: float(value[name]) for name in METRICS if value.get(name) is not None}
+        | custom,
     )
+
+
+def _custom_metrics(value: Any, path: str, problems: list[Problem]) -> dict[str, float]:
+    """A report's ``metrics`` object (name → finite number), keyed ``metrics.<name>``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_CUSTOM_METRICS:
+        problems.append(Problem(path, f"must be an object of at most {MAX_CUSTOM_METRICS} numbers"))
+        return {}
+    found = {}
+    for key, reading in value.items():
+        if (problem := metric_key_problem(key)) is not None:
+            problems.append(Problem(f"{path}.{key}", f"the name {problem}"))
+        elif (problem := metric_problem(reading, (-LARGEST_EXACT, LARGEST_EXACT))) is not None:
+            problems.append(Problem(f"{path}.{key}", problem))
+        elif reading is not None:
+            found[f"{METRICS_PREFIX}{key}"] = float(reading)
+    return found
 
 
 def metric_problem(value: Any, bounds: tuple[float, float]) -> str | None:

@@ -36,6 +36,9 @@ class PolicyValues(Protocol):
     def health_check_config(self) -> Any: ...
 
     @property
+    def health_check_timeout_seconds(self) -> int | None: ...
+
+    @property
     def maintenance_window_start(self) -> time | None: ...
 
     @property
@@ -60,6 +63,21 @@ def _pattern(policy: PolicyValues) -> None:
 
 def _checks(policy: PolicyValues) -> None:
     parse_checks(policy.health_check_config)
+
+
+def _metric_windows(policy: PolicyValues) -> None:
+    """A metric check's window closes before the health timeout would end the wait."""
+    config = policy.health_check_config
+    path = "health_check_config.checks" if isinstance(config, dict) else "health_check_config"
+    timeout = policy.health_check_timeout_seconds
+    if timeout is None:  # the server's default applies: judged when a rollout is planned
+        return
+    for i, check in enumerate(parse_checks(config)):
+        if check.type == "metric" and check.window_seconds >= timeout:
+            raise InvalidInput.one(
+                f"{path}[{i}].window_seconds",
+                f"must be shorter than health_check_timeout_seconds ({timeout})",
+            )
 
 
 def _percentages(policy: PolicyValues) -> None:
@@ -99,6 +117,7 @@ WINDOW = frozenset({"maintenance_window_start", "maintenance_window_end"})
 RULES = (
     Rule(frozenset({"image_pattern"}), _pattern),
     Rule(frozenset({"health_check_config"}), _checks),
+    Rule(frozenset({"health_check_config", "health_check_timeout_seconds"}), _metric_windows),
     Rule(frozenset({"batch_percentages"}), _percentages),
     Rule(frozenset({"batch_percentages", "staged_batches"}), _batch_count),
     Rule(WINDOW, _window_span),

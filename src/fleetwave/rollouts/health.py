@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.clock import Clock
+from fleetwave.devices.metric_samples import read_samples
 from fleetwave.domain.check_placement import Placement, placement
 from fleetwave.domain.health import (
     CheckResult,
@@ -31,6 +32,7 @@ from fleetwave.domain.health import (
     results_to_json,
     verdict,
 )
+from fleetwave.domain.metric_checks import Sample, metric_verdict, samples_needed_since
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.health.probes import Probe, Prober
 from fleetwave.rollouts.device_moves import move, restore_devices
@@ -99,6 +101,7 @@ async def judge(
             select(
                 device_rows.c.device_uuid,
                 device_rows.c.container_restarted_at,
+                device_rows.c.update_started_at,
                 device_rows.c.health_check_details,
                 devices.c.capabilities,
                 devices.c.ip_address,
@@ -107,20 +110,31 @@ async def judge(
             .where(device_rows.c.rollout_id == rid, device_rows.c.status == "health_checking")
         )
     )
+    samples = await _metric_samples(conn, checks, rows, now)
     outcomes: dict[str, list[str]] = {"passed": [], "failed": [], "timeout": []}
     waited_for: dict[str, list[str]] = {}
+    unknown: dict[str, list[str]] = {}  # metric checks with too few reports to judge
     details = []
     events: list[Event] = []
     for row in rows:
         placed = placement(checks, row.capabilities or (), row.ip_address is not None)
         judged = placed.judged(settings.soak)
         before = row.health_check_details or {}
+        running_since = row.container_restarted_at or now
+        metrics = {
+            check.name: _judged_metric(
+                check, samples.get(row.device_uuid, []), running_since, now, row.update_started_at
+            )
+            for check in judged
+            if check.type == "metric"
+        }
         found = verdict(
             judged,
             results_from_json(before),
-            row.container_restarted_at or now,
+            running_since,
             now,
             settings.health_check_timeout,
+            metrics,
         )
         kept = dict(before)
         if placed.not_runnable and before.get("not_runnable") != placed.not_runnable:
@@ -130,6 +144,8 @@ async def judge(
         if found.outcome in outcomes:
             outcomes[found.outcome].append(row.device_uuid)
             waited_for[row.device_uuid] = list(found.details.get("waiting_for", []))
+            if found.details.get("unknown"):
+                unknown[row.device_uuid] = list(found.details["unknown"])
             kept |= {"verdict": found.outcome} | {
                 "checks": {k: v for k, v in found.details.items() if isinstance(v, dict)}
             }
@@ -181,7 +197,9 @@ async def judge(
             Event(
                 rid,
                 "health_check_failed",
-                _waiting_for(message, waited_for.get(u, [])),
+                _unknown(unknown[u])
+                if u in unknown
+                else _waiting_for(message, waited_for.get(u, [])),
                 {"reason": reason},
                 device_uuid=u,
             )
@@ -192,8 +210,34 @@ async def judge(
     return events
 
 
+async def _metric_samples(
+    conn: AsyncConnection, checks: Sequence[CheckSpec], rows: Sequence[Any], now: datetime
+) -> dict[str, list[Sample]]:
+    """The samples the rollout's metric checks need, for all its devices in one query."""
+    if not rows or not any(check.type == "metric" for check in checks):
+        return {}
+    earliest = min(row.update_started_at or row.container_restarted_at or now for row in rows)
+    since = samples_needed_since(checks, earliest)
+    return await read_samples(conn, [row.device_uuid for row in rows], since)
+
+
+def _judged_metric(
+    check: CheckSpec,
+    samples: Sequence[Sample],
+    running_since: datetime,
+    now: datetime,
+    update_started_at: datetime | None,
+) -> tuple[str, dict[str, Any]]:
+    found = metric_verdict(check, samples, running_since, now, update_started_at)
+    return found.state, found.details
+
+
 def _seconds(delta: timedelta) -> str:
     return f"{delta.total_seconds():g} s"
+
+
+def _unknown(checks: list[str]) -> str:
+    return f"too few reports to judge {', '.join(checks)}: unknown, failed as a health timeout is"
 
 
 def _waiting_for(message: str, checks: list[str]) -> str:

@@ -33,15 +33,18 @@ from fleetwave.domain.engine import (
     AutoPause,
     Complete,
     Fail,
+    FailBatch,
     FinishBatch,
     RolloutSnapshot,
     StartBatch,
     Wait,
     decide,
 )
+from fleetwave.domain.health import parse_checks
 from fleetwave.domain.not_applying import flag_after
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import devices as devices_count
+from fleetwave.rollouts.analysis import BatchAnalysis, analysis_state, fail_batch
 from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.deliveries import DeliveryPlanner
 from fleetwave.rollouts.device_cap import rollout_cap, room, schedule_pending
@@ -89,11 +92,13 @@ class RolloutMonitor:
         telemetry: Telemetry,
         deliveries: DeliveryPlanner | None = None,
         chores: Sequence[Chore] = (),
+        analysis: BatchAnalysis | None = None,
     ) -> None:
         self.db, self.clock, self.settings, self.waker = db, clock, settings, waker
         self.probes, self.telemetry, self.deliveries = probes, telemetry, deliveries
         self.chores = chores
         self.joiners = LateJoiners(db, settings)
+        self.analysis = analysis if analysis is not None else BatchAnalysis(db)
 
     async def tick(self) -> list[Advanced]:
         started = time.perf_counter()
@@ -137,6 +142,7 @@ class RolloutMonitor:
         for rollout_id in ids:
             if self.probes is not None:  # outside any transaction: probes take time
                 await self.probes.probe(rollout_id, self.clock.now())
+            await self.analysis.evaluate(rollout_id, self.clock.now())  # outside, too
             advanced = await self.advance(rollout_id)
             if advanced is not None:
                 results.append(advanced)
@@ -429,6 +435,14 @@ async def _auto_pause(
     return [Event(rid, "rollout_paused", message, numbers)]
 
 
+async def _fail_batch(
+    conn: AsyncConnection, rid: str, action: FailBatch, now: datetime
+) -> list[Event]:
+    rollout = await lock_rollout(conn, rid, skip_locked=False)
+    settings = RolloutSettings.from_json(rollout.settings)
+    return await fail_batch(conn, rid, action.batch, settings, now)
+
+
 async def _complete(
     conn: AsyncConnection, rid: str, action: Complete, now: datetime
 ) -> list[Event]:
@@ -448,6 +462,7 @@ async def _fail(conn: AsyncConnection, rid: str, action: Fail, now: datetime) ->
 APPLY: dict[type, Callable[[AsyncConnection, str, Any, datetime], Awaitable[list[Event]]]] = {
     FinishBatch: _finish_batch,
     AutoPause: _auto_pause,
+    FailBatch: _fail_batch,
     Complete: _complete,
     Fail: _fail,
 }
@@ -516,4 +531,5 @@ async def load_snapshot(
         approved_batch=rollout.approved_batch,
         gate_accepted_failures=rollout.gate_accepted_failures,
         not_applying=not_applying,
+        analysis=await analysis_state(conn, rollout, parse_checks(list(settings.health_checks))),
     )

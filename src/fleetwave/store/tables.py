@@ -514,3 +514,50 @@ registry_repositories = Table(
     Column("tags", Json, nullable=False),
     Column("polled_at", UtcDateTime, nullable=False),
 )
+
+# --- metric health checks and batch analyses (issue 17) -------------------------------------
+
+device_metric_samples = Table(
+    "device_metric_samples",
+    metadata,
+    # one row per changed state report that carried metrics; kept for a bounded time and count
+    # (``rollouts.metric_samples``): metric checks judge a device on its own recent reports
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column(
+        "device_uuid",
+        String(64),
+        ForeignKey("devices.uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("received_at", UtcDateTime, nullable=False),  # the server's clock
+    Column("samples", Json, nullable=False),  # {"cpu_usage": 42.0, "metrics.<key>": 1.0}
+    Index(None, "device_uuid", "received_at"),
+    Index(None, "received_at"),
+    sqlite_autoincrement=True,
+)
+
+batch_analyses = Table(
+    "batch_analyses",
+    metadata,
+    # a prometheus check's result for one batch of a rollout, evaluated once after its soak
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "rollout_id",
+        String(255),
+        ForeignKey("image_rollouts.rollout_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("batch_number", Integer, nullable=False),
+    Column("check_name", String(255), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("details", Json, nullable=False),  # query, value, bounds, or the error
+    Column("evaluated_at", UtcDateTime, nullable=False),
+    Column("acted_at", UtcDateTime),  # a failure's devices were failed and the rollout paused
+    UniqueConstraint("rollout_id", "batch_number", "check_name"),
+    sqlite_autoincrement=True,
+)

@@ -7,6 +7,7 @@ service checks, and their messages are shown next to the inputs they name.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -88,10 +89,29 @@ SECTIONS: tuple[tuple[str, tuple[Input, ...]], ...] = (
             Input("health_check_timeout_seconds", "Health check timeout (seconds)", "number"),
             Input("soak_seconds", "Soak (seconds)", "number"),
             Input("health_check_config", "Checks (JSON)", "json", '{"checks": [...]}'),
+            Input(
+                "metric_checks",
+                "Metric bounds (JSON)",
+                "json",
+                'judged on each device\'s own reports, e.g. [{"type": "metric", "metric": '
+                '"cpu_usage", "max": 80, "window_seconds": 120, "aggregate": "avg"}] or '
+                '"max_increase_percent": 25 against its baseline; metric: a report field or '
+                "metrics.<key>",
+            ),
+            Input(
+                "analysis_checks",
+                "Prometheus analysis (JSON)",
+                "json",
+                'per batch after its soak, e.g. [{"type": "prometheus", "url": '
+                '"http://prom:9090", "query": "...{{rollout_id}}...{{batch}}...{{image}}", '
+                '"max": 0.05}]',
+            ),
         ),
     ),
 )
 INPUTS = {i.name: i for _, inputs in SECTIONS for i in inputs}
+# Form-only inputs: the checks of these types, kept in ``health_check_config`` with the others.
+SPLIT_CHECKS = {"metric_checks": "metric", "analysis_checks": "prometheus"}
 NEW_POLICY: dict[str, Any] = {
     name: info.default
     for name, info in PolicyFields.model_fields.items()
@@ -101,7 +121,43 @@ NEW_POLICY: dict[str, Any] = {
 
 def form_values(policy: dict[str, Any]) -> dict[str, str | bool]:
     """A policy (as the service returns it) as the form's input values."""
-    return {name: _as_text(INPUTS[name].kind, policy.get(name)) for name in INPUTS}
+    shown = policy | _split_checks(policy.get("health_check_config"))
+    return {name: _as_text(INPUTS[name].kind, shown.get(name)) for name in INPUTS}
+
+
+def _split_checks(config: Any) -> dict[str, Any]:
+    """``health_check_config`` with its metric and prometheus checks in their own inputs."""
+    checks = config.get("checks") if isinstance(config, dict) else config
+    if not isinstance(checks, list):
+        return {}
+    split: dict[str, Any] = {
+        name: [c for c in checks if isinstance(c, dict) and c.get("type") == kind] or None
+        for name, kind in SPLIT_CHECKS.items()
+    }
+    if not any(split.values()):
+        return split
+    rest = [
+        c for c in checks if not (isinstance(c, dict) and c.get("type") in SPLIT_CHECKS.values())
+    ]
+    return split | {"health_check_config": rest or None}
+
+
+def _joined_checks(values: dict[str, Any]) -> None:
+    """The split inputs back into ``health_check_config`` (after its own checks)."""
+    extra = [c for name in SPLIT_CHECKS for c in _as_list(values.pop(name, None))]
+    if not extra:
+        return
+    config = values.get("health_check_config")
+    if isinstance(config, dict) and isinstance(config.get("checks"), list):
+        values["health_check_config"] = config | {"checks": config["checks"] + extra}
+    else:
+        values["health_check_config"] = _as_list(config) + extra
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def _as_text(kind: str, value: Any) -> str | bool:
@@ -141,6 +197,7 @@ def policy_fields(form: dict[str, str]) -> PolicyFields:
             values[name] = _parse(spec, text)
         except InvalidInput as exc:  # left out, so that the other fields are still checked
             unreadable += exc.problems
+    _joined_checks(values)
     try:
         fields = PolicyFields.model_validate(values)
     except ValidationError as exc:
@@ -167,6 +224,6 @@ def problems_by_field(error: InvalidInput) -> dict[str, list[str]]:
     """Messages under the input they name (``batch_percentages.1`` → ``batch_percentages``)."""
     found: dict[str, list[str]] = {}
     for problem in error.problems:
-        name = problem.field.split(".", 1)[0]
+        name = re.split(r"[.\[]", problem.field, maxsplit=1)[0]
         found.setdefault(name if name in INPUTS else "", []).append(problem.message)
     return found
