@@ -361,3 +361,25 @@ async def test_metric_checks_and_prometheus_analysis_have_their_own_inputs_in_th
     answer = await browser.post("/ui/policies", data=url | {"metric_checks": ""})
     assert answer.status_code == 422 and "must be an http:// or https:// URL" in answer.text
     assert len((await client.get("/api/v1/image-policies")).json()) == 1
+
+
+async def test_a_policys_device_cap_and_continuous_setting_are_kept_by_the_policy_form(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    csrf = await logged_in(browser)
+    blank = (await browser.get("/ui/policies/new")).text
+    assert re.search(r'id="continuous" name="continuous" value="true" checked', blank)
+    form = {
+        "csrf_token": csrf,
+        "image_pattern": "acme/*:*",
+        "max_concurrent_devices": "5",
+        "continuous": "true",
+    }
+    assert (await browser.post("/ui/policies", data=form)).status_code == 303
+    [stored] = (await client.get("/api/v1/image-policies")).json()
+    assert (stored["max_concurrent_devices"], stored["continuous"]) == (5, True)
+    page = (await browser.get(f"/ui/policies/{stored['id']}")).text
+    assert re.search(r'id="max_concurrent_devices" [^>]*value="5"', page)
+    assert re.search(r'id="continuous" name="continuous" value="true" checked', page)
+    refused = await browser.post("/ui/policies", data=form | {"max_concurrent_devices": "0"})
+    assert refused.status_code == 422 and 'id="error-max_concurrent_devices"' in refused.text

@@ -61,6 +61,13 @@ SECTIONS: tuple[tuple[str, tuple[Input, ...]], ...] = (
             Input("batch_delay_minutes", "Delay between batches (minutes)", "number"),
             Input("rings", "Rings", "list", "ring names in order, comma-separated: the batches"),
             Input("approve_each_batch", "Every batch needs a promote", "checkbox"),
+            Input(
+                "max_concurrent_devices",
+                "Devices updating at once",
+                "number",
+                "empty: only the fleet-wide cap, if any",
+            ),
+            Input("continuous", "Continuous: late devices join, even after completion", "checkbox"),
             Input("maintenance_window_start", "Window start", "time"),
             Input("maintenance_window_end", "Window end", "time"),
             Input("maintenance_window_timezone", "Window time zone", "text", "e.g. Europe/Paris"),
