@@ -310,6 +310,14 @@ class Simulator:
         return len({device for device, _, _ in read_received(lines)})
 
 
+def all_holding(sims: Sequence[Simulator]) -> bool:
+    """Every agent received a target and (bar a few between two polls) holds a poll."""
+    for simulator in sims:
+        if simulator.part.process.poll() is not None:
+            raise ScaleOutError(f"simulator exited:\n{simulator.part.output()[-3000:]}")
+    return all(s.devices_seen() == s.devices and s.held() >= s.devices * 0.95 for s in sims)
+
+
 @contextlib.contextmanager
 def simulators(
     home: Path, base: str, devices: int, processes: int = 1, poll_interval: float = 20
@@ -342,15 +350,7 @@ def simulators(
             env = clean_env(home / name, FLEETWAVE_ADMIN_TOKEN=ADMIN_TOKEN)
             started.append(Simulator(spawn(name, command, env, home / name), count, received))
 
-        def all_holding() -> bool:
-            for simulator in started:
-                if simulator.part.process.poll() is not None:
-                    raise ScaleOutError(f"simulator exited:\n{simulator.part.output()[-3000:]}")
-            return all(
-                s.devices_seen() == s.devices and s.held() >= s.devices * 0.95 for s in started
-            )
-
-        wait_for(all_holding, f"{devices} agents to hold their polls", 60 + devices / 20, 0.5)
+        wait_for(lambda: all_holding(started), f"{devices} agents to hold their polls", 60 + devices / 20, 0.5)
         yield started
     finally:
         for simulator in started:

@@ -27,6 +27,7 @@ from tests.e2e.scale_out import (
     event_types,
     exactly_once_problems,
     push,
+    all_holding,
     simulators,
     summary,
     wait_for,
@@ -77,6 +78,8 @@ def test_a_rollout_through_haproxy_survives_a_killed_replica_and_a_killed_worker
             over = wait_until_over(admin, rollout_id, 150)
             assert over["status"] == "completed", over
             wait_for(lambda: "rollout_completed" in stream.types(), "the stream's end", 20)
+        # the polls the dead replica held are held by the other one now
+        wait_for(lambda: all_holding(sims), "every agent to hold a poll again", 40)
         times, missing = delivery_times(admin, rollout_id, sims)
     print(f"\n{DEVICES} devices through HAProxy, batch started → new target: {summary(times)}")
 
