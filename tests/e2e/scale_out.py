@@ -102,13 +102,15 @@ def spawn(name: str, command: Sequence[str], env: dict[str, str], home: Path) ->
 
 
 def haproxy_config(port: int, stats_port: int, replicas: dict[str, int]) -> str:
-    """Round robin over the replicas, each checked on ``/readyz`` every 300 ms (down after 2
-    failures, up after 2 successes). ``timeout server`` outlasts a held poll, ``timeout tunnel``
-    an event stream; a request whose replica died before answering is tried on another
-    (``retry-on``: a held poll is a GET, a device report a PATCH of the whole state, both safe
-    to send again)."""
+    """Round robin over the replicas, each checked on ``/readyz`` every second (down after 2
+    failures, up after 2 successes; a check may take 5 s, as a busy replica's can: without
+    ``timeout check`` it would be the interval, and a loaded pool would empty itself). ``timeout server`` outlasts a held poll, ``timeout tunnel``
+    an event stream. A GET whose replica died before answering (a held poll) is sent to the
+    other; any other method is not (a registration the dead replica committed would be made
+    twice): its client retries. No connection to a replica is reused, so none is ever closed
+    by the replica's keep-alive timeout just as HAProxy sends a request on it."""
     servers = "\n".join(
-        f"    server {name} 127.0.0.1:{replica_port} check inter 300ms fall 2 rise 2"
+        f"    server {name} 127.0.0.1:{replica_port} check inter 1s fall 2 rise 2"
         for name, replica_port in replicas.items()
     )
     return f"""global
@@ -117,17 +119,20 @@ def haproxy_config(port: int, stats_port: int, replicas: dict[str, int]) -> str:
 defaults
     mode http
     timeout connect 2s
+    timeout check 5s
     timeout client 120s
     timeout server {LONG_POLL_MAX + 40}s
     timeout tunnel 1h
     timeout http-keep-alive 60s
     option redispatch
+    option http-server-close
     retries 3
     retry-on conn-failure empty-response
 
 frontend fleetwave
     bind 127.0.0.1:{port}
     maxconn 9000
+    http-request disable-l7-retry unless METH_GET
     default_backend replicas
 
 backend replicas
@@ -320,7 +325,7 @@ def all_holding(sims: Sequence[Simulator]) -> bool:
 
 @contextlib.contextmanager
 def simulators(
-    home: Path, base: str, devices: int, processes: int = 1, poll_interval: float = 20
+    home: Path, base: str, devices: int, processes: int = 1, poll_interval: float = 10
 ) -> Iterator[list[Simulator]]:
     """``processes`` ``fleetwave simulate --long-poll`` sharing ``devices`` agents against
     ``base``; waits until every agent holds a poll."""

@@ -37,7 +37,7 @@ from tests.integration.test_postgres_restart import CTL_VARIABLE
 
 pytestmark = pytest.mark.postgres
 
-DEVICES = int(os.environ.get("FLEETWAVE_SCALE_OUT_DEVICES") or 600)
+DEVICES = int(os.environ.get("FLEETWAVE_SCALE_OUT_DEVICES") or 500)
 
 
 @pytest.fixture
