@@ -28,7 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the shared set-up lives beside the end-to-end test
 
-from common import add_database_url_argument, main, throwaway_database  # noqa: E402
 from tests.e2e.scale_out import (  # noqa: E402
     admin_client,
     cluster,
@@ -40,6 +39,8 @@ from tests.e2e.scale_out import (  # noqa: E402
     summary,
     wait_until_over,
 )
+
+from common import add_database_url_argument, main, throwaway_database  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,7 +57,9 @@ def measure(args: argparse.Namespace, work: Path, through_haproxy: bool) -> list
     """One run on a fresh database: seconds from batch started to new target, per device."""
     name = "haproxy" if through_haproxy else "baseline"
     with throwaway_database(args.database_url) as url, cluster(work / name, url) as running:
-        base = running.base if through_haproxy else f"http://127.0.0.1:{running.replica_ports['api1']}"
+        base = (
+            running.base if through_haproxy else f"http://127.0.0.1:{running.replica_ports['api1']}"
+        )
         with (
             admin_client(base) as admin,
             simulators(work / name, base, args.devices, args.processes, args.poll_interval) as sims,

@@ -104,10 +104,10 @@ def spawn(name: str, command: Sequence[str], env: dict[str, str], home: Path) ->
 def haproxy_config(port: int, stats_port: int, replicas: dict[str, int]) -> str:
     """Round robin over the replicas, each checked on ``/readyz`` every second (down after 2
     failures, up after 2 successes; a check may take 5 s, as a busy replica's can: without
-    ``timeout check`` it would be the interval, and a loaded pool would empty itself). ``timeout server`` outlasts a held poll, ``timeout tunnel``
-    an event stream. A GET whose replica died before answering (a held poll) is sent to the
-    other; any other method is not (a registration the dead replica committed would be made
-    twice): its client retries. No connection to a replica is reused, so none is ever closed
+    ``timeout check`` it would be the interval, and a loaded pool would empty itself).
+    ``timeout server`` outlasts a held poll, ``timeout tunnel`` an event stream. A GET whose
+    replica died before answering (a held poll) is sent to the other; any other method is not
+    (a registration the dead replica committed would be made twice): its client retries. No connection to a replica is reused, so none is ever closed
     by the replica's keep-alive timeout just as HAProxy sends a request on it."""
     servers = "\n".join(
         f"    server {name} 127.0.0.1:{replica_port} check inter 1s fall 2 rise 2"
@@ -215,7 +215,9 @@ class Cluster:
         env["FLEETWAVE_LOG_LEVEL"] = "info"  # its "rollout monitor running" line
         worker = self.workers[name] = spawn(name, [*FLEETWAVE, "worker"], env, self.home / name)
         wait_for(
-            lambda: "rollout monitor running" in worker.output() or worker.process.poll() is not None,
+            lambda: (
+                "rollout monitor running" in worker.output() or worker.process.poll() is not None
+            ),
             f"worker {name}",
             30,
         )
@@ -355,7 +357,12 @@ def simulators(
             env = clean_env(home / name, FLEETWAVE_ADMIN_TOKEN=ADMIN_TOKEN)
             started.append(Simulator(spawn(name, command, env, home / name), count, received))
 
-        wait_for(lambda: all_holding(started), f"{devices} agents to hold their polls", 60 + devices / 20, 0.5)
+        wait_for(
+            lambda: all_holding(started),
+            f"{devices} agents to hold their polls",
+            60 + devices / 20,
+            0.5,
+        )
         yield started
     finally:
         for simulator in started:
@@ -606,4 +613,3 @@ def summary(values: Sequence[float]) -> str:
 
 def dump(parts: Sequence[Part], tail: int = 3000) -> str:
     return "\n".join(f"--- {p.name}\n{p.output()[-tail:]}" for p in parts)
-

@@ -7,7 +7,6 @@ rows, and each device's transitions are in the event log exactly once."""
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,25 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import postgres_required, truncate_all
+from tests.conftest import truncate_all
 from tests.e2e.scale_out import (
     Cluster,
     EventStream,
+    admin_client,
+    all_holding,
+    batch_starts,
     cluster,
     create_policy,
-    admin_client,
     delivery_times,
     dump,
     event_types,
     exactly_once_problems,
     push,
-    all_holding,
     simulators,
     summary,
     wait_for,
     wait_until_over,
 )
-from tests.integration.test_postgres_restart import CTL_VARIABLE
+from tests.integration.test_postgres_restart import postgres_ctl  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.postgres
 
@@ -45,21 +45,6 @@ def scaled(tmp_path: Path, postgres_database: str) -> Iterator[Cluster]:
     truncate_all(postgres_database)
     with cluster(tmp_path, postgres_database) as running:
         yield running
-
-
-@pytest.fixture
-def postgres_ctl() -> Iterator[list[str]]:
-    """As tests/integration/test_postgres_restart.py: the command that stops and starts the
-    server; whatever happens, it is left running."""
-    command = os.environ.get(CTL_VARIABLE)
-    if not command:
-        message = f"restarting PostgreSQL needs {CTL_VARIABLE} (e.g. 'pg_ctlcluster 15 main')"
-        if postgres_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    ctl = shlex.split(command)
-    yield ctl
-    subprocess.run([*ctl, "start"], check=False, timeout=60, capture_output=True)
 
 
 def test_a_rollout_through_haproxy_survives_a_killed_replica_and_a_killed_worker(
@@ -91,12 +76,14 @@ def test_a_rollout_through_haproxy_survives_a_killed_replica_and_a_killed_worker
 
 
 def test_a_rollout_through_haproxy_completes_across_a_postgres_restart(
-    scaled: Cluster, tmp_path: Path, postgres_ctl: list[str]
+    scaled: Cluster,
+    tmp_path: Path,
+    postgres_ctl: list[str],  # noqa: F811 (the imported fixture)
 ) -> None:
     with admin_client(scaled.base) as admin, simulators(tmp_path, scaled.base, DEVICES) as sims:
         create_policy(admin)
         rollout_id = push(admin)
-        wait_for(lambda: bool(batch_started(admin, rollout_id)), "the first batch", 60)
+        wait_for(lambda: bool(batch_starts(admin, rollout_id)), "the first batch", 60)
         subprocess.run([*postgres_ctl, "stop", "-m", "fast"], check=True, timeout=60)
         # every replica's /readyz fails: HAProxy takes them all out of the pool
         wait_for(lambda: set(scaled.server_states().values()) == {"DOWN"}, "all DOWN", 20)
@@ -110,9 +97,3 @@ def test_a_rollout_through_haproxy_completes_across_a_postgres_restart(
 
     assert missing == 0
     assert exactly_once_problems(scaled.database_url, rollout_id, DEVICES) == []
-
-
-def batch_started(admin: object, rollout_id: str) -> bool:
-    from tests.e2e.scale_out import batch_starts
-
-    return bool(batch_starts(admin, rollout_id))  # type: ignore[arg-type]
