@@ -108,7 +108,8 @@ def haproxy_config(port: int, stats_port: int, replicas: dict[str, int]) -> str:
     ``timeout server`` outlasts a held poll, ``timeout tunnel`` an event stream. A GET whose
     replica died before answering (a held poll) is sent to the other; any other method is not
     (a registration the dead replica committed would be made twice): its client retries. No
-    connection to a replica is reused, so none is ever closed by the replica's keep-alive timeout just as HAProxy sends a request on it."""
+    connection to a replica is reused, so none is ever closed by the replica's keep-alive
+    timeout just as HAProxy sends a request on it."""
     servers = "\n".join(
         f"    server {name} 127.0.0.1:{replica_port} check inter 1s fall 2 rise 2"
         for name, replica_port in replicas.items()
