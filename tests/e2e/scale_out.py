@@ -319,11 +319,13 @@ class Simulator:
 
 
 def all_holding(sims: Sequence[Simulator]) -> bool:
-    """Every agent received a target and (bar a few between two polls) holds a poll."""
+    """Every agent received a target and at least 80 % hold a poll: an agent waits up to 1 s
+    (0.5 s on average) between a held poll's answer and its next, so with 10 s holds ~95 %
+    are held at any instant, fewer on a busy machine; a replica's death cuts ~50 %."""
     for simulator in sims:
         if simulator.part.process.poll() is not None:
             raise ScaleOutError(f"simulator exited:\n{simulator.part.output()[-3000:]}")
-    return all(s.devices_seen() == s.devices and s.held() >= s.devices * 0.95 for s in sims)
+    return all(s.devices_seen() == s.devices and s.held() >= s.devices * 0.8 for s in sims)
 
 
 @contextlib.contextmanager
