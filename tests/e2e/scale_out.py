@@ -416,13 +416,6 @@ def push(admin: httpx.Client) -> str:
     return found[0]
 
 
-def rollout(admin: httpx.Client, rollout_id: str) -> dict[str, Any]:
-    answer = admin.get(f"/api/v1/rollouts/{rollout_id}")
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
 def wait_until_over(admin: httpx.Client, rollout_id: str, within: float) -> dict[str, Any]:
     detail: dict[str, Any] = {}
 
@@ -552,9 +545,9 @@ class EventStream:
 
 
 def exactly_once_problems(database_url: str, rollout_id: str, devices: int) -> list[str]:
-    """Every device of the rollout completed on the new image, with one event of each
-    transition it went through (scheduled, updated) and none of a failure; the rollout's
-    counters equal the counts of its device rows."""
+    """Every device row of the rollout is ``completed`` (on the new image), with one event of
+    each transition it went through (scheduled, updated) and none of a failure; each batch
+    started and completed once, and the rollout completed once."""
     engine = create_engine(sync_url(database_url), poolclass=NullPool)
     problems: list[str] = []
     try:
@@ -588,7 +581,28 @@ def exactly_once_problems(database_url: str, rollout_id: str, devices: int) -> l
     for kind in ("device_failed", "device_retried", "device_rolled_back", "device_skipped"):
         if counts[kind]:
             problems.append(f"{sum(counts[kind].values())} {kind} events")
+    rollout_wide = Counter(kind for _, kind in event_types(database_url, rollout_id))
+    for kind, expected in (("batch_started", 3), ("batch_completed", 3), ("rollout_completed", 1)):
+        if rollout_wide[kind] != expected:
+            problems.append(f"{rollout_wide[kind]} {kind} events, not {expected}")
     return problems
+
+
+def counter_problems(rollout: dict[str, Any], devices: int) -> list[str]:
+    """The rollout's counters, as the API gives them, against a rollout where every device
+    completed."""
+    expected = {
+        "status": "completed",
+        "total_devices": devices,
+        "updated_devices": devices,
+        "healthy_devices": devices,
+        "finished_devices": devices,
+        "failed_devices": 0,
+        "rolled_back_devices": 0,
+        "failure_rate": 0.0,
+    }
+    actual = {key: rollout.get(key) for key in expected}
+    return [] if actual == expected else [f"counters {actual}, not {expected}"]
 
 
 def event_types(database_url: str, rollout_id: str) -> list[tuple[int, str]]:

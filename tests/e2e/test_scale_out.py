@@ -22,6 +22,7 @@ from tests.e2e.scale_out import (
     all_holding,
     batch_starts,
     cluster,
+    counter_problems,
     create_policy,
     delivery_times,
     dump,
@@ -71,6 +72,7 @@ def test_a_rollout_through_haproxy_survives_a_killed_replica_and_a_killed_worker
     assert len(stream.served_by) >= 2 and victim not in stream.served_by[1:], stream.served_by
     assert stream.events == event_types(scaled.database_url, rollout_id), "the stream lost one"
     assert missing == 0
+    assert counter_problems(over, DEVICES) == []
     assert exactly_once_problems(scaled.database_url, rollout_id, DEVICES) == []
     assert scaled.failures() == [], dump(scaled.parts())
 
@@ -96,4 +98,5 @@ def test_a_rollout_through_haproxy_completes_across_a_postgres_restart(
     print(f"\n{DEVICES} devices, PostgreSQL restarted, new target: {summary(times)}")
 
     assert missing == 0
+    assert counter_problems(over, DEVICES) == []
     assert exactly_once_problems(scaled.database_url, rollout_id, DEVICES) == []
