@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import truncate_all
+from tests.e2e.realparts import unavailable
 from tests.e2e.scale_out import (
+    HAPROXY,
     Cluster,
     EventStream,
     admin_client,
@@ -43,6 +45,8 @@ DEVICES = int(os.environ.get("FLEETWAVE_SCALE_OUT_DEVICES") or 500)
 
 @pytest.fixture
 def scaled(tmp_path: Path, postgres_database: str) -> Iterator[Cluster]:
+    if not Path(HAPROXY).exists():
+        unavailable(f"the scale-out tests need {HAPROXY} (Debian: haproxy)")
     truncate_all(postgres_database)
     with cluster(tmp_path, postgres_database) as running:
         yield running
