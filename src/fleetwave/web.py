@@ -14,6 +14,7 @@ from fastapi.security import APIKeyCookie, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from fleetwave.bootstrap import Container
 from fleetwave.domain.json_input import NestedTooDeeply, not_json, parse_json
@@ -283,6 +284,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
         return _database_unavailable(request, exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # the client hung up while its body was read (a timeout, an overloaded balancer):
+        # its doing, not ours; one line, and an answer nobody will read
+        log.info("client closed the connection during %s %s", request.method, request.url.path)
+        return error(400, "the client closed the connection before its request was read")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

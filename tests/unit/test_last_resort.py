@@ -8,9 +8,10 @@ import logging
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
 
 from fleetwave.last_resort import LastResort
-from fleetwave.web import LOGGED_ERROR
+from fleetwave.web import LOGGED_ERROR, install_error_handlers
 
 SCOPE = {"type": "http", "method": "GET", "path": "/api/v1/devices", "headers": []}
 
@@ -89,3 +90,31 @@ async def test_an_error_in_the_middle_of_a_response_is_raised_to_close_the_conne
 
     with pytest.raises(Broken):
         await run(app)
+
+
+async def test_a_client_that_hangs_up_mid_body_is_a_one_line_note_not_an_unhandled_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.patch("/api/v1/device/state")
+    async def report(request: Request) -> dict[str, Any]:
+        return dict(await request.json())
+
+    chunks = iter([{"type": "http.request", "body": b'{"a": ', "more_body": True}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(chunks, {"type": "http.disconnect"})
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    scope = SCOPE | {"method": "PATCH", "path": "/api/v1/device/state", "query_string": b""}
+    scope |= {"http_version": "1.1", "scheme": "http", "server": ("test", 80)}
+    with caplog.at_level(logging.INFO, logger="fleetwave.http"):
+        await LastResort(app)(scope, receive, send)
+    assert sent[0]["status"] == 400, sent
+    assert errors_logged(caplog) == []
+    assert "client closed the connection during PATCH /api/v1/device/state" in caplog.messages
