@@ -107,3 +107,31 @@ async def test_preview_says_why_no_device_would_take_a_push(client: httpx.AsyncC
 async def test_preview_of_a_bad_image_is_a_422(client: httpx.AsyncClient) -> None:
     answer = await client.post("/api/v1/rollouts/preview", json={"image": "UPPER CASE:??"})
     assert answer.status_code == 422
+
+
+async def test_preview_lists_the_checks_to_be_judged_and_warns_of_a_batch_larger_than_the_cap(
+    client: httpx.AsyncClient,
+) -> None:
+    hot = {"type": "metric", "name": "hot", "metric": "temperature", "max": 70}
+    errors = {
+        "type": "prometheus",
+        "name": "errors",
+        "url": "http://prom:9090",
+        "query": "up",
+        "min": 1,
+    }
+    await policy(
+        client, max_concurrent_devices=3, health_check_config=[hot, errors], soak_seconds=0
+    )
+    await fleet(client, 10)
+
+    shown = await preview(client, image="iotistic/myapp:v2.1.0")
+
+    assert [c["type"] for c in shown["health_checks"]] == ["metric", "prometheus"]
+    assert shown["device_cap"] == {"fleet": None, "policy": 3}
+    assert [b["devices"] for b in shown["batches"]] == [1, 4, 5]
+    assert shown["warnings"] == [
+        f"batch {n}: {size} devices, at most 3 updating at once (policy cap 3); it starts in "
+        "part and is topped up as devices finish"
+        for n, size in ((2, 4), (3, 5))
+    ]

@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from fleetwave.domain.device_cap import DeviceCap
 from fleetwave.domain.rollout_eta import batch_etas, next_window
 from fleetwave.rollouts.manager import PushPlan, UpdateOutcome
 
@@ -20,7 +21,11 @@ SAMPLE = 5  # uuids shown per batch
 IMAGES_SHOWN = 20  # distinct current images listed
 
 
-def preview_of(decided: UpdateOutcome | PushPlan, image: str, now: datetime) -> dict[str, Any]:
+def preview_of(
+    decided: UpdateOutcome | PushPlan, image: str, now: datetime, fleet_cap: int | None = None
+) -> dict[str, Any]:
+    """``fleet_cap``: FLEETWAVE_MAX_UPDATING_DEVICES, which with the policy's own cap says how
+    many of a batch may update at once."""
     if isinstance(decided, UpdateOutcome):
         return {
             "outcome": decided.outcome,
@@ -53,6 +58,7 @@ def preview_of(decided: UpdateOutcome | PushPlan, image: str, now: datetime) -> 
         if len(batch["sample"]) < SAMPLE:
             batch["sample"].append(device.uuid)
     approvals = sum("approval" in eta.waits_for for eta in etas)
+    cap = DeviceCap(fleet=fleet_cap, rollout=settings.max_concurrent_devices)
     return {
         "outcome": "would_create",
         "message": f"would roll {decided.pinned.reference()} out to {plan.total} devices "
@@ -75,8 +81,23 @@ def preview_of(decided: UpdateOutcome | PushPlan, image: str, now: datetime) -> 
         "soak_seconds": settings.soak.total_seconds(),
         "batch_delay_minutes": settings.batch_delay.total_seconds() / 60,
         "finishes_by": etas[-1].ends_by.isoformat() if etas else None,
-        "warnings": _ring_warnings(decided),
+        "health_checks": list(settings.health_checks),
+        "device_cap": {"fleet": cap.fleet, "policy": cap.rollout} if cap.applies else None,
+        "warnings": _ring_warnings(decided) + _cap_warnings(batches, cap),
     }
+
+
+def _cap_warnings(batches: list[dict[str, Any]], cap: DeviceCap) -> list[str]:
+    """Batches larger than the cap start in part (and their end estimates are too early)."""
+    room, note = cap.room(0, 0), cap.note()
+    if room is None:
+        return []
+    return [
+        f"batch {b['batch']}: {b['devices']} devices, at most {room} updating at once ({note}); "
+        "it starts in part and is topped up as devices finish"
+        for b in batches
+        if b["devices"] > room
+    ]
 
 
 def _current_images(decided: PushPlan) -> list[dict[str, Any]]:

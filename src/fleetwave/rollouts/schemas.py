@@ -64,6 +64,14 @@ class PreviewAnswer(BaseModel):
     soak_seconds: float | None = None
     batch_delay_minutes: float | None = None
     finishes_by: datetime | None = None
+    health_checks: list[dict[str, Any]] = Field(
+        default=[],
+        description="the checks each device (and, for prometheus, each batch) would be judged by",
+    )
+    device_cap: dict[str, int | None] | None = Field(
+        default=None,
+        description="devices updating at once: the fleet-wide cap and the policy's, when set",
+    )
     warnings: list[str]
 
 

@@ -85,7 +85,7 @@ class RolloutService:
         decision (manager.decide), shaped with batches, exclusions and estimated times."""
         push = _update_request(request, actor)
         decided, now = await self.manager.preview(push)
-        return preview_of(decided, str(push.image), now)
+        return preview_of(decided, str(push.image), now, self.manager.settings.max_updating_devices)
 
     async def search(
         self,
