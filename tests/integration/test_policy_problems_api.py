@@ -43,3 +43,15 @@ async def test_replacing_a_policy_with_four_problems_names_all_four_and_keeps_it
     assert {problem["field"] for problem in answer.json()["detail"]} == FIELDS
     kept = (await client.get(f"/api/v1/image-policies/{policy_id}")).json()
     assert kept["image_pattern"] == "a/b:*"
+
+
+async def test_each_problem_is_named_once_even_when_two_rules_read_the_same_checks(
+    client: httpx.AsyncClient,
+) -> None:
+    # the checks are read by their own rule and by the metric windows' (with a timeout given)
+    body = FOUR_PROBLEMS | {"health_check_timeout_seconds": 300}
+
+    answer = await client.post("/api/v1/image-policies", json=body)
+
+    assert answer.status_code == 422
+    assert sorted(problem["field"] for problem in answer.json()["detail"]) == sorted(FIELDS)

@@ -72,7 +72,11 @@ def _metric_windows(policy: PolicyValues) -> None:
     timeout = policy.health_check_timeout_seconds
     if timeout is None:  # the server's default applies: judged when a rollout is planned
         return
-    for i, check in enumerate(parse_checks(config)):
+    try:
+        checks = parse_checks(config)
+    except InvalidInput:
+        return  # the checks' own rule (_checks) names what is wrong with them
+    for i, check in enumerate(checks):
         if check.type == "metric" and check.window_seconds >= timeout:
             raise InvalidInput.one(
                 f"{path}[{i}].window_seconds",
