@@ -111,6 +111,12 @@ def real_path_values(served: Served) -> dict[str, str]:
 
 def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], Any]:
     """A valid body for each route that takes JSON; the corpus replaces one part at a time."""
+    ring = {
+        "fleet_id": "fuzz-fleet",
+        "device_tags": {"site": "a"},
+        "device_uuids": [uuid],
+        "description": "fuzzed",
+    }
     policy = {
         "image_pattern": "fuzz/other:*",
         "update_strategy": "staged",
@@ -170,6 +176,14 @@ def valid_bodies(uuid: str, key: str, rollout_id: str) -> dict[tuple[str, str], 
                 "device_uuids": [uuid],
             },
         },
+        ("POST", "/api/v1/rollouts/preview"): {
+            "image": "fuzz/app:v3.0.0",
+            "strategy": "staged",
+            "filters": {"fleet_id": "fuzz-fleet", "device_uuids": [uuid]},
+            "force": False,
+        },
+        ("POST", "/api/v1/rings"): {"name": "fuzz-ring"} | ring,
+        ("PUT", "/api/v1/rings/{name}"): ring,
         ("POST", "/api/v1/rollouts/{rollout_id}/{control}"): control,
         ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/rollback"): control,
         ("POST", "/api/v1/rollouts/{rollout_id}/devices/{uuid}/retry"): control,

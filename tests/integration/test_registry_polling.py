@@ -88,6 +88,17 @@ async def test_a_bad_registry_is_refused_naming_the_field(
     assert field in response.text and "hidden" not in response.text
 
 
+@pytest.mark.parametrize("field", ["url", "poll_interval_seconds", "insecure", "enabled"])
+async def test_a_change_setting_a_required_field_to_null_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    rid = (await add_registry(client))["id"]
+    response = await client.patch(f"/api/v1/registries/{rid}", json={field: None})
+    assert response.status_code == 422, response.text
+    assert f"{field}: cannot be null" in response.text
+    assert (await client.get(f"/api/v1/registries/{rid}")).json()["poll_interval_seconds"] == 60
+
+
 async def test_credentials_over_plain_http_are_taken_when_marked_insecure(
     client: httpx.AsyncClient,
 ) -> None:

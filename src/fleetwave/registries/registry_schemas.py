@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from fleetwave.schemas import Label, Strict
 
@@ -57,6 +58,14 @@ class RegistryUpdate(Strict):
     password: Password | None = None
     insecure: bool | None = None
     enabled: bool | None = None
+
+    @field_validator("url", "poll_interval_seconds", "insecure", "enabled", mode="before")
+    @classmethod
+    def _kept_or_given(cls, value: Any) -> Any:
+        """Only the username and the password can be removed; these can be changed or kept."""
+        if value is None:
+            raise PydanticCustomError("not_null", "cannot be null: leave it out to keep its value")
+        return value
 
 
 class RegistryRead(BaseModel):
