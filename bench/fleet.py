@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ from common import (
     running,
     wait_until_ready,
 )
-from fleetwave.sim.received import read_received
+from fleetwave.sim.received import batch_starts, device_batches, read_received
 
 TOKEN = secrets.token_hex(24)
 SECRET = secrets.token_hex(24)
@@ -313,31 +313,6 @@ def follow(admin: httpx.Client, rollout_id: str, timeout: float) -> dict[str, An
 
     wait(ended, "the rollout to end", timeout, every=1)
     return detail
-
-
-def batch_starts(admin: httpx.Client, rollout_id: str) -> dict[int, datetime]:
-    events = admin.get(
-        f"/api/v1/rollouts/{rollout_id}/events",
-        params={"event_type": "batch_started", "limit": 100},
-    ).json()["items"]
-    return {e["event_data"]["batch"]: utc(e["timestamp"]) for e in events}
-
-
-def device_batches(admin: httpx.Client, rollout_id: str) -> dict[str, int]:
-    batches: dict[str, int] = {}
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
-        page = admin.get(f"/api/v1/rollouts/{rollout_id}/devices", params=params).json()
-        batches.update({row["device_uuid"]: row["batch_number"] for row in page["items"]})
-        cursor = page["next_cursor"]
-        if not cursor:
-            return batches
-
-
-def utc(timestamp: str) -> datetime:
-    at = datetime.fromisoformat(timestamp)
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite keeps UTC, naive
 
 
 # --- figures -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ import httpx
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import NullPool
 
-from fleetwave.sim.received import read_received
+from fleetwave.sim.received import batch_starts, device_batches, read_received
 from fleetwave.store.db import sync_url
 from fleetwave.store.tables import device_rollout_status, rollout_events
 from tests.conftest import ADMIN_TOKEN
@@ -431,31 +431,6 @@ def wait_until_over(admin: httpx.Client, rollout_id: str, within: float) -> dict
     except ScaleOutError:
         raise ScaleOutError(f"rollout {rollout_id} did not end: {detail}") from None
     return detail
-
-
-def batch_starts(admin: httpx.Client, rollout_id: str) -> dict[int, datetime]:
-    events = admin.get(
-        f"/api/v1/rollouts/{rollout_id}/events",
-        params={"event_type": "batch_started", "limit": 100},
-    ).json()["items"]
-    return {e["event_data"]["batch"]: utc(e["timestamp"]) for e in events}
-
-
-def device_batches(admin: httpx.Client, rollout_id: str) -> dict[str, int]:
-    batches: dict[str, int] = {}
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
-        page = admin.get(f"/api/v1/rollouts/{rollout_id}/devices", params=params).json()
-        batches.update({row["device_uuid"]: row["batch_number"] for row in page["items"]})
-        cursor = page["next_cursor"]
-        if not cursor:
-            return batches
-
-
-def utc(timestamp: str) -> datetime:
-    at = datetime.fromisoformat(timestamp)
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def delivery_times(

@@ -61,3 +61,33 @@ def read_received(lines: list[str]) -> list[tuple[str, datetime, list[str]]]:
             item = json.loads(line)
             records.append((item["device"], datetime.fromisoformat(item["at"]), item["images"]))
     return records
+
+
+# The near end, read from the server's API: when each batch started, and each device's batch.
+
+
+def batch_starts(admin: httpx.Client, rollout_id: str) -> dict[int, datetime]:
+    """Each batch's ``batch_started`` time."""
+    events = admin.get(
+        f"/api/v1/rollouts/{rollout_id}/events",
+        params={"event_type": "batch_started", "limit": 100},
+    ).json()["items"]
+    return {e["event_data"]["batch"]: utc(e["timestamp"]) for e in events}
+
+
+def device_batches(admin: httpx.Client, rollout_id: str) -> dict[str, int]:
+    """Each device of the rollout with its batch number, page by page."""
+    batches: dict[str, int] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+        page = admin.get(f"/api/v1/rollouts/{rollout_id}/devices", params=params).json()
+        batches.update({row["device_uuid"]: row["batch_number"] for row in page["items"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            return batches
+
+
+def utc(timestamp: str) -> datetime:
+    at = datetime.fromisoformat(timestamp)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite keeps UTC, naive
