@@ -171,6 +171,21 @@ class Stack:
             for r in rows
         }
 
+    def explain(self, rollout: dict[str, Any]) -> str:
+        """A rollout that ended otherwise than expected: its status and reason, its devices,
+        its events and the processes' logs, for CI's log."""
+        rollout_id = rollout["rollout_id"]
+        events = self.api.get(f"/api/v1/rollouts/{rollout_id}/events").json()["items"]
+        return "\n".join(
+            [
+                f"rollout: {rollout}",
+                f"devices: {self.device_rows(rollout_id)}",
+                "events:",
+                *(str(event) for event in events),
+                self.logs(),
+            ]
+        )
+
     def reported_image(self) -> str | None:
         """The image the iotistic agent last reported for its service, if it reported one."""
         current = self.api.get(f"/api/v1/devices/{self.iotistic_uuid}/current-state").json()
@@ -309,7 +324,7 @@ def test_the_iotistic_agent_takes_v1_v2_a_pinned_v3_and_is_rolled_back_from_a_cr
         assert rollout["triggered_by"] == "webhook:distribution", rollout
         assert rollout["batch_sizes"] == [1, 1, 1] and "@" not in rollout["new_image"]
         done = stack.wait_status(rollout["rollout_id"], {"completed", "failed", "paused"})
-        assert done["status"] == "completed", done
+        assert done["status"] == "completed", stack.explain(done)
         rows = stack.device_rows(rollout["rollout_id"])
         assert rows["iotistic"]["batch_number"] == 1, rows
         assert {r["status"] for r in rows.values()} == {"completed"}, rows
@@ -329,7 +344,7 @@ def test_the_iotistic_agent_takes_v1_v2_a_pinned_v3_and_is_rolled_back_from_a_cr
         rollout = stack.rollout_for("v3")
         assert rollout["new_image"] == f"{stack.image('v3')}@{v3_digest}", rollout
         done = stack.wait_status(rollout["rollout_id"], {"completed", "failed", "paused"})
-        assert done["status"] == "completed", done
+        assert done["status"] == "completed", stack.explain(done)
         rows = stack.device_rows(rollout["rollout_id"])
         assert {r["status"] for r in rows.values()} == {"completed"}, rows
         assert {r["current_image_tag"] for r in rows.values()} == {"v3"}, rows
@@ -350,7 +365,7 @@ def test_the_iotistic_agent_takes_v1_v2_a_pinned_v3_and_is_rolled_back_from_a_cr
         stack.registry.push(REPO, "v4", healthy=True, crashes=True)
         rollout = stack.rollout_for("v4")
         paused = stack.wait_status(rollout["rollout_id"], {"paused", "failed", "completed"})
-        assert paused["status"] == "paused" and paused["auto_paused"] is True, paused
+        assert paused["status"] == "paused" and paused["auto_paused"] is True, stack.explain(paused)
 
         def rolled_back() -> bool:
             return stack.device_rows(rollout["rollout_id"])["iotistic"]["status"] == "rolled_back"
