@@ -40,7 +40,8 @@ from tests.integration.test_postgres_restart import postgres_ctl  # noqa: F401 (
 
 pytestmark = pytest.mark.postgres
 
-DEVICES = int(os.environ.get("FLEETWAVE_SCALE_OUT_DEVICES") or 500)
+DEVICES = int(os.environ.get("FLEETWAVE_SCALE_OUT_DEVICES") or 2000)
+SIMULATORS = max(1, DEVICES // 500)  # one asyncio process per 500 agents: each keeps up
 
 
 @pytest.fixture
@@ -55,7 +56,10 @@ def scaled(tmp_path: Path, postgres_database: str) -> Iterator[Cluster]:
 def test_a_rollout_through_haproxy_survives_a_killed_replica_and_a_killed_worker(
     scaled: Cluster, tmp_path: Path
 ) -> None:
-    with admin_client(scaled.base) as admin, simulators(tmp_path, scaled.base, DEVICES) as sims:
+    with (
+        admin_client(scaled.base) as admin,
+        simulators(tmp_path, scaled.base, DEVICES, SIMULATORS) as sims,
+    ):
         create_policy(admin)
         rollout_id = push(admin)
         with EventStream(scaled.base, rollout_id) as stream:
@@ -86,7 +90,10 @@ def test_a_rollout_through_haproxy_completes_across_a_postgres_restart(
     tmp_path: Path,
     postgres_ctl: list[str],  # noqa: F811 (the imported fixture)
 ) -> None:
-    with admin_client(scaled.base) as admin, simulators(tmp_path, scaled.base, DEVICES) as sims:
+    with (
+        admin_client(scaled.base) as admin,
+        simulators(tmp_path, scaled.base, DEVICES, SIMULATORS) as sims,
+    ):
         create_policy(admin)
         rollout_id = push(admin)
         wait_for(lambda: bool(batch_starts(admin, rollout_id)), "the first batch", 60)
