@@ -87,7 +87,16 @@ def parse_args() -> argparse.Namespace:
         "--max-retries", type=int, default=0, help="a crash on start is not worth retrying"
     )
     parser.add_argument("--timeout", type=float, default=900, help="for the rollout to end")
-    return parser.parse_args()
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="the monitor in its own `fleetwave worker` process, the API `serve --no-worker` "
+        "(PostgreSQL only), as docs/operations.md deploys a large fleet",
+    )
+    args = parser.parse_args()
+    if args.worker and args.database != "postgres":
+        parser.error("--worker needs --database postgres (a worker beside the API shares it)")
+    return args
 
 
 # --- sampling ------------------------------------------------------------------------------
@@ -406,8 +415,14 @@ def bench(args: argparse.Namespace) -> None:
         env = fleetwave_env(url, work / "var", TOKEN, SECRET)
         env["FLEETWAVE_LOG_LEVEL"] = "info"  # the monitor's lines: when each batch committed
         serve = [fleetwave_executable(), "serve", "--host", HOST, "--port", str(port)]
-        server = stack.enter_context(running("server", serve, port, env, work))
+        server = stack.enter_context(
+            running("server", serve + ["--no-worker"] * args.worker, port, env, work)
+        )
         wait_until_ready(server, "/readyz", 200, {}, timeout=120)
+        monitor = server
+        if args.worker:  # started after serve has migrated the database
+            worker = [fleetwave_executable(), "worker"]
+            monitor = stack.enter_context(running("worker", worker, port, env, work))
         admin = stack.enter_context(
             httpx.Client(
                 base_url=server.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
@@ -416,18 +431,21 @@ def bench(args: argparse.Namespace) -> None:
         create_policy(admin, args)
         sims = stack.enter_context(simulators(args, env, server.base_url, work))
         pids = {"server": pid_of(server.process)} | {s.name: pid_of(s.process) for s in sims}
+        if monitor is not server:
+            pids["worker"] = pid_of(monitor.process)
         if args.database == "postgres":
             pids["postgres"] = backends_of(database_name(url))
         sampler = Sampler(pids)
         threading.Thread(target=sampler.run, daemon=True).start()
         stack.callback(sampler.stop.set)
-        run(args, admin, server, sims, sampler, work)
+        run(args, admin, server, monitor, sims, sampler, work)
 
 
 def run(
     args: argparse.Namespace,
     admin: httpx.Client,
     server: Server,
+    monitor: Server,  # the process whose log says when each batch committed
     sims: list[Simulator],
     sampler: Sampler,
     work: Path,
@@ -461,6 +479,8 @@ def run(
     detail = follow(admin, rollout_id, args.timeout)
     finished = time.monotonic()
     peaks = {"server": mib(server.process.pid)} | {sim.name: mib(sim.process.pid) for sim in sims}
+    if monitor is not server:
+        peaks["worker"] = mib(monitor.process.pid)
     starts = batch_starts(admin, rollout_id)
     batches = device_batches(admin, rollout_id)
     kept = {"batch_started": {b: at.isoformat() for b, at in starts.items()}, "devices": batches}
@@ -489,7 +509,7 @@ def run(
     )
     every = [t for batch in times.values() for t in batch]
     print(f"  batch started → device received its new target: {spread(every)}")
-    commits = batch_commits(server.log)
+    commits = batch_commits(monitor.log)
     for batch, values in times.items():
         committed = (
             f"; written and committed after {commits[batch]:.2f} s" if batch in commits else ""
