@@ -17,6 +17,7 @@ from fleetwave.bootstrap import Container
 from fleetwave.devices import device_routes
 from fleetwave.devices import routes as device_admin_routes
 from fleetwave.devices.fast_poll import FastPoll
+from fleetwave.devices.give_way import ReportsGiveWay
 from fleetwave.last_resort import LastResort
 from fleetwave.ops import routes as ops_routes
 from fleetwave.policies import routes as policy_routes
@@ -80,6 +81,7 @@ def create_app(container: Container, *, run_monitor: bool = False) -> FastAPI:
     # the last added runs first: the usual poll (a GET, no body) is answered before the others
     app.add_middleware(RefuseControlCharacters)
     app.add_middleware(BodyLimits, container=container)
+    app.add_middleware(ReportsGiveWay, watch=container.protocol.watch)
     app.add_middleware(FastPoll, protocol=container.protocol)
     install_error_handlers(app)
     install_api_pages(app)

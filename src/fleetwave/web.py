@@ -331,9 +331,12 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning(
-        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
-    )
+    return database_unavailable_error(request.method, request.url.path, exc)
+
+
+def database_unavailable_error(method: str, path: str, exc: Exception) -> JSONResponse:
+    """503 with Retry-After, for a request the database could not serve now (logged)."""
+    log.warning("database unavailable on %s %s: %s", method, path, type(exc).__name__)
     return error(
         503,
         "the database is unavailable; try again shortly",

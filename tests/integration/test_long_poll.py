@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from fleetwave.agent.agent import LONG_POLL_JITTER, Agent
 from fleetwave.agent.client import DeviceClient
@@ -19,6 +20,8 @@ from fleetwave.agent.simulated import SimulatedRuntime
 from fleetwave.api import create_app
 from fleetwave.bootstrap import Container, build
 from fleetwave.clock import ManualClock
+from fleetwave.devices import woken_reads
+from fleetwave.devices.targets import DevicesChanged
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database
 from tests.integration.engine import NEW, OLD, batch_devices, fleet_of, push, tick
@@ -29,6 +32,7 @@ from tests.integration.factories import (
     target_apps,
 )
 from tests.integration.pipeline import policy
+from tests.integration.replicas import notifications_arrived
 
 HEADER = "X-Fleetwave-Long-Poll"
 
@@ -206,6 +210,88 @@ async def test_the_polls_a_batch_wakes_are_answered_from_one_read_of_all_their_t
     assert {image_of(a, uuid) for uuid, a in zip(polls, answers, strict=True)} == {NEW}
     reads = [s for s in statements if s.startswith("SELECT") and "devices.target_etag" in s]
     assert len(reads) == 1, reads  # 40 woken polls, one query for their targets and ETags
+
+
+async def test_polls_memory_answers_are_held_before_routing_and_refilled_when_woken(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's woken polls are answered without the framework, and the read that answered
+    them refills the poll cache: each device's next long-poll, with its new ETag, is held
+    without a query."""
+    await policy(client, update_strategy="auto")  # one batch: everyone at once
+    scripted = await fleet_of(client, 10)
+    devices = {
+        u: {"uuid": u, "api_key": d.headers["X-Device-API-Key"]} for u, d in scripted.items()
+    }
+    polls = await holding(client, container, scripted)
+
+    async def routed(*_: Any, **__: Any) -> None:
+        raise AssertionError("a poll memory could answer went to the route")
+
+    monkeypatch.setattr(container.protocol, "poll", routed)
+    changes: list[DevicesChanged] = []
+    container.db.committed.append(
+        lambda items: changes.extend(c for c in items if isinstance(c, DevicesChanged))
+    )
+    await push(client)
+    answers = await asyncio.wait_for(asyncio.gather(*polls.values()), 5)
+    assert {image_of(a, uuid) for uuid, a in zip(polls, answers, strict=True)} == {NEW}
+    # this process hears of the batch again through NOTIFY, on PostgreSQL, maybe only now
+    await notifications_arrived(container)
+    for change in changes:
+        container.target_watch.relayed(" ".join([str(change.tag), *change.uuids]))
+    with recorded_statements(container.db.engine) as statements:
+        again = [
+            held_poll(client, devices[uuid], answer.headers["etag"], wait=30)
+            for uuid, answer in zip(polls, answers, strict=True)
+        ]
+        await until_held(container, len(again))
+    assert statements == []
+    container.target_watch.shut_down()
+    assert {a.status_code for a in await asyncio.gather(*again)} == {304}
+
+
+async def test_a_change_heard_first_through_notify_is_acted_on_once_and_never_missed(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """This process hears of its own changes on commit and through NOTIFY, in either order (and
+    of one whose commit ended in an error only through NOTIFY): each device is woken once."""
+    watch = container.target_watch
+    devices = {u: await register_device(client, uuid=u) for u in ("h1", "h2", "h3")}
+    await notifications_arrived(container)  # of their creation, on PostgreSQL
+    etags = {u: await first_poll(client, d) for u, d in devices.items()}
+    assert all(watch.cache.get(u) is not None for u in devices)
+    watch.relayed("@elsewhere.1 h1 h2")  # a notification before its commit is heard
+    assert watch.cache.get("h1") is None and watch.cache.get("h3") is not None
+    for uuid in ("h1", "h2"):
+        assert (await client.get(state_url(uuid), headers=as_device(devices[uuid]))).is_success
+    assert watch.cache.get("h1") is not None
+    watch.published([DevicesChanged(frozenset(devices), "@elsewhere.1")])  # its commit
+    assert watch.cache.get("h1") is not None and watch.cache.get("h3") is None
+    watch.relayed("@elsewhere.1 h3")  # its last notification: nothing new
+    assert (await client.get(state_url("h3"), headers=as_device(devices["h3"]))).is_success
+    watch.relayed("@elsewhere.1 h3")
+    assert watch.cache.get("h3") is not None
+    assert etags.keys() == devices.keys()
+
+
+async def test_a_poll_held_from_memory_answers_503_if_its_target_cannot_be_read(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = await register_device(client, uuid="lp9")
+    etag = await first_poll(client, device)
+    poll = held_poll(client, device, etag, wait=30)
+    await until_held(container, 1)
+
+    async def unreachable(*_: Any) -> None:
+        raise OperationalError("SELECT ...", {}, ConnectionError("the database went away"))
+
+    monkeypatch.setattr(woken_reads, "served_targets", unreachable)
+    container.target_watch.wake(["lp9"])
+    answer = await asyncio.wait_for(poll, 5)
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "5"
+    assert "database is unavailable" in answer.json()["error"]
 
 
 async def test_shutting_down_answers_held_polls_at_once_and_holds_no_new_one(

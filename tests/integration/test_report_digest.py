@@ -7,6 +7,7 @@ Both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -224,3 +225,22 @@ async def test_a_report_with_the_right_key_and_invalid_json_is_refused_as_before
     refused = await client.patch(REPORT, content=b"{nope", headers=headers)
     assert refused.status_code == 422 and "JSON" in refused.json()["error"]
     assert (await client.get("/api/v1/devices/garbled/current-state")).status_code == 404
+
+
+async def test_reports_arriving_together_find_their_devices_in_one_read(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """A batch's devices all report within moments: the reports the server is handling at once
+    look their keys up together, one SELECT for all of them, each finding its own device."""
+    devices = [await register_device(client, uuid=f"together-{i}") for i in range(20)]
+    bodies = [report_body(d["uuid"]) for d in devices]
+    for device, body in zip(devices, bodies, strict=True):
+        await send(client, device, body)
+    with recorded_statements(container.db.engine) as statements:
+        answers = await asyncio.gather(
+            *(send(client, d, b) for d, b in zip(devices, bodies, strict=True))
+        )
+    assert [a.json()["uuid"] for a in answers] == [d["uuid"] for d in devices]
+    key_reads = [s for s in statements if s.upper().startswith("SELECT") and "api_key_hash" in s]
+    assert len(key_reads) == 1, key_reads
+    assert unchanged(container) == 20

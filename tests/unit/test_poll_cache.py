@@ -16,9 +16,10 @@ import psycopg
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from fleetwave.devices.heard_changes import HeardChanges
 from fleetwave.devices.last_seen import PresenceWrite, presence_write
 from fleetwave.devices.poll_cache import FORGOTTEN_KEPT, CachedDevice, PollCache
-from fleetwave.devices.targets import NOTIFY_PAYLOAD_LIMIT, notify_payloads
+from fleetwave.devices.targets import NOTIFY_PAYLOAD_LIMIT, notify_payloads, read_payload
 from fleetwave.domain.report import report_digest
 from fleetwave.logs import DeviceChatterAtDebug, is_device_chatter
 from fleetwave.store.change_file import ChangeFile
@@ -338,6 +339,8 @@ def test_lone_surrogates_in_a_report_do_not_break_its_digest() -> None:
 
 # --- NOTIFY payloads: every changed device named once, within PostgreSQL's limit -----------------
 
+TAG = "@0123456789ab.42"
+
 
 @pytest.mark.parametrize(
     "uuids",
@@ -348,17 +351,58 @@ def test_lone_surrogates_in_a_report_do_not_break_its_digest() -> None:
     ],
 )
 def test_notify_payloads_name_every_uuid_once_within_the_payload_limit(uuids: set[str]) -> None:
-    payloads = notify_payloads(frozenset(uuids))
+    payloads = notify_payloads(frozenset(uuids), TAG)
     assert all(len(p.encode()) <= NOTIFY_PAYLOAD_LIMIT for p in payloads)
-    named = [uuid for payload in payloads for uuid in payload.split(" ")]
+    read = [read_payload(payload) for payload in payloads]
+    assert {tag for tag, _ in read} == {TAG}
+    named = [uuid for _, some in read for uuid in some]
     assert len(named) == len(uuids) and set(named) == uuids
 
 
 def test_notify_payloads_are_as_few_as_the_limit_allows() -> None:
     uuids = frozenset(f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(100_000))
-    per_payload = (NOTIFY_PAYLOAD_LIMIT + 1) // 37  # 36 characters and a space
-    assert len(notify_payloads(uuids)) == -(-len(uuids) // per_payload)
-    assert notify_payloads(frozenset()) == []
+    per_payload = (NOTIFY_PAYLOAD_LIMIT - len(TAG)) // 37  # a space and 36 characters each
+    assert len(notify_payloads(uuids, TAG)) == -(-len(uuids) // per_payload)
+    assert notify_payloads(frozenset(), TAG) == []
+
+
+def test_an_untagged_payload_is_all_uuids() -> None:
+    assert read_payload("a b") == (None, ["a", "b"])
+    assert read_payload(f"{TAG} a") == (TAG, ["a"])
+
+
+# --- hearing a change once, though it arrives on commit and again through NOTIFY --------------
+
+
+def test_a_change_heard_whole_on_commit_has_no_news_in_its_notifications() -> None:
+    heard = HeardChanges()
+    assert heard.news(TAG, {"a", "b", "c"}, whole=True) == {"a", "b", "c"}
+    assert heard.news(TAG, {"a", "b"}, whole=False) == set()
+    assert heard.news(TAG, {"c"}, whole=False) == set()
+
+
+def test_the_devices_of_notifications_heard_first_are_left_out_when_the_commit_is_heard() -> None:
+    heard = HeardChanges()
+    assert heard.news(TAG, {"a", "b"}, whole=False) == {"a", "b"}
+    assert heard.news(TAG, {"c"}, whole=False) == {"c"}
+    assert heard.news(TAG, {"a", "b", "c", "d"}, whole=True) == {"d"}
+    assert heard.news(TAG, {"d"}, whole=False) == set()
+
+
+def test_untagged_changes_and_other_changes_are_always_news() -> None:
+    heard = HeardChanges()
+    heard.news(TAG, {"a"}, whole=True)
+    assert heard.news(None, {"a"}, whole=False) == {"a"}
+    assert heard.news(None, {"a"}, whole=True) == {"a"}
+    assert heard.news("@0123456789ab.43", {"a"}, whole=False) == {"a"}
+
+
+def test_past_the_changes_kept_the_oldest_is_news_again() -> None:
+    heard = HeardChanges(kept=2)
+    for n in range(3):
+        heard.news(f"@o.{n}", {"a"}, whole=True)
+    assert heard.news("@o.0", {"a"}, whole=False) == {"a"}  # only a read more: never missed
+    assert heard.news("@o.2", {"a"}, whole=False) == set()
 
 
 # --- the change file: SQLite's "devices changed" across processes ------------------------------

@@ -14,8 +14,9 @@ except those whose key memory confirms as the device's own.
 
 A poll with ``wait`` (long-poll) that would be answered 304 is held, holding no database
 connection, until the device's target changes (a :class:`TargetWatch` wake-up, then its target
-re-read in one query with every poll woken with it, :class:`WokenReads`) or the wait ends; plain
-polls take the same path as ever.
+re-read in one query with every poll woken with it, :class:`WokenReads`) or the wait ends; when
+memory answered it, it is held and answered before routing (:mod:`~fleetwave.devices.fast_poll`).
+Plain polls take the same path as ever.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from fleetwave.devices.last_seen import LastSeenWriter, PresenceWrite, mark_seen
 from fleetwave.devices.poll_cache import CachedDevice, PollCache
 from fleetwave.devices.report_groups import ReportGroups
 from fleetwave.devices.report_store import ReceivedReport, ReportListener, store_reports
+from fleetwave.devices.reporters import Reporter, ReporterReads
 from fleetwave.devices.target_watch import TargetWatch, Watcher
 from fleetwave.devices.targets import served_targets
 from fleetwave.devices.woken_reads import WokenReads
@@ -45,23 +47,12 @@ from fleetwave.errors import Forbidden, InvalidInput, TooManyRequests, Unauthori
 from fleetwave.security import hash_key
 from fleetwave.settings import Settings
 from fleetwave.store.db import Database, database_unavailable
-from fleetwave.store.tables import device_current_state, device_target_state, devices
+from fleetwave.store.tables import devices
 from fleetwave.telemetry import Telemetry
 
 LONG_POLL_HEADER = "X-Fleetwave-Long-Poll"  # the longest ?wait= this server holds a poll for
 MISSING_KEY = "missing device key: send X-Device-API-Key or Authorization: Bearer"
 UNKNOWN_KEY = "unknown device key"
-
-
-@dataclass(frozen=True)
-class Reporter:
-    """The device a report's key belongs to, as the report finds it."""
-
-    uuid: str
-    target_version: int
-    last_digest: str | None
-    online: bool
-    last_seen: datetime | None
 
 
 @dataclass(frozen=True)
@@ -96,7 +87,8 @@ class DeviceProtocol:
         self.listener, self.telemetry = listener, telemetry
         self.watch, self.cache, self.last_seen = watch, cache, last_seen
         self.failures = failures
-        self.woken = WokenReads(db)
+        self.woken = WokenReads(db, cache)
+        self.reporter_reads = ReporterReads(db)
         self.reports: ReportGroups[ReceivedReport] = ReportGroups(
             self._store_reports, key=lambda r: r.uuid, unavailable=database_unavailable
         )
@@ -118,7 +110,7 @@ class DeviceProtocol:
         """The device's target state, or "not modified"; with ``wait`` seconds, a "not
         modified" is held until the target changes or the wait ends. ``address``: the
         request's source, whose failures are counted."""
-        if wait is not None and not (math.isfinite(wait) and 0 <= wait <= self.long_poll_max):
+        if wait is not None and not self.valid_wait(wait):
             raise InvalidInput.one(
                 "wait", f"must be a number of seconds from 0 to {self.long_poll_max:g}"
             )
@@ -130,18 +122,37 @@ class DeviceProtocol:
                 answer = await self._answer(uuid, api_key, if_none_match, address)
                 if answer.body is None:
                     answer = await self._hold(uuid, if_none_match, answer, watcher, wait)
+        return self.counted(answer)
+
+    def counted(self, answer: PollAnswer) -> PollAnswer:
+        """Count a poll's answer (in the metrics)."""
         self.telemetry.device_polls.inc()
         if answer.body is None:
             self.telemetry.device_polls_not_modified.inc()
         return answer
 
+    def valid_wait(self, wait: float) -> bool:
+        """Whether a poll may ask to be held ``wait`` seconds."""
+        return math.isfinite(wait) and 0 <= wait <= self.long_poll_max
+
+    async def held(
+        self, uuid: str, if_none_match: str | None, unchanged: PollAnswer, wait: float
+    ) -> PollAnswer:
+        """A long-poll that :meth:`answer_from_memory` would answer ``unchanged`` (304), held
+        up to ``wait`` seconds as :meth:`poll` holds one: until the device's target changes.
+        Memory answered the same turn of the event loop as the watch begins here, so a change
+        committed since is either forgotten by the cache already or wakes this watch."""
+        async with self.watch.watch(uuid) as watcher:
+            return await self._hold(uuid, if_none_match, unchanged, watcher, wait)
+
     def answer_from_memory(
         self, uuid: str, api_key: str | None, if_none_match: str | None, *, address: str
     ) -> PollAnswer | Unauthorized | Forbidden | TooManyRequests | None:
-        """The usual poll, answered without awaiting anything: 304 when the cache knows the
-        device, the key is its key, the ETag matches and last-seen needs no write at once; the
-        refusal when the cache knows the key is wrong, or 429 when a limit on failures applies
-        (see :mod:`~fleetwave.devices.failed_auth`); else None, and :meth:`poll` answers."""
+        """The usual poll, answered without awaiting anything: 304 (to hold, for a long-poll:
+        :meth:`held`) when the cache knows the device, the key is its key, the ETag matches and
+        last-seen needs no write at once; the refusal when the cache knows the key is wrong, or
+        429 when a limit on failures applies (see :mod:`~fleetwave.devices.failed_auth`); else
+        None, and :meth:`poll` answers."""
         key_hash = hash_key(api_key) if api_key else None
         device = self.cache.get(uuid)
         if device is None or not _same_key(key_hash, device):
@@ -155,10 +166,8 @@ class DeviceProtocol:
             return None
         if not self._seen_without_waiting(uuid, device, self.clock.now()):
             return None
-        self.telemetry.device_polls.inc()
-        self.telemetry.device_polls_not_modified.inc()
         self.telemetry.device_polls_from_cache.inc()
-        return PollAnswer(etag=device.etag, body=None)
+        return PollAnswer(etag=device.etag, body=None)  # counted by the caller, once answered
 
     async def _answer(
         self, uuid: str, api_key: str | None, if_none_match: str | None, address: str
@@ -293,31 +302,12 @@ class DeviceProtocol:
             self.failures.failed(address, None)
             raise Unauthorized(MISSING_KEY if key_hash is None else UNKNOWN_KEY)
         since = self.cache.begin()
-        async with self.db.single_read() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        devices.c.uuid,
-                        devices.c.is_online,
-                        devices.c.last_connectivity_event,
-                        device_target_state.c.version,
-                        device_current_state.c.report_digest,
-                    )
-                    .join(device_target_state, device_target_state.c.device_uuid == devices.c.uuid)
-                    .outerjoin(
-                        device_current_state,
-                        device_current_state.c.device_uuid == devices.c.uuid,
-                    )
-                    .where(devices.c.api_key_hash == key_hash)
-                )
-            ).first()
-        if row is None:
+        reporter = await self.reporter_reads.get(key_hash)  # with the reports arriving now
+        if reporter is None:
             self.cache.put_unknown_key(key_hash, since)
             self.failures.failed(address, None)
             raise Unauthorized(UNKNOWN_KEY)
-        return Reporter(
-            row.uuid, row.version, row.report_digest, row.is_online, row.last_connectivity_event
-        )
+        return reporter
 
     async def report(self, reporter: Reporter, body: Any) -> str:
         """Store a device's report of its current state. Returns the device's uuid."""

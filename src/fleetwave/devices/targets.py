@@ -15,20 +15,23 @@ the same way (:func:`announce_changes`), since each changes what its poll is ans
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, delete, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fleetwave.devices.poll_cache import CachedDevice
 from fleetwave.devices.records import online_clause
 from fleetwave.domain.images import try_parse_image
 from fleetwave.domain.target_state import served_state, service_image, state_etag
 from fleetwave.errors import NotFound
 from fleetwave.store.db import publish
-from fleetwave.store.queries import insert_rows, off_loop, update_rows
+from fleetwave.store.queries import insert_rows, off_loop, one_of, update_rows, value_chunks
 from fleetwave.store.tables import device_target_images, device_target_state, devices
 
 __all__ = [
@@ -43,18 +46,24 @@ __all__ = [
     "insert_targets",
     "load_targets",
     "online_clause",
+    "read_payload",
     "replace_targets",
     "served_targets",
     "target_version",
 ]
 
 
-# NOTIFYed in the writing transaction (so sent on commit): the uuids, separated by spaces, in
-# as many notifications as PostgreSQL's 8,000-byte payload needs. "*" (everyone re-checks) is
-# what a listener assumes when it (re)connects.
+# NOTIFYed in the writing transaction (so sent on commit): the change's tag, then the uuids,
+# separated by spaces, in as many notifications as PostgreSQL's 8,000-byte payload needs. "*"
+# (everyone re-checks) is what a listener assumes when it (re)connects.
 TARGETS_CHANNEL = "fleetwave_targets"
 NOTIFY_PAYLOAD_LIMIT = 7900
 EVERYONE = "*"
+TAG_MARK = "@"  # no uuid holds it (letters, digits, '-' and '_')
+# a change is tagged with where it was written and its number there, so that the process that
+# wrote it, which hears of it on commit and again through NOTIFY, can act on it once
+_ORIGIN = secrets.token_hex(6)
+_changes = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class DevicesChanged:
     their target ETags, their keys, or whether they exist."""
 
     uuids: frozenset[str]
+    tag: str | None = None  # the same as its NOTIFY payloads carry
 
 
 @dataclass(frozen=True)
@@ -102,10 +112,10 @@ def image_rows(uuid: str, apps: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 async def index_images(conn: AsyncConnection, targets: Sequence[NewTarget]) -> None:
     uuids = [t.uuid for t in targets]
-    for chunk in _uuid_chunks(conn, uuids):
+    for chunk in value_chunks(conn, uuids):
         await conn.execute(
             delete(device_target_images).where(
-                _uuid_in(conn, device_target_images.c.device_uuid, chunk)
+                one_of(conn, device_target_images.c.device_uuid, chunk)
             )
         )
     await insert_rows(conn, device_target_images, await off_loop(len(targets), _images, targets))
@@ -180,45 +190,54 @@ async def announce_changes(conn: AsyncConnection, uuids: frozenset[str]) -> None
     ``uuids`` may be answered differently (one statement at most, however many devices)."""
     if not uuids:
         return
-    publish(conn, [DevicesChanged(uuids)])
+    tag = f"{TAG_MARK}{_ORIGIN}.{next(_changes)}"
+    publish(conn, [DevicesChanged(uuids, tag)])
     if conn.dialect.name == "postgresql":
         await conn.execute(
             text(
                 "SELECT pg_notify(:channel, payload) "
                 "FROM unnest(CAST(:payloads AS text[])) AS payload"
             ),
-            {"channel": TARGETS_CHANNEL, "payloads": notify_payloads(uuids)},
+            {"channel": TARGETS_CHANNEL, "payloads": notify_payloads(uuids, tag)},
         )
 
 
-def notify_payloads(uuids: frozenset[str]) -> list[str]:
-    """The uuids (letters, digits, '-' and '_'), space-separated, in payloads of at most
-    :data:`NOTIFY_PAYLOAD_LIMIT` bytes."""
+def notify_payloads(uuids: frozenset[str], tag: str) -> list[str]:
+    """The uuids (letters, digits, '-' and '_'), space-separated after the change's ``tag``, in
+    payloads of at most :data:`NOTIFY_PAYLOAD_LIMIT` bytes."""
     payloads: list[str] = []
-    current: list[str] = []
-    size = 0
+    current: list[str] = [tag]
+    size = len(tag)
     for uuid in sorted(uuids):
-        if current and size + 1 + len(uuid) > NOTIFY_PAYLOAD_LIMIT:
+        if len(current) > 1 and size + 1 + len(uuid) > NOTIFY_PAYLOAD_LIMIT:
             payloads.append(" ".join(current))
-            current, size = [], 0
+            current, size = [tag], len(tag)
         current.append(uuid)
-        size += len(uuid) + (1 if size else 0)
-    if current:
+        size += 1 + len(uuid)
+    if len(current) > 1:
         payloads.append(" ".join(current))
     return payloads
+
+
+def read_payload(payload: str) -> tuple[str | None, list[str]]:
+    """A NOTIFY payload's change tag (None if untagged) and uuids."""
+    words = payload.split()
+    if words and words[0].startswith(TAG_MARK):
+        return words[0], words[1:]
+    return None, words
 
 
 async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str, NewTarget]:
     """Current target states of ``uuids``, in one query per 5,000 devices."""
     found: dict[str, NewTarget] = {}
-    for chunk in _uuid_chunks(conn, list(uuids)):
+    for chunk in value_chunks(conn, list(uuids)):
         rows = await conn.execute(
             select(
                 device_target_state.c.device_uuid,
                 device_target_state.c.apps,
                 device_target_state.c.config,
                 device_target_state.c.extensions,
-            ).where(_uuid_in(conn, device_target_state.c.device_uuid, chunk))
+            ).where(one_of(conn, device_target_state.c.device_uuid, chunk))
         )
         for row in rows:
             found[row.device_uuid] = NewTarget(
@@ -229,26 +248,36 @@ async def load_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str,
 
 @dataclass(frozen=True)
 class ServedTarget:
-    """What a device's poll is answered: its ETag and the body, read together so they agree."""
+    """What a device's poll is answered: its ETag and the body, read together so they agree;
+    and, read with them, what the poll cache keeps of the device (its key, its presence)."""
 
     etag: str
     body: dict[str, Any]
+    device: CachedDevice | None = None
 
 
 async def served_targets(conn: AsyncConnection, uuids: Sequence[str]) -> dict[str, ServedTarget]:
     """The served target states of ``uuids`` (those that exist), in one query per chunk."""
-    target = device_target_state.c
+    target, device = device_target_state.c, devices.c
     found: dict[str, ServedTarget] = {}
-    for chunk in _uuid_chunks(conn, list(uuids)):
+    for chunk in value_chunks(conn, list(uuids)):
         rows = await conn.execute(
             select(target.device_uuid, target.apps, target.config, target.extensions)
-            .add_columns(devices.c.target_etag)
-            .join(devices, devices.c.uuid == target.device_uuid)
-            .where(_uuid_in(conn, target.device_uuid, chunk))
+            .add_columns(
+                device.target_etag,
+                device.api_key_hash,
+                device.is_online,
+                device.last_connectivity_event,
+            )
+            .join(devices, device.uuid == target.device_uuid)
+            .where(one_of(conn, target.device_uuid, chunk))
         )
         for row in rows:
             body = {row.device_uuid: served_state(row.apps, row.config, row.extensions)}
-            found[row.device_uuid] = ServedTarget(row.target_etag, body)
+            cached = CachedDevice(
+                row.api_key_hash, row.target_etag, row.is_online, row.last_connectivity_event
+            )
+            found[row.device_uuid] = ServedTarget(row.target_etag, body, cached)
     return found
 
 
@@ -263,19 +292,3 @@ async def target_version(conn: AsyncConnection, uuid: str) -> tuple[int, str]:
     if row is None:
         raise NotFound(f"device {uuid} not found")
     return row.version, row.target_etag
-
-
-def _uuid_chunks(conn: AsyncConnection, uuids: list[str]) -> list[list[str]]:
-    """PostgreSQL takes any number of uuids as one array; SQLite 5,000 at a time."""
-    if conn.dialect.name == "postgresql":
-        return [uuids] if uuids else []
-    return [uuids[i : i + 5000] for i in range(0, len(uuids), 5000)]
-
-
-def _uuid_in(
-    conn: AsyncConnection, column: ColumnElement[str], uuids: list[str]
-) -> ColumnElement[bool]:
-    """``= ANY(:uuids)``, one array parameter, on PostgreSQL; ``IN``, one per uuid, elsewhere."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, uuids, type_=ARRAY(String)))
-    return column.in_(uuids)

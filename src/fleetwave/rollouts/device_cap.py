@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.device_cap import IN_FLIGHT_STATUSES, DeviceCap
 from fleetwave.domain.rollout_settings import RolloutSettings
 from fleetwave.domain.vocabulary import ACTIVE_ROLLOUT_STATUSES
+from fleetwave.store.queries import one_of, value_chunks
 from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
@@ -69,13 +70,32 @@ async def schedule_pending(
         device_rows.c.batch_number == batch_number,
         device_rows.c.status == "pending",
     )
-    chosen = select(device_rows.c.device_uuid).where(*pending)
-    if limit is not None:
-        chosen = chosen.order_by(device_rows.c.device_uuid).limit(limit)
+    if limit is None:
+        return sorted(await _schedule(conn, now, *pending))
+    # the chosen uuids first, then the update: as one statement (``IN (SELECT … LIMIT)``) the
+    # planner, misled by a rollout's rows not yet analysed, can join the batch with itself
+    # row by row (1.5 s for 5,000 devices)
+    chosen = list(
+        (
+            await conn.execute(
+                select(device_rows.c.device_uuid)
+                .where(*pending)
+                .order_by(device_rows.c.device_uuid)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    moved: list[str] = []
+    for some in value_chunks(conn, chosen):
+        moved += await _schedule(conn, now, *pending, one_of(conn, device_rows.c.device_uuid, some))
+    return sorted(moved)
+
+
+async def _schedule(conn: AsyncConnection, now: datetime, *where: ColumnElement[bool]) -> list[str]:
     moved = await conn.execute(
         update(device_rows)
-        .where(*pending, device_rows.c.device_uuid.in_(chosen.scalar_subquery()))
+        .where(*where)
         .values(status="scheduled", scheduled_at=now, updated_at=now)
         .returning(device_rows.c.device_uuid)
     )
-    return sorted(moved.scalars())
+    return list(moved.scalars())

@@ -13,10 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     ColumnElement,
     Select,
+    String,
     Table,
+    any_,
     bindparam,
     exists,
     func,
@@ -236,3 +239,20 @@ def device_text_match(q: str) -> ColumnElement[bool]:
 def uuid_or_name_contains(q: str) -> Select[tuple[str]]:
     """The uuids of the devices :func:`device_text_match` finds, for ``uuid IN (...)``."""
     return select(devices.c.uuid).where(device_text_match(q))
+
+
+def value_chunks(conn: AsyncConnection, values: list[str]) -> list[list[str]]:
+    """PostgreSQL takes any number of values (uuids, key hashes) as one array; SQLite 5,000 at
+    a time."""
+    if conn.dialect.name == "postgresql":
+        return [values] if values else []
+    return [values[i : i + 5000] for i in range(0, len(values), 5000)]
+
+
+def one_of(
+    conn: AsyncConnection, column: ColumnElement[str], values: list[str]
+) -> ColumnElement[bool]:
+    """``= ANY(:values)``, one array parameter, on PostgreSQL; ``IN``, one per value, elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)
