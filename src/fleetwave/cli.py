@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fleetwave import __version__
+from fleetwave import __version__, event_loop
 from fleetwave.operator.cli import install as install_operator_commands
 from fleetwave.settings import Settings, SettingsError, load_settings
 
@@ -133,6 +133,7 @@ def worker_command() -> None:
     """Run the rollout monitor alone (beside API replicas started with --no-worker)."""
 
     from fleetwave.bootstrap import build
+    from fleetwave.gc_pauses import collect_less, logged_long_collections
     from fleetwave.serving import beside, metrics_config
 
     settings = settings_or_exit()
@@ -164,7 +165,9 @@ def worker_command() -> None:
             await sender
             await container.db.dispose()
 
-    asyncio.run(run())
+    collect_less()
+    with logged_long_collections():
+        event_loop.run(run())
 
 
 async def _together(*runs: Awaitable[None]) -> None:
@@ -290,7 +293,7 @@ def agent_command(
             if shipping is not None:
                 await shipping
 
-    asyncio.run(run())
+    event_loop.run(run())
 
 
 @cli.command("simulate")
@@ -313,16 +316,20 @@ def simulate_command(
     received_log: Path | None = typer.Option(
         None, help="write a JSON line per target a device receives: device, UTC time, images"
     ),
+    pull_seconds: str = typer.Option(
+        "0", help="seconds each pull takes: SECONDS, or MIN-MAX drawn once per device"
+    ),
 ) -> None:
     """Register N simulated devices and run N real agents on simulated runtimes."""
 
     from fleetwave.bootstrap import resolve_admin_token
     from fleetwave.sim.simulate import SimulateOptions, simulate
-    from fleetwave.sim.simulator import parse_failures
+    from fleetwave.sim.simulator import parse_failures, parse_seconds_range
 
     try:
         failures = parse_failures(fail)
         sick = parse_failures(unhealthy, "--unhealthy")
+        pulls = parse_seconds_range(pull_seconds)
     except ValueError as exc:
         typer.echo(f"fleetwave: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -337,12 +344,13 @@ def simulate_command(
         seed=seed,
         long_poll=long_poll,
         received_log=received_log,
+        pull_seconds=pulls,
     )
 
     async def run() -> None:
         await simulate(options, stop_on_signals(), typer.echo)
 
-    asyncio.run(run())
+    event_loop.run(run())
 
 
 @cli.command("demo")

@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Iterator
 
 import uvicorn
 
+from fleetwave import event_loop
 from fleetwave.api import create_metrics_app
 from fleetwave.bootstrap import Container
+from fleetwave.gc_pauses import collect_less, logged_long_collections
 from fleetwave.logs import uvicorn_log_config
 
 
@@ -57,5 +59,8 @@ async def beside(main: Awaitable[None], metrics: uvicorn.Config | None) -> None:
 
 
 def run_api(api: uvicorn.Config, container: Container) -> None:
-    """Serve the API until a signal stops it, ``/metrics`` on its own port if configured."""
-    asyncio.run(beside(uvicorn.Server(api).serve(), metrics_config(container)))
+    """Serve the API until a signal stops it, ``/metrics`` on its own port if configured;
+    garbage collections that pause it long are logged."""
+    collect_less()
+    with logged_long_collections():
+        event_loop.run(beside(uvicorn.Server(api).serve(), metrics_config(container)))
