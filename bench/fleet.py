@@ -82,6 +82,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--poll-interval", type=float, default=10)
     parser.add_argument("--idle-seconds", type=float, default=60, help="idle window measured")
     parser.add_argument("--fail", default=f"{NEW_TAG}:0.02")
+    parser.add_argument(
+        "--pull-seconds",
+        default="0",
+        help="how long each simulated pull takes: SECONDS, or MIN-MAX drawn per device",
+    )
     parser.add_argument("--batch-delay-minutes", type=int, default=0)
     parser.add_argument(
         "--max-retries", type=int, default=0, help="a crash on start is not worth retrying"
@@ -252,6 +257,8 @@ def simulators(
                 str(index + 1),
                 "--received-log",
                 str(received),
+                "--pull-seconds",
+                args.pull_seconds,
                 *(["--long-poll"] if args.long_poll else []),
             ]
             process = subprocess.Popen(
@@ -406,7 +413,8 @@ def bench(args: argparse.Namespace) -> None:
     polling = "long-poll" if args.long_poll else "plain polls"
     print(
         f"{args.devices} devices in {args.processes} simulator(s) on {args.database}, "
-        f"{polling} every {args.poll_interval:g} s; logs in {work}",
+        f"{polling} every {args.poll_interval:g} s, pulls of {args.pull_seconds} s; "
+        f"logs in {work}",
         flush=True,
     )
     with ExitStack() as stack:

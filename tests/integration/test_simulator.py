@@ -13,7 +13,12 @@ import pytest
 from fleetwave.bootstrap import Container
 from fleetwave.clock import ManualClock
 from fleetwave.sim.received import ReceivedLog, read_received
-from fleetwave.sim.simulator import FleetSimulator, describe, parse_failures
+from fleetwave.sim.simulator import (
+    FleetSimulator,
+    describe,
+    parse_failures,
+    parse_seconds_range,
+)
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.engine import device_rows, rollout, tick
 from tests.integration.pipeline import docker_hub_push, policy
@@ -53,6 +58,36 @@ def test_failure_rates_are_read_as_tag_and_rate() -> None:
     for bad in ("v2.0.1", "v2:1.5", ":0.1", "v2:x"):
         with pytest.raises(ValueError, match="TAG:RATE"):
             parse_failures([bad])
+
+
+def test_pull_times_are_read_as_seconds_or_a_range() -> None:
+    assert parse_seconds_range("0") == (0.0, 0.0)
+    assert parse_seconds_range("2.5") == (2.5, 2.5)
+    assert parse_seconds_range("2-10") == (2.0, 10.0)
+    for bad in ("", "x", "-1", "5-2", "1-x", "0-4000"):
+        with pytest.raises(ValueError, match="SECONDS or MIN-MAX"):
+            parse_seconds_range(bad)
+
+
+async def test_each_simulated_device_pulls_for_its_own_time_within_the_range(
+    client: httpx.AsyncClient,
+) -> None:
+    fleet = FleetSimulator(
+        client,
+        ADMIN_TOKEN,
+        count=4,
+        image="iotistic/myapp:v2.0.0",
+        failures={"v2.0.1": 1.0},
+        seed=2,
+        pull_seconds=(2.0, 10.0),
+    )
+    await fleet.register()
+    times = [
+        (d.runtime.behaviour("a/b:v9").pull_seconds, d.runtime.behaviour("a/b:v2.0.1").pull_seconds)
+        for d in fleet.devices
+    ]
+    assert all(2.0 <= usual == crashing <= 10.0 for usual, crashing in times)
+    assert len({usual for usual, _ in times}) == 4  # drawn per device
 
 
 async def test_a_simulated_fleet_takes_a_staged_rollout_with_its_failures(
@@ -143,7 +178,9 @@ async def test_unregistered_devices_are_registered_as_their_agents_start_over_th
             break
     stop.set()
     await agents
-    assert sorted(d.uuid for d in fleet.devices) == [f"{fleet.prefix}-{i:05d}" for i in range(12)]
+    assert sorted(d.uuid for d in fleet.devices) == [
+        f"sim-{i:05d}-{fleet.suffix}" for i in range(12)
+    ]
     first = read_received(out.getvalue().splitlines())
     assert {device for device, _at, _images in first} == {d.uuid for d in fleet.devices}
     # spread over the 0.6 s, not all at once (the plan: wall-clock arrivals bunch up under

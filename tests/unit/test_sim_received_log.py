@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from fleetwave.sim import received
 from fleetwave.sim.received import ReceivedLog, RecordingClient, read_received
 
 AT = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -64,3 +67,63 @@ async def test_only_polls_that_bring_a_target_are_recorded() -> None:
     assert [device for device, _at, _images in read_received(out.getvalue().splitlines())] == [
         "dev-1"
     ]
+
+
+class FakeTime:
+    """A monotonic clock that ``asyncio.sleep`` (patched) moves on, with a hook for what
+    happens meanwhile."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+        self.meanwhile: Callable[[], None] = lambda: None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+        self.meanwhile()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    fake = FakeTime()
+    monkeypatch.setattr(received.asyncio, "sleep", fake.sleep)
+    return fake
+
+
+async def test_a_device_acts_at_once_when_no_other_target_came_in_lately(clock: FakeTime) -> None:
+    log = ReceivedLog(io.StringIO(), now=lambda: AT, monotonic=clock.monotonic)
+    await log.burst_over()
+    clock.now += 1
+    log.record("dev-1", TARGET)
+    clock.now += received.QUIET_SECONDS
+    await log.burst_over()
+    assert clock.slept == []
+
+
+async def test_a_device_waits_until_the_burst_of_targets_is_over(clock: FakeTime) -> None:
+    log = ReceivedLog(io.StringIO(), now=lambda: AT, monotonic=clock.monotonic)
+    log.record("dev-1", TARGET)
+    clock.now += 0.005
+    arrivals = ["dev-2", "dev-3"]  # two more arrive while it waits, then none
+
+    def one_more() -> None:
+        if arrivals:
+            log.record(arrivals.pop(0), TARGET)
+
+    clock.meanwhile = one_more
+    await log.burst_over()
+    assert clock.now == pytest.approx(log.last_received + received.QUIET_SECONDS)
+    assert log.count == 3
+
+
+async def test_an_endless_burst_defers_a_device_for_two_seconds_at_most(clock: FakeTime) -> None:
+    log = ReceivedLog(io.StringIO(), now=lambda: AT, monotonic=clock.monotonic)
+    log.record("dev-1", TARGET)
+    clock.meanwhile = lambda: log.record("dev-2", TARGET)  # a target after every wait
+    began = clock.now
+    await log.burst_over()
+    assert clock.now - began == pytest.approx(received.LONGEST_DEFERRAL)

@@ -42,7 +42,7 @@ async def key_after(registry: Registry, *, taken: bool = False) -> str:
     ) as http:
         fleet = FleetSimulator(http, "token", count=1, image="app:v1")
         if taken:
-            registry.registered.add(f"{fleet.prefix}-00000")
+            registry.registered.add(f"sim-00000-{fleet.suffix}")
         await fleet.register()
         return fleet.devices[0].agent.client.headers["X-Device-API-Key"]
 

@@ -35,8 +35,10 @@ class SimulatedRuntime:
         images: set[str] | None = None,
         now: Callable[[], datetime] | None = None,
         answers_checks: bool = True,
+        pull_seconds: float = 0.0,
     ) -> None:
         self.behaviours = dict(behaviours or {})
+        self.usual = Behaviour(pull_seconds=pull_seconds)  # of a tag with no behaviour given
         self.answers_checks = answers_checks
         self.images: set[str] = set(images or ())
         self._containers: dict[str, Container] = {}
@@ -49,7 +51,7 @@ class SimulatedRuntime:
     def behaviour(self, image: str) -> Behaviour:
         ref = try_parse_image(image)
         tag = ref.tag if ref is not None else None
-        return self.behaviours.get(tag or "", Behaviour())
+        return self.behaviours.get(tag or "", self.usual)
 
     def healthy(self, image: str) -> bool:
         return not self.behaviour(image).unhealthy

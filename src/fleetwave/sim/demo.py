@@ -328,7 +328,7 @@ async def _run(
         timings["fleet"] = time.monotonic() - started - timings["server"]
         bad = sum(1 for device in fleet.devices if options.new_tag in device.bad_tags)
         display.note(
-            f"{options.devices} devices ({fleet.prefix}-*) run {options.image};"
+            f"{options.devices} devices ({fleet.pattern}) run {options.image};"
             f" {bad} of them will crash on {options.new_tag} (seed {options.seed})"
         )
         answer = await push_webhook(http, server, options)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,12 +20,12 @@ from pathlib import Path
 
 import httpx
 
+from fleetwave.gc_pauses import CollectionTimes, collect_less
 from fleetwave.sim.received import ReceivedLog
 from fleetwave.sim.simulator import FleetSimulator, describe
 from fleetwave.sim.transport import QueuedTransport, raise_open_files_limit
 
 SPARE_FILES = 200  # the log, the slots' connections, the interpreter's own
-FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's default: 10)
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class SimulateOptions:
     seed: int | None = None
     long_poll: bool = False
     received_log: Path | None = None
+    pull_seconds: tuple[float, float] = (0.0, 0.0)
     slots: int = 50
     summary_every: float = 2
 
@@ -65,25 +65,16 @@ class LoopLag:
         return worst
 
 
-class GcPauses:
+class GcPauses(CollectionTimes):
     """The longest garbage collection since it was last asked: the usual cause of loop lag in
     a process holding thousands of agents."""
 
     def __init__(self) -> None:
-        self.worst, self._started = 0.0, 0.0
+        super().__init__(self._longest)
+        self.worst = 0.0
 
-    def __enter__(self) -> GcPauses:
-        gc.callbacks.append(self._timed)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        gc.callbacks.remove(self._timed)
-
-    def _timed(self, phase: str, _info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.worst = max(self.worst, time.perf_counter() - self._started)
+    def _longest(self, seconds: float, _generation: int) -> None:
+        self.worst = max(self.worst, seconds)
 
     def take(self) -> float:
         worst, self.worst = self.worst, 0.0
@@ -117,9 +108,10 @@ async def simulate(
                 seed=options.seed,
                 long_poll=options.long_poll,
                 received=received,
+                pull_seconds=options.pull_seconds,
             )
             echo(
-                f"registering {options.devices} devices ({fleet.prefix}-*), their agents "
+                f"registering {options.devices} devices ({fleet.pattern}), their agents "
                 f"starting over {fleet.start_spread:g} s; Ctrl-C stops"
             )
             await _run(fleet, transport, options, stop, echo)
@@ -141,7 +133,7 @@ async def _run(
             if not registered and len(fleet.devices) == fleet.count:
                 registered = True
                 echo(f"registered {fleet.count} devices in {time.monotonic() - started:.1f} s")
-                _collect_garbage_less()
+                collect_less()  # the fleet's objects (agents, runtimes, connections) are made
             load = f"{transport.describe()}, {_lag(lag, pauses)}"
             echo(f"{describe(await fleet.summary())} | {load}")
             with contextlib.suppress(TimeoutError):
@@ -151,18 +143,6 @@ async def _run(
     await watching
     await agents
     echo("stopped: " + describe(await fleet.summary()))
-
-
-def _collect_garbage_less() -> None:
-    """Full garbage collections stall every agent for as long as they take, and they scan
-    every object of every poll in flight: with 10,000 devices, each held poll's ~110 objects
-    live a minute and reach the oldest generation, and a full collection ran every few
-    seconds for 1-2 s. The fleet's own objects (agents, runtimes, connections), made by now,
-    are left out of the scans, and full collections are made about ten times rarer (3,000
-    devices: 2 in 90 s instead of 25, memory flat)."""
-    gc.freeze()
-    young, middle, _old = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def _lag(lag: LoopLag, pauses: GcPauses) -> str:

@@ -54,6 +54,18 @@ def parse_failures(values: list[str], option: str = "--fail") -> dict[str, float
     return failures
 
 
+def parse_seconds_range(value: str, option: str = "--pull-seconds") -> tuple[float, float]:
+    """``"2"`` → (2, 2); ``"1-5"`` → (1, 5): seconds, at least 0, the lower first."""
+    low, _, high = value.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        bounds = (-1.0, -1.0)
+    if not 0 <= bounds[0] <= bounds[1] <= 3600:
+        raise ValueError(f"{option} {value!r}: write SECONDS or MIN-MAX, from 0 to 3600")
+    return bounds
+
+
 class FleetSimulator:
     def __init__(
         self,
@@ -71,6 +83,7 @@ class FleetSimulator:
         start_spread: float | None = None,
         received: ReceivedLog | None = None,
         concurrency: int = 20,
+        pull_seconds: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         self.http, self.admin_token = http, admin_token
         self.count, self.image, self.poll_interval = count, image, poll_interval
@@ -84,7 +97,11 @@ class FleetSimulator:
         self.starts: list[float] = []
         self.received = received  # where each target's arrival is written, if anywhere
         self.concurrency = concurrency  # registrations in flight at once
-        self.prefix = f"sim-{secrets.token_hex(3)}"
+        self.pull_seconds = pull_seconds  # each device's pulls take a time drawn from this
+        # the index first: batches take devices in uuid order, so each batch of a fleet shared
+        # by several simulator processes is shared by all of them, as real uuids would spread it
+        self.suffix = secrets.token_hex(3)
+        self.pattern = f"sim-*-{self.suffix}"  # how its devices' uuids look
         self.devices: list[SimulatedDevice] = []
 
     async def register(self) -> None:
@@ -98,7 +115,7 @@ class FleetSimulator:
         self.devices = list(await asyncio.gather(*(one(i) for i in range(self.count))))
 
     async def _register(self, index: int) -> SimulatedDevice:
-        uuid = f"{self.prefix}-{index:05d}"
+        uuid = f"sim-{index:05d}-{self.suffix}"
         service = {"serviceId": 1, "serviceName": "app", "imageName": self.image}
         body = {
             "uuid": uuid,
@@ -111,12 +128,14 @@ class FleetSimulator:
         # the same devices whatever order they complete in
         bad = {tag for tag, rate in self.failures.items() if self.rng.random() < rate}
         sick = {tag for tag, rate in self.unhealthy.items() if self.rng.random() < rate}
+        pull = self.rng.uniform(*self.pull_seconds)
         key = await self._registered_key(uuid, body)
         runtime = SimulatedRuntime(
             {
-                tag: Behaviour(exits_after_start=tag in bad, unhealthy=tag in sick)
+                tag: Behaviour(pull, exits_after_start=tag in bad, unhealthy=tag in sick)
                 for tag in bad | sick
-            }
+            },
+            pull_seconds=pull,
         )
         client = (
             DeviceClient(self.http, uuid, key)

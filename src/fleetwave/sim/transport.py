@@ -12,7 +12,9 @@ pool of its own, so that question is asked once per request:
 - with ``hold_polls``, a poll that asks the server to hold it (``?wait=``, a long-poll), which
   would keep a slot for up to a minute, goes around the slots to its device's own connection,
   as on a real device: no held poll waits for another's. Each is a file descriptor: 10,000
-  devices holding polls need 10,000 of them (see ``raise_open_files_limit``).
+  devices holding polls need 10,000 of them (see ``raise_open_files_limit``). Over plain HTTP
+  each is a :class:`~fleetwave.sim.held_connection.HeldPollConnection`, parsed in C, since a
+  batch's answers all arrive at once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import resource
 import ssl
 
 import httpx
+
+from fleetwave.sim.held_connection import HeldPollConnection
 
 HELD_POLL_PARAM = "wait"  # the device poll's long-poll parameter (agent/client.py)
 # An idle connection is dropped before the server's keep-alive (uvicorn: 5 s) drops it: reused
@@ -37,7 +41,8 @@ class QueuedTransport(httpx.AsyncBaseTransport):
         for connection in self._connections:
             self._slots.put_nowait(connection)
         self.hold_polls = hold_polls
-        self.held: dict[str, httpx.AsyncHTTPTransport] = {}  # device poll path → connection
+        # device poll path → its connection
+        self.held: dict[str, HeldPollConnection | httpx.AsyncHTTPTransport] = {}
         self.waiting = 0  # ordinary requests queued for a slot now
         self.holding = 0  # held polls in flight now
         self.answered = 0  # ordinary requests answered, since the start
@@ -69,10 +74,15 @@ class QueuedTransport(httpx.AsyncBaseTransport):
     async def _held(self, request: httpx.Request) -> httpx.Response:
         connection = self.held.get(request.url.path)
         if connection is None:
-            connection = self.held[request.url.path] = self._connection()
+            lean = request.url.scheme == "http"
+            connection = HeldPollConnection() if lean else self._connection()
+            self.held[request.url.path] = connection
         self.holding += 1
         try:
-            response = await _read(connection, request)
+            if isinstance(connection, HeldPollConnection):
+                response = await connection.handle(request)
+            else:
+                response = await _read(connection, request)
         finally:
             self.holding -= 1
         self.answered_held += 1
