@@ -20,10 +20,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -163,14 +165,15 @@ def running(
         namespace.append("--map-root-user")
     command = [*namespace, "sh", "-c", IN_NAMESPACE, "sh", str(docker_socket)]
     log = workdir / "agent.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, str(built / "dist" / "app.js")],
-            cwd=workdir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = subprocess.Popen(
+        [*command, str(built / "dist" / "app.js")],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    copier = threading.Thread(target=_stamped, args=(process, log), daemon=True)
+    copier.start()
     agent = RunningAgent(process, log)
     try:
         yield agent
@@ -181,6 +184,18 @@ def running(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        copier.join(timeout=10)
+
+
+def _stamped(process: subprocess.Popen[bytes], log: Path) -> None:
+    """Copy the agent's output to ``log``, each line headed by the UTC time it was read: the
+    agent's own lines carry no time, and a failure is read against fleetwave's log."""
+    assert process.stdout is not None
+    with log.open("wb") as out:
+        for line in process.stdout:
+            stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+            out.write(stamp.encode() + b" " + line)
+            out.flush()
 
 
 def namespaces_work() -> bool:

@@ -282,7 +282,14 @@ class Podman:
 
 @contextmanager
 def podman(workdir: Path, insecure_registry: str) -> Iterator[Podman]:
-    """``podman system service`` on a socket of its own, configured as DESIGN.md §7 says."""
+    """``podman system service`` on a socket of its own, configured as DESIGN.md §7 says; its
+    log (at info) has a line per API request answered.
+
+    Its storage, its runtime state and its container locks are its own. Podman's default
+    locks are one shared-memory segment per machine (``/dev/shm/libpod_lock``) whatever the
+    storage: a fresh instance numbers its containers' locks from the start again, so a lock an
+    earlier test's Podman left held (a process killed while holding it) would hang this one's
+    container, and every request that lists it, for good. File locks live under ``tmp_dir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "containers.conf").write_text(
         "[containers]\n"
@@ -292,6 +299,7 @@ def podman(workdir: Path, insecure_registry: str) -> Iterator[Podman]:
         'runtime = "runc"\n'
         'cgroup_manager = "cgroupfs"\n'
         'events_logger = "file"\n'
+        'lock_type = "file"\n'  # its own locks, under tmp_dir (see above)
         f'tmp_dir = "{workdir / "tmp"}"\n'
     )
     (workdir / "registries.conf").write_text(
@@ -313,7 +321,7 @@ def podman(workdir: Path, insecure_registry: str) -> Iterator[Podman]:
     log = workdir / "podman.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+            ["podman", "--log-level=info", "system", "service", "--time=0", f"unix://{socket}"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

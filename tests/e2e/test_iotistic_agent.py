@@ -52,6 +52,22 @@ FLEET = "iotistic-e2e"
 IOTISTIC_LABEL = "iotistic.app-id=1001"
 ADDRESSES = {"iotistic": "127.0.3.2", "zz-fleetwave-1": "127.0.3.3", "zz-fleetwave-2": "127.0.3.4"}
 HOST_DOCKER_SOCKET = Path("/var/run/docker.sock")
+# Lines every poll, report or reconciliation repeats, left out of a failure's logs.
+CHATTER = (
+    '" 304 ',
+    "GET /api/v1/rollouts",
+    "containers/json",
+    '/json HTTP/1.1" 200',  # Podman's inspections
+    "&follow=0&",  # fleetwave's agents reading their containers' output
+    "Polling target state",
+    "   Endpoint: ",
+    "   Current ETag: ",
+    "   Response Status: 304",
+    "Auto-reconciliation check",
+    "RECONCILING STATE",
+    "No changes needed",
+    "=====",
+)
 
 
 def service(image: str, address: str) -> dict[str, Any]:
@@ -161,7 +177,7 @@ class Stack:
         try:
             wait_until(reached, f"rollout {rollout_id} to reach {statuses}", 180)
         except AssertionError:
-            raise AssertionError(f"{detail}\n{self.logs()}") from None
+            raise AssertionError(f"{self.logs()}\n--- the rollout: {detail}") from None
         return detail
 
     def device_rows(self, rollout_id: str) -> dict[str, dict[str, Any]]:
@@ -172,17 +188,17 @@ class Stack:
         }
 
     def explain(self, rollout: dict[str, Any]) -> str:
-        """A rollout that ended otherwise than expected: its status and reason, its devices,
-        its events and the processes' logs, for CI's log."""
+        """A rollout that ended otherwise than expected: the processes' logs, then its status
+        and reason, its devices and its events, for CI's log."""
         rollout_id = rollout["rollout_id"]
         events = self.api.get(f"/api/v1/rollouts/{rollout_id}/events").json()["items"]
         return "\n".join(
             [
-                f"rollout: {rollout}",
-                f"devices: {self.device_rows(rollout_id)}",
-                "events:",
-                *(str(event) for event in events),
                 self.logs(),
+                f"--- rollout: {rollout}",
+                f"--- devices: {self.device_rows(rollout_id)}",
+                "--- events:",
+                *(str(event) for event in events),
             ]
         )
 
@@ -202,14 +218,19 @@ class Stack:
         self.timings.append((what, time.monotonic() - started))
 
     def logs(self) -> str:
+        """The last lines of each process's log that say something, the iotistic agent's last
+        (CI's excerpt of a failure keeps its end), then what Podman holds now."""
+        paths = sorted(self.workdir.rglob("*.log"), key=lambda p: (p.name == "agent.log", p))
         parts = []
-        for path in sorted(self.workdir.rglob("*.log")):
+        for path in paths:
             lines = [
                 line
                 for line in path.read_text(errors="replace").splitlines()
-                if '" 304 ' not in line and "GET /api/v1/rollouts" not in line
+                if line.strip() and not any(chatter in line for chatter in CHATTER)
             ]
-            parts.append(f"--- {path.name}\n" + "\n".join(lines[-60:]))
+            parts.append(f"--- {path.relative_to(self.workdir)}\n" + "\n".join(lines[-60:]))
+        containers = self.podman.run("ps", "--all", "--format", "{{.ID}} {{.Image}} {{.Status}}")
+        parts.append(f"--- podman ps --all\n{containers}")
         return "\n".join(parts)
 
 
@@ -374,7 +395,7 @@ def test_the_iotistic_agent_takes_v1_v2_a_pinned_v3_and_is_rolled_back_from_a_cr
             wait_until(rolled_back, "the iotistic device to be rolled back", 90)
         except AssertionError:
             raise AssertionError(
-                f"{stack.device_rows(rollout['rollout_id'])}\n{stack.logs()}"
+                f"{stack.logs()}\n--- its devices: {stack.device_rows(rollout['rollout_id'])}"
             ) from None
         rows = stack.device_rows(rollout["rollout_id"])
         # Docker says "exited", Podman 4.3 "stopped": both are the new image failing

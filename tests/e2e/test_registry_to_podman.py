@@ -112,6 +112,7 @@ class Stack:
         return log
 
     def policy(self, repository: str) -> None:
+        self.settled(repository)
         answer = self.api.post(
             "/api/v1/image-policies",
             json={
@@ -129,6 +130,20 @@ class Stack:
             },
         )
         assert answer.status_code == 201, answer.text
+
+    def settled(self, repository: str, timeout: float = 30) -> None:
+        """Wait until the registry's notifications of what was pushed to ``repository`` have
+        reached the server and been settled. Otherwise a policy created next can turn that
+        first push into a rollout (a digest pin) that races the devices the test registers:
+        on a slower machine it re-pinned some devices' v1 containers mid-test."""
+        image = f"{self.registry.address}/{repository}"
+
+        def done() -> bool:
+            found = self.api.get("/api/v1/webhooks/deliveries").json()
+            mine = [d for d in found if d["image_name"] == image]
+            return bool(mine) and all(d["outcome"] != "pending" for d in mine)
+
+        wait_until(done, f"the registry's notifications of {image} settled", timeout)
 
     def rollout_for(self, image: str, timeout: float = 30) -> dict[str, Any]:
         """The rollout the registry's own notification started for ``image``."""
