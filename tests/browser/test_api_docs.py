@@ -12,6 +12,10 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.browser.conftest import CHROMIUM_ARGS, Server
 
+# ReDoc lays out the whole document in the page's script before it draws the title: on a slow
+# two-core machine under CI's load that has taken longer than Playwright's 5 s default.
+RENDER_TIMEOUT_MS = 30_000
+
 
 @pytest.fixture
 def browser(chromium_path: Path) -> Iterator[Browser]:
@@ -32,7 +36,7 @@ class Offline:
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.context.route("**/*", self._only_the_server)
         self.page: Page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
+        self.page.set_default_timeout(RENDER_TIMEOUT_MS)
 
     def _only_the_server(self, route: Route) -> None:
         url = route.request.url
@@ -55,7 +59,9 @@ def test_swagger_ui_lists_the_operations_with_no_other_host_reachable(
 ) -> None:
     offline.page.goto(f"{server.base}/docs")
 
-    expect(offline.page.locator(".swagger-ui .info .title")).to_contain_text("fleetwave")
+    expect(offline.page.locator(".swagger-ui .info .title")).to_contain_text(
+        "fleetwave", timeout=RENDER_TIMEOUT_MS
+    )
     operations = offline.page.locator(".opblock")
     expect(operations.first).to_be_visible()
     assert operations.count() >= 30
@@ -69,6 +75,8 @@ def test_redoc_draws_the_document_with_no_other_host_reachable(
 ) -> None:
     offline.page.goto(f"{server.base}/redoc")
 
-    expect(offline.page.locator("h1", has_text="fleetwave")).to_be_visible()
+    expect(offline.page.locator("h1", has_text="fleetwave")).to_be_visible(
+        timeout=RENDER_TIMEOUT_MS
+    )
     expect(offline.page.get_by_text("Report the current state").first).to_be_attached()
     assert offline.blocked == []
