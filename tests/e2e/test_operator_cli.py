@@ -295,8 +295,8 @@ def test_a_devices_logs_are_printed_filtered_and_followed_until_ctrl_c(server: S
     follower = subprocess.Popen(
         [*FLEETWAVE, "devices", "logs", "logger-1", "--follow", "--tail", "1",
          "--interval", "0.1", "--level", "error"],
-        env=server.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=server.data_dir.parent,
+        env=server.env(PYTHONFAULTHANDLER="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=server.data_dir.parent,
     )  # fmt: skip
     try:
         assert follower.stdout is not None
@@ -307,7 +307,11 @@ def test_a_devices_logs_are_printed_filtered_and_followed_until_ctrl_c(server: S
         ])  # fmt: skip
         assert "crashed: out of memory" in follower.stdout.readline()
         follower.send_signal(signal.SIGINT)
-        out, err = follower.communicate(timeout=15)
+        try:
+            out, err = follower.communicate(timeout=15)
+        except subprocess.TimeoutExpired:  # seen once in CI: the stacks say where it waits
+            follower.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            pytest.fail(f"the follower ignored Ctrl-C:\n{follower.communicate(timeout=15)[1]}")
     finally:
         if follower.poll() is None:
             follower.kill()
