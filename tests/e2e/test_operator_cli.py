@@ -259,6 +259,13 @@ def ship_logs(server: Server, uuid: str, key: str, lines: list[dict[str, Any]]) 
     assert answer.status_code == 200, answer.text
 
 
+def as_at_a_terminal() -> None:
+    """Ctrl-C as a terminal's command finds it. A pytest started in the background (``&``,
+    ``nohup``) has SIGINT ignored, and so, inherited, would the follower: Python then never
+    turns SIGINT into KeyboardInterrupt, as a background job should not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_devices_logs_are_printed_filtered_and_followed_until_ctrl_c(server: Server) -> None:
     device = as_json(server, "devices", "register", "logger", "--uuid", "logger-1")
     app = {"serviceName": "app", "source": {"type": "container", "name": "app"}}
@@ -296,7 +303,7 @@ def test_a_devices_logs_are_printed_filtered_and_followed_until_ctrl_c(server: S
         [*FLEETWAVE, "devices", "logs", "logger-1", "--follow", "--tail", "1",
          "--interval", "0.1", "--level", "error"],
         env=server.env(PYTHONFAULTHANDLER="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=server.data_dir.parent,
+        text=True, cwd=server.data_dir.parent, preexec_fn=as_at_a_terminal,
     )  # fmt: skip
     try:
         assert follower.stdout is not None
@@ -309,7 +316,7 @@ def test_a_devices_logs_are_printed_filtered_and_followed_until_ctrl_c(server: S
         follower.send_signal(signal.SIGINT)
         try:
             out, err = follower.communicate(timeout=15)
-        except subprocess.TimeoutExpired:  # seen once in CI: the stacks say where it waits
+        except subprocess.TimeoutExpired:  # the stacks say where it waits
             follower.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
             pytest.fail(f"the follower ignored Ctrl-C:\n{follower.communicate(timeout=15)[1]}")
     finally:
