@@ -26,8 +26,11 @@ run: install
 demo: install
 	$(BIN)/fleetwave demo
 
+# two tests at a time, a file's tests on one worker; solo tests alone (tests/turns.py)
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check $(wildcard src tests bench)

@@ -24,6 +24,7 @@ from fleetwave.store.db import Database, sync_url
 from fleetwave.store.migrate import upgrade
 from fleetwave.store.tables import metadata
 from fleetwave.users.passwords import Passwords
+from tests.turns import close_turns, open_turns, turn
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 POSTGRES_URL_VARIABLE = "FLEETWAVE_TEST_POSTGRES_URL"
@@ -35,6 +36,21 @@ FASTAPI_CALLABLE_CACHES = (
     "_is_async_gen_callable_cached",
     "_is_coroutine_callable_cached",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    open_turns(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    close_turns(config)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Each test's setup, call and teardown in its turn (``tests/turns.py``)."""
+    with turn(item):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -38,7 +38,8 @@ from tests.e2e.scale_out import (
 )
 from tests.integration.test_postgres_restart import postgres_ctl  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.postgres
+# solo: 2,000 agents in four simulators load both cores (tests/turns.py)
+pytestmark = [pytest.mark.postgres, pytest.mark.solo]
 
 DEVICES = int(os.environ.get("FLEETWAVE_SCALE_OUT_DEVICES") or 2000)
 SIMULATORS = max(1, DEVICES // 500)  # one asyncio process per 500 agents: each keeps up
