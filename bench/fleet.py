@@ -89,6 +89,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--batch-delay-minutes", type=int, default=0)
     parser.add_argument(
+        "--batch-chunk",
+        type=int,
+        help="the server's FLEETWAVE_BATCH_CHUNK (default: its own, 1,000); a number above "
+        "the largest batch writes each batch in one transaction",
+    )
+    parser.add_argument(
         "--max-retries", type=int, default=0, help="a crash on start is not worth retrying"
     )
     parser.add_argument("--timeout", type=float, default=900, help="for the rollout to end")
@@ -422,6 +428,8 @@ def bench(args: argparse.Namespace) -> None:
         port = free_port()
         env = fleetwave_env(url, work / "var", TOKEN, SECRET)
         env["FLEETWAVE_LOG_LEVEL"] = "info"  # the monitor's lines: when each batch committed
+        if args.batch_chunk is not None:
+            env["FLEETWAVE_BATCH_CHUNK"] = str(args.batch_chunk)
         serve = [fleetwave_executable(), "serve", "--host", HOST, "--port", str(port)]
         server = stack.enter_context(
             running("server", serve + ["--no-worker"] * args.worker, port, env, work)

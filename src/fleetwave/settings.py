@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         description="devices scheduled, pulling, updating or health checking at once, across "
         "all rollouts; unset: no cap",
     )
+    batch_chunk: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="a batch's devices get their new targets in transactions of at most this "
+        "many, one after the other: the first ones are told while the rest are written",
+    )
     late_joiner_interval: float = Field(
         default=1.0,
         ge=0,

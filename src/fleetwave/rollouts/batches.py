@@ -5,31 +5,68 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.vocabulary import devices
 from fleetwave.rollouts.device_cap import schedule_pending
 from fleetwave.rollouts.device_moves import retarget_devices
 from fleetwave.rollouts.events import Event
+from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
 
 async def start_batch(
-    conn: AsyncConnection, rollout: Any, batch_number: int, now: datetime, limit: int | None = None
+    conn: AsyncConnection,
+    rollout: Any,
+    batch_number: int,
+    now: datetime,
+    limit: int | None = None,
+    chunk: int | None = None,
 ) -> list[Event]:
     """Move the pending devices of ``batch_number`` (at most ``limit`` of them, the room a cap
     leaves) to the new image; returns the events to append (the caller appends them last, see
-    ``events``)."""
-    uuids = await schedule_pending(conn, rollout, batch_number, limit, now)
-    return await batch_started(conn, rollout, batch_number, uuids, now)
+    ``events``). With a ``chunk``, only that many move now: the caller tops the batch up with
+    the rest in transactions of its own, and the batch's event counts them all."""
+    starting = await count_pending(conn, rollout.rollout_id, batch_number)
+    if limit is not None:
+        starting = min(starting, limit)
+    bounded = limit is not None or chunk is not None
+    now_moving = min(starting, chunk or starting) if bounded else None
+    uuids = await schedule_pending(conn, rollout, batch_number, now_moving, now)
+    return await batch_started(conn, rollout, batch_number, uuids, now, starting=starting)
+
+
+async def count_pending(conn: AsyncConnection, rollout_id: str, batch_number: int) -> int:
+    return int(
+        (
+            await conn.execute(
+                select(func.count())
+                .select_from(device_rows)
+                .where(
+                    device_rows.c.rollout_id == rollout_id,
+                    device_rows.c.batch_number == batch_number,
+                    device_rows.c.status == "pending",
+                )
+            )
+        ).scalar_one()
+    )
 
 
 async def batch_started(
-    conn: AsyncConnection, rollout: Any, batch_number: int, uuids: list[str], now: datetime
+    conn: AsyncConnection,
+    rollout: Any,
+    batch_number: int,
+    uuids: list[str],
+    now: datetime,
+    *,
+    starting: int | None = None,
 ) -> list[Event]:
     """The batch's devices, now ``scheduled``, get the new image in their targets and the
-    rollout is on that batch (a new rollout's first batch is written ``scheduled`` directly)."""
+    rollout is on that batch (a new rollout's first batch is written ``scheduled`` directly).
+    ``starting``: how many the batch starts in all, when the rest follow in later
+    transactions (``uuids`` are the first of them)."""
+    starting = len(uuids) if starting is None else starting
     await retarget_devices(conn, rollout, uuids, now)
     await conn.execute(
         update(image_rollouts)
@@ -46,8 +83,8 @@ async def batch_started(
         Event(
             rollout.rollout_id,
             "batch_started",
-            f"batch {batch_number} of {total_batches} started: {devices(len(uuids))}",
-            {"batch": batch_number, "devices": len(uuids)},
+            f"batch {batch_number} of {total_batches} started: {devices(starting)}",
+            {"batch": batch_number, "devices": starting},
         )
     ]
     events += [

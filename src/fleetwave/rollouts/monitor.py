@@ -191,7 +191,31 @@ class RolloutMonitor:
             await append(conn, events, now)
         waiting = next((a.reason for a in actions if isinstance(a, Wait)), None)
         messages = [e.message for e in events if e.device_uuid is None]
-        return Advanced(rollout_id, messages, waiting, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        more = self._filled_a_chunk(events)
+        while more:
+            more = await self._next_chunk(rollout_id)
+        return Advanced(rollout_id, messages, waiting, seconds)
+
+    def _filled_a_chunk(self, events: list[Event]) -> bool:
+        """Whether the turn started a whole chunk of devices: then more may be pending."""
+        started = sum(1 for e in events if e.event_type == "device_scheduled")
+        return started >= self.settings.batch_chunk
+
+    async def _next_chunk(self, rollout_id: str) -> bool:
+        """The next chunk of a batch being started, in a transaction of its own (a tick
+        killed between chunks leaves the rest pending: the next tick's top-up starts them).
+        True when it started a whole chunk, so that more may follow."""
+        async with self.db.transaction() as conn:
+            rollout = await lock_rollout(conn, rollout_id, skip_locked=True)
+            if rollout is None:
+                return False
+            now = self.clock.now()
+            events = await self._top_up(
+                conn, rollout, RolloutSettings.from_json(rollout.settings), now
+            )
+            await append(conn, events, now)
+        return self._filled_a_chunk(events)
 
     async def run(self, stop: asyncio.Event, interval: float | None = None) -> None:
         """Tick until ``stop`` is set: every ``interval`` seconds, or at once when woken."""
@@ -347,8 +371,8 @@ class RolloutMonitor:
     async def _top_up(
         self, conn: AsyncConnection, rollout: Any, settings: RolloutSettings, now: datetime
     ) -> list[Event]:
-        """Start the current batch's pending devices as far as the caps leave room: a batch
-        started in part is topped up, in its order, as devices finish."""
+        """Start the current batch's pending devices as far as the caps leave room, at most a
+        chunk of them: a batch started in part is topped up, in its order, as devices finish."""
         if rollout.status != "in_progress" or rollout.current_batch == 0:
             return []
         waiting = (
@@ -363,7 +387,10 @@ class RolloutMonitor:
         if (await conn.execute(waiting)).first() is None:
             return []  # the usual case: no lock taken
         limit = await room(conn, rollout.rollout_id, self._cap(settings))
-        uuids = await schedule_pending(conn, rollout, rollout.current_batch, limit, now)
+        chunk = (
+            self.settings.batch_chunk if limit is None else min(limit, self.settings.batch_chunk)
+        )
+        uuids = await schedule_pending(conn, rollout, rollout.current_batch, chunk, now)
         await retarget_devices(conn, rollout, uuids, now)
         batch = rollout.current_batch
         return [
@@ -383,7 +410,9 @@ class RolloutMonitor:
         rollout = await lock_rollout(conn, rid, skip_locked=False)
         settings = RolloutSettings.from_json(rollout.settings)
         limit = await room(conn, rid, self._cap(settings))
-        events = await start_batch(conn, rollout, action.batch, now, limit)
+        events = await start_batch(
+            conn, rollout, action.batch, now, limit, self.settings.batch_chunk
+        )
         await update_rollout(conn, rid, now, current_batch_finished_at=None)
         return events
 
