@@ -160,7 +160,7 @@ class Settings(BaseSettings):
         "all rollouts; unset: no cap",
     )
     batch_chunk: int = Field(
-        default=1000,
+        default=10_000,
         ge=1,
         le=1_000_000,
         description="a batch's devices get their new targets in transactions of at most this "
