@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetwave.domain.vocabulary import devices
-from fleetwave.rollouts.device_cap import schedule_pending
+from fleetwave.rollouts.device_cap import at_most, count_pending, schedule_pending
 from fleetwave.rollouts.device_moves import retarget_devices
 from fleetwave.rollouts.events import Event
-from fleetwave.store.tables import device_rollout_status as device_rows
 from fleetwave.store.tables import image_rollouts
 
 
@@ -28,29 +27,10 @@ async def start_batch(
     leaves) to the new image; returns the events to append (the caller appends them last, see
     ``events``). With a ``chunk``, only that many move now: the caller tops the batch up with
     the rest in transactions of its own, and the batch's event counts them all."""
-    starting = await count_pending(conn, rollout.rollout_id, batch_number)
-    if limit is not None:
-        starting = min(starting, limit)
-    bounded = limit is not None or chunk is not None
-    now_moving = min(starting, chunk or starting) if bounded else None
-    uuids = await schedule_pending(conn, rollout, batch_number, now_moving, now)
+    pending = await count_pending(conn, rollout.rollout_id, batch_number)
+    starting = pending if limit is None else min(pending, limit)
+    uuids = await schedule_pending(conn, rollout, batch_number, at_most(starting, chunk), now)
     return await batch_started(conn, rollout, batch_number, uuids, now, starting=starting)
-
-
-async def count_pending(conn: AsyncConnection, rollout_id: str, batch_number: int) -> int:
-    return int(
-        (
-            await conn.execute(
-                select(func.count())
-                .select_from(device_rows)
-                .where(
-                    device_rows.c.rollout_id == rollout_id,
-                    device_rows.c.batch_number == batch_number,
-                    device_rows.c.status == "pending",
-                )
-            )
-        ).scalar_one()
-    )
 
 
 async def batch_started(

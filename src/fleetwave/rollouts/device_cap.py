@@ -65,11 +65,7 @@ async def schedule_pending(
     ``scheduled``, first by uuid; returns their uuids, sorted."""
     if limit is not None and limit <= 0:
         return []
-    pending = (
-        device_rows.c.rollout_id == rollout.rollout_id,
-        device_rows.c.batch_number == batch_number,
-        device_rows.c.status == "pending",
-    )
+    pending = pending_in(rollout.rollout_id, batch_number)
     if limit is None:
         return sorted(await _schedule(conn, now, *pending))
     # the chosen uuids first, then the update: as one statement (``IN (SELECT … LIMIT)``) the
@@ -89,6 +85,28 @@ async def schedule_pending(
     for some in value_chunks(conn, chosen):
         moved += await _schedule(conn, now, *pending, one_of(conn, device_rows.c.device_uuid, some))
     return sorted(moved)
+
+
+def pending_in(rollout_id: str, batch_number: int) -> tuple[ColumnElement[bool], ...]:
+    """Where the batch's devices not started yet are."""
+    return (
+        device_rows.c.rollout_id == rollout_id,
+        device_rows.c.batch_number == batch_number,
+        device_rows.c.status == "pending",
+    )
+
+
+async def count_pending(conn: AsyncConnection, rollout_id: str, batch_number: int) -> int:
+    count = (
+        select(func.count()).select_from(device_rows).where(*pending_in(rollout_id, batch_number))
+    )
+    return int((await conn.execute(count)).scalar_one())
+
+
+def at_most(*bounds: int | None) -> int | None:
+    """The tightest of the bounds given (None: unbounded)."""
+    given = [b for b in bounds if b is not None]
+    return min(given) if given else None
 
 
 async def _schedule(conn: AsyncConnection, now: datetime, *where: ColumnElement[bool]) -> list[str]:

@@ -47,7 +47,13 @@ from fleetwave.domain.vocabulary import devices as devices_count
 from fleetwave.rollouts.analysis import BatchAnalysis, analysis_state, fail_batch
 from fleetwave.rollouts.batches import start_batch
 from fleetwave.rollouts.deliveries import DeliveryPlanner
-from fleetwave.rollouts.device_cap import rollout_cap, room, schedule_pending
+from fleetwave.rollouts.device_cap import (
+    at_most,
+    pending_in,
+    rollout_cap,
+    room,
+    schedule_pending,
+)
 from fleetwave.rollouts.device_moves import move, restore_devices, retarget_devices, update_rollout
 from fleetwave.rollouts.events import Event, append
 from fleetwave.rollouts.health import ServerProbes, judge
@@ -377,19 +383,13 @@ class RolloutMonitor:
             return []
         waiting = (
             select(device_rows.c.id)
-            .where(
-                device_rows.c.rollout_id == rollout.rollout_id,
-                device_rows.c.batch_number == rollout.current_batch,
-                device_rows.c.status == "pending",
-            )
+            .where(*pending_in(rollout.rollout_id, rollout.current_batch))
             .limit(1)
         )
         if (await conn.execute(waiting)).first() is None:
             return []  # the usual case: no lock taken
         limit = await room(conn, rollout.rollout_id, self._cap(settings))
-        chunk = (
-            self.settings.batch_chunk if limit is None else min(limit, self.settings.batch_chunk)
-        )
+        chunk = at_most(limit, self.settings.batch_chunk)
         uuids = await schedule_pending(conn, rollout, rollout.current_batch, chunk, now)
         await retarget_devices(conn, rollout, uuids, now)
         batch = rollout.current_batch
